@@ -1,0 +1,140 @@
+//! Walks a provider through the whole account lifecycle with the in-memory
+//! adapters and prints what happens at each step:
+//!
+//! ```text
+//! cargo run -p portal-domain --features testing --example walkthrough
+//! ```
+
+use std::error::Error;
+
+use portal_domain::prelude::*;
+use portal_domain::testing::{TestPortal, sample};
+use time::Duration;
+
+#[allow(clippy::print_stdout)] // printing is this example's purpose
+fn main() -> Result<(), Box<dyn Error>> {
+    futures::executor::block_on(async {
+        let portal = TestPortal::new(sample::roster());
+        let ctx = RequestContext::default();
+        println!(
+            "Roster: Jane Doe (P1001, practitioner), John Roe (P1002, paid under the group), Acme Health Group (G2001)"
+        );
+
+        let mut wrong_type = sample::practitioner_request();
+        if let ProofingRequest::Practitioner {
+            provider_id,
+            first_name,
+            last_name,
+            zip,
+            ..
+        } = &mut wrong_type
+        {
+            *provider_id = ProviderId::parse("P1002")?;
+            *first_name = PersonName::parse("John")?;
+            *last_name = PersonName::parse("Roe")?;
+            *zip = Zip::parse("45202")?;
+        }
+        let refused = portal.start_registration(wrong_type, ctx).await.err();
+        println!(
+            "1. John Roe registers as Practitioner  -> {}",
+            refused.map_or("accepted".into(), |e| e.to_string())
+        );
+
+        let started = portal
+            .start_registration(sample::practitioner_request(), ctx)
+            .await?;
+        println!(
+            "1. Jane Doe registers as Practitioner  -> verified, flow {}, agreement v{}",
+            started.id.as_str(),
+            started.agreement_version
+        );
+        let agreement = AgreementInput {
+            accepted: true,
+            version: started.agreement_version.clone(),
+        };
+        let state = portal
+            .accept_agreement(started.id.as_str(), Ok(agreement), ctx)
+            .await?;
+        println!(
+            "2. Provider Agreement accepted          -> {}",
+            state.as_str()
+        );
+
+        let mut weak = sample::account_input();
+        weak.password = Password::parse("Password1234!")?;
+        if let Err(CreateAccountStepError::PasswordPolicy(violations)) = portal
+            .create_account(started.id.as_str(), Ok(weak), ctx)
+            .await
+        {
+            println!(
+                "3. Account with a weak password         -> refused: {}",
+                violations.codes().join(", ")
+            );
+        }
+        let account = portal
+            .create_account(started.id.as_str(), Ok(sample::account_input()), ctx)
+            .await?;
+        println!(
+            "3. Account {:<28} -> {}",
+            account.username.as_str(),
+            account.status(portal.clock.now()).as_str()
+        );
+        for email in portal.store.emails() {
+            println!(
+                "   email to {}: \"{}\" {}",
+                email.to,
+                email.kind.subject("CareSource"),
+                email.kind.link_path().unwrap_or_default()
+            );
+        }
+
+        let token = portal.last_link_token().ok_or("no activation email")?;
+        portal.activate(&token, ctx).await?;
+        println!(
+            "5. Activate                              -> active; a second click: {:?}",
+            portal.activate(&token, ctx).await.err()
+        );
+
+        let password = Password::parse(sample::PASSWORD)?;
+        let session = portal.login("dr.doe", &password, ctx).await?;
+        let me = portal.authenticate(session.token.expose()).await?;
+        let providers = portal.visible_providers(&me.account).await?;
+        println!(
+            "   Login                                 -> session until {}, sees {:?}",
+            session.expires_at,
+            providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+        );
+
+        let wrong = Password::parse("Not-The-Password-42")?;
+        for attempt in 1..=5 {
+            let answer = portal.login("dr.doe", &wrong, ctx).await.err();
+            println!(
+                "   Wrong password #{attempt}                     -> {}",
+                answer.map_or(String::new(), |e| e.to_string())
+            );
+        }
+
+        portal.request_password_reset("dr.doe", ctx).await?;
+        let reset = portal.last_link_token().ok_or("no reset email")?;
+        let new_password = Password::parse("Saffron-Glacier-88-Tulip")?;
+        portal
+            .confirm_password_reset(&reset, &new_password, ctx)
+            .await?;
+        println!("   Forgot password? -> reset link -> new password: unlocked");
+        let again = portal.login("dr.doe", &new_password, ctx).await?;
+        println!(
+            "   Login with the new password           -> session until {}",
+            again.expires_at
+        );
+
+        portal.clock.advance(Duration::hours(13));
+        println!(
+            "   13 hours later, the first session      -> {:?}",
+            portal.authenticate(again.token.expose()).await.err()
+        );
+        Ok(())
+    })
+}

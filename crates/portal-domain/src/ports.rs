@@ -1,0 +1,799 @@
+//! The ports: what the domain needs from the outside world, as traits it owns.
+//!
+//! Stores own atomicity. Each method that changes several things at once
+//! ("account created + activation email queued", "failure counted + lock
+//! set", "token redeemed + password changed + sessions revoked + notice
+//! queued") is **one** method and must be one transaction (or one locked
+//! section) in every adapter. Emails are queued through the store (a
+//! transactional outbox); [`Mailer`] is what the delivery worker calls.
+//!
+//! Every adapter runs the contract suite in [`crate::testing::contract`]
+//! (feature `testing`), so a fake cannot drift from the databases.
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::account::{Account, AccountId, NewAccount};
+use crate::audit::{AuditEvent, AuditFilter};
+use crate::email::{Email, OutboxId, QueuedEmail};
+use crate::lockout::{LockState, LockoutPolicy};
+use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
+use crate::registration::{RegistrationFlow, RegistrationId};
+use crate::roster::{RegistrantKey, RosterEntry};
+use crate::session::Session;
+use crate::values::{
+    Password, PasswordHash, ProviderId, RawToken, SecurityAnswer, TaxId, TokenHash, Username,
+};
+
+/// A store could not do what was asked. The message is for logs only: it
+/// never holds a secret, and it never reaches a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or timed out; worth retrying later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (corrupt row, broken invariant, driver bug).
+    #[error("unexpected store failure: {0}")]
+    Unexpected(String),
+}
+
+/// The roster of contracted providers (SPEC §2).
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait ProviderRoster: Send + Sync {
+    /// The entry for a Tax ID + Provider ID, active or not; `None` if absent.
+    async fn find(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+    ) -> Result<Option<RosterEntry>, StoreError>;
+
+    /// Every active entry under a Tax ID, ordered by provider id.
+    async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError>;
+
+    /// Applies a whole file at once, all or nothing: upserts by
+    /// (`tax_id`, `provider_id`); with [`ImportMode::Replace`] also marks every
+    /// entry missing from `entries` inactive (never deleting it), and marks
+    /// active again those present. With `dry_run` nothing is written but the
+    /// summary is the same.
+    async fn import(
+        &self,
+        entries: &[RosterEntry],
+        mode: ImportMode,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<ImportSummary, StoreError>;
+}
+
+/// Whether an import adds to the roster or replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    Upsert,
+    Replace,
+}
+
+/// What an import did (or would do, on a dry run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+}
+
+/// Why a flow update was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowUpdateError {
+    /// The stored flow is not at `flow.version - 1`: another step won.
+    #[error("the registration was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an account could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAccountError {
+    /// Another account has this username, case-insensitively.
+    #[error("username taken")]
+    UsernameTaken,
+    /// Another account holds this registrant.
+    #[error("already registered")]
+    AlreadyRegistered,
+    /// The flow is not at `finished_flow.version - 1`: another step won.
+    #[error("the registration was changed concurrently")]
+    FlowConflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a token could not be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeemError {
+    /// Unknown, already used, superseded, expired or of another purpose.
+    #[error("invalid token")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a one-time token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenPurpose {
+    Activation,
+    PasswordReset,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Activation => "activation",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// A one-time link token to store, by hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkToken {
+    pub hash: TokenHash,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A link token for an existing account, with its purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewToken {
+    pub account_id: AccountId,
+    pub purpose: TokenPurpose,
+    pub link: LinkToken,
+}
+
+/// Whether [`UserStore::issue_token`] issued the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Issued,
+    /// The per-account email cap was reached: nothing was written.
+    CapReached,
+}
+
+/// Mismatch answers for one provider inside the proofing window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProofingFailures {
+    pub count: u32,
+    pub oldest: Option<OffsetDateTime>,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub flows: u64,
+    pub tokens: u64,
+    pub sessions: u64,
+    pub sent_emails: u64,
+}
+
+/// Accounts, registration flows, tokens, sessions, counters, audit events
+/// and the email outbox: everything the use cases persist.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    // --- registration flows ---
+
+    /// Stores a new flow (version 0). Ids are random; a duplicate is `Unexpected`.
+    async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError>;
+
+    /// The flow with this id, in whatever state; `None` if unknown or purged.
+    async fn load_flow(&self, id: &RegistrationId) -> Result<Option<RegistrationFlow>, StoreError>;
+
+    /// Compare-and-set: replaces the stored flow if it is at
+    /// `flow.version - 1`, else [`FlowUpdateError::Conflict`].
+    async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError>;
+
+    /// Records one `provider_mismatch` answer for a provider at `at`.
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The mismatches recorded for a provider at or after `since`.
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError>;
+
+    // --- accounts ---
+
+    /// Looks an account up by username, case-insensitively.
+    async fn account_by_username(&self, username: &Username)
+    -> Result<Option<Account>, StoreError>;
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// The account holding a registrant, if any (pending or active).
+    async fn account_by_registrant(
+        &self,
+        key: &RegistrantKey,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// In one transaction: finishes the flow (compare-and-set as in
+    /// [`UserStore::update_flow`]), creates the account in
+    /// `pending_activation`, stores the activation token and queues its email.
+    ///
+    /// Errors, checked by the database's constraints so that they hold under
+    /// concurrency: [`CreateAccountError::UsernameTaken`] (case-insensitive
+    /// unique username) before [`CreateAccountError::AlreadyRegistered`]
+    /// (unique registrant), and [`CreateAccountError::FlowConflict`]. On any
+    /// error nothing is written.
+    async fn create_account(
+        &self,
+        finished_flow: &RegistrationFlow,
+        account: &NewAccount,
+        activation: &LinkToken,
+        email: &Email,
+    ) -> Result<Account, CreateAccountError>;
+
+    /// Atomically counts a failed login ([`LockState::after_failure`]) and
+    /// returns the new state. Never loses a count under concurrency. An
+    /// unknown id is `Unexpected`.
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> Result<LockState, StoreError>;
+
+    /// In one transaction: clears the failure count and lock, sets the last
+    /// login, stores the session, and replaces the password hash when a
+    /// rehash is given.
+    async fn record_login_success(
+        &self,
+        id: AccountId,
+        session: &Session,
+        rehashed: Option<PasswordHash>,
+    ) -> Result<(), StoreError>;
+
+    /// Records a new acceptance of the Provider Agreement.
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &crate::registration::AgreementAcceptance,
+    ) -> Result<(), StoreError>;
+
+    // --- one-time tokens ---
+
+    /// In one transaction: unless `max_per_hour` tokens were already issued by
+    /// this method for the account in the hour before `token.link.issued_at`
+    /// (`0` means no cap), invalidates the account's live tokens of the same
+    /// purpose, stores this one and queues its email.
+    async fn issue_token(
+        &self,
+        token: &NewToken,
+        email: &Email,
+        max_per_hour: u32,
+    ) -> Result<IssueOutcome, StoreError>;
+
+    /// The account a live token belongs to: unused, not superseded, not
+    /// expired at `now`, of `purpose`. Reads only.
+    async fn find_live_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// In one transaction: redeems a live activation token (single use, by
+    /// one conditional update), activates the account and queues `email`.
+    async fn redeem_activation(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        email: &Email,
+    ) -> Result<Account, RedeemError>;
+
+    /// In one transaction: redeems a live reset token, sets the password
+    /// hash, clears the failure count and lock, revokes every session of the
+    /// account and queues `notice`.
+    async fn redeem_password_reset(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &PasswordHash,
+        notice: &Email,
+    ) -> Result<Account, RedeemError>;
+
+    /// In one transaction: sets the password hash, revokes every session of
+    /// the account except `keep`, and queues `notice`.
+    async fn change_password(
+        &self,
+        id: AccountId,
+        new_hash: &PasswordHash,
+        keep: &TokenHash,
+        notice: &Email,
+    ) -> Result<(), StoreError>;
+
+    // --- sessions ---
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+
+    /// Moves the session's `last_seen_at` forward to `now` (never back).
+    async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Deletes the session; revoking an unknown session is not an error.
+    async fn revoke_session(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    // --- support checks ---
+
+    /// Failed support checks for the account at or after `since`.
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError>;
+
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+    ) -> Result<(), StoreError>;
+
+    // --- maintenance ---
+
+    /// In one operation: deletes every account still pending activation
+    /// whose newest activation token expired before `cutoff`, with its
+    /// tokens; returns the usernames freed.
+    async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes flows finished or expired before `flows_before`, tokens and
+    /// sessions dead before `now`, and emails sent before `sent_before`.
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        flows_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+        session_idle: Duration,
+        session_absolute: Duration,
+    ) -> Result<PurgeCounts, StoreError>;
+
+    // --- audit ---
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Matching events, oldest first.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// The delivery worker's side of the outbox.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` queued emails due at `now`, oldest first, and
+    /// hides them from other claimers until `now + lease`. Two concurrent
+    /// claimers never receive the same email.
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError>;
+
+    /// Marks a claimed email sent and forgets its link.
+    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Counts a failed attempt and makes the email due again at `retry_at`.
+    async fn mark_retry(
+        &self,
+        id: OutboxId,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on an email for good and forgets its link.
+    async fn mark_failed(
+        &self,
+        id: OutboxId,
+        now: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Emails queued and not yet sent or failed, for one account's username.
+    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError>;
+}
+
+/// Why a mailer could not send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// Worth retrying: connection refused, timeout, 4xx.
+    #[error("transient mail failure: {0}")]
+    Transient(String),
+    /// Will never succeed: 5xx rejection, invalid recipient.
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+/// Delivers one email now. Called by the outbox delivery worker only.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &Email) -> Result<(), MailError>;
+}
+
+/// The time. The domain never reads a clock of its own.
+#[cfg_attr(feature = "testing", mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The OS has no randomness to give (practically never; still not a panic).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no randomness available: {0}")]
+pub struct RandomnessError(pub String);
+
+/// Unguessable values: tokens and registration ids.
+#[cfg_attr(feature = "testing", mockall::automock)]
+pub trait TokenSource: Send + Sync {
+    fn token(&self) -> Result<RawToken, RandomnessError>;
+    fn registration_id(&self) -> Result<RegistrationId, RandomnessError>;
+}
+
+/// Why password work could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// The bounded pool's queue is full; try again after `retry_after`.
+    #[error("password hashing is saturated")]
+    Overloaded { retry_after: Duration },
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// The outcome of verifying a secret against its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    Mismatch,
+    /// `needs_rehash` when the hash was made with other parameters.
+    Match {
+        needs_rehash: bool,
+    },
+}
+
+impl Verification {
+    pub fn is_match(self) -> bool {
+        matches!(self, Self::Match { .. })
+    }
+}
+
+/// All CPU-heavy password work: slow hashing, verification and the strength
+/// estimate. An adapter may run it on a bounded pool off the async threads
+/// and answer [`HashError::Overloaded`] when the pool is saturated.
+#[cfg_attr(feature = "testing", mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHash, HashError>;
+
+    /// A corrupt hash is a mismatch, not an error.
+    async fn verify_password(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError>;
+
+    /// Costs what [`PasswordHasher::verify_password`] costs, for unknown
+    /// users, so that timing does not tell who exists.
+    async fn verify_dummy(&self, password: &Password) -> Result<(), HashError>;
+
+    async fn hash_answer(&self, answer: &SecurityAnswer) -> Result<PasswordHash, HashError>;
+
+    async fn verify_answer(
+        &self,
+        answer: &SecurityAnswer,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError>;
+
+    /// Runs [`PasswordPolicy::check`] (zxcvbn is CPU-heavy too).
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        context: &PolicyContext,
+    ) -> Result<Result<(), PolicyViolations>, HashError>;
+}
+
+// Every port is implemented for `Arc<T>`, so one adapter can be shared by
+// several owners and a binary can hold `Arc<dyn UserStore>`.
+
+#[async_trait]
+impl<P: ProviderRoster + ?Sized> ProviderRoster for std::sync::Arc<P> {
+    async fn find(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+    ) -> Result<Option<RosterEntry>, StoreError> {
+        (**self).find(tax_id, provider_id).await
+    }
+    async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError> {
+        (**self).active_under_tax_id(tax_id).await
+    }
+    async fn import(
+        &self,
+        entries: &[RosterEntry],
+        mode: ImportMode,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<ImportSummary, StoreError> {
+        (**self).import(entries, mode, dry_run, now).await
+    }
+}
+
+#[async_trait]
+impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
+    async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
+        (**self).insert_flow(flow).await
+    }
+    async fn load_flow(&self, id: &RegistrationId) -> Result<Option<RegistrationFlow>, StoreError> {
+        (**self).load_flow(id).await
+    }
+    async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError> {
+        (**self).update_flow(flow).await
+    }
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        (**self)
+            .record_proofing_mismatch(tax_id, provider_id, at)
+            .await
+    }
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        (**self)
+            .proofing_mismatches_since(tax_id, provider_id, since)
+            .await
+    }
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Account>, StoreError> {
+        (**self).account_by_username(username).await
+    }
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        (**self).account_by_id(id).await
+    }
+    async fn account_by_registrant(
+        &self,
+        key: &RegistrantKey,
+    ) -> Result<Option<Account>, StoreError> {
+        (**self).account_by_registrant(key).await
+    }
+    async fn create_account(
+        &self,
+        finished_flow: &RegistrationFlow,
+        account: &NewAccount,
+        activation: &LinkToken,
+        email: &Email,
+    ) -> Result<Account, CreateAccountError> {
+        (**self)
+            .create_account(finished_flow, account, activation, email)
+            .await
+    }
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> Result<LockState, StoreError> {
+        (**self).record_login_failure(id, now, policy).await
+    }
+    async fn record_login_success(
+        &self,
+        id: AccountId,
+        session: &Session,
+        rehashed: Option<PasswordHash>,
+    ) -> Result<(), StoreError> {
+        (**self).record_login_success(id, session, rehashed).await
+    }
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &crate::registration::AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        (**self).record_agreement(id, acceptance).await
+    }
+    async fn issue_token(
+        &self,
+        token: &NewToken,
+        email: &Email,
+        max_per_hour: u32,
+    ) -> Result<IssueOutcome, StoreError> {
+        (**self).issue_token(token, email, max_per_hour).await
+    }
+    async fn find_live_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        (**self).find_live_token(hash, purpose, now).await
+    }
+    async fn redeem_activation(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        email: &Email,
+    ) -> Result<Account, RedeemError> {
+        (**self).redeem_activation(hash, now, email).await
+    }
+    async fn redeem_password_reset(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &PasswordHash,
+        notice: &Email,
+    ) -> Result<Account, RedeemError> {
+        (**self)
+            .redeem_password_reset(hash, now, new_hash, notice)
+            .await
+    }
+    async fn change_password(
+        &self,
+        id: AccountId,
+        new_hash: &PasswordHash,
+        keep: &TokenHash,
+        notice: &Email,
+    ) -> Result<(), StoreError> {
+        (**self).change_password(id, new_hash, keep, notice).await
+    }
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        (**self).find_session(hash).await
+    }
+    async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {
+        (**self).touch_session(hash, now).await
+    }
+    async fn revoke_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        (**self).revoke_session(hash).await
+    }
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        (**self).support_failures_since(id, since).await
+    }
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+    ) -> Result<(), StoreError> {
+        (**self).record_support_check(id, at, matched).await
+    }
+    async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        (**self).purge_stale_pending(cutoff).await
+    }
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        flows_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+        session_idle: Duration,
+        session_absolute: Duration,
+    ) -> Result<PurgeCounts, StoreError> {
+        (**self)
+            .purge_expired(
+                now,
+                flows_before,
+                sent_before,
+                session_idle,
+                session_absolute,
+            )
+            .await
+    }
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        (**self).append_audit(event).await
+    }
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        (**self).audit_events(filter).await
+    }
+}
+
+#[async_trait]
+impl<P: OutboxStore + ?Sized> OutboxStore for std::sync::Arc<P> {
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        (**self).claim_due(now, limit, lease).await
+    }
+    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
+        (**self).mark_sent(id, now).await
+    }
+    async fn mark_retry(
+        &self,
+        id: OutboxId,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        (**self).mark_retry(id, retry_at, error).await
+    }
+    async fn mark_failed(
+        &self,
+        id: OutboxId,
+        now: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        (**self).mark_failed(id, now, error).await
+    }
+    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
+        (**self).pending_for(username).await
+    }
+}
+
+#[async_trait]
+impl<P: Mailer + ?Sized> Mailer for std::sync::Arc<P> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        (**self).send(email).await
+    }
+}
+
+impl<P: Clock + ?Sized> Clock for std::sync::Arc<P> {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
+impl<P: TokenSource + ?Sized> TokenSource for std::sync::Arc<P> {
+    fn token(&self) -> Result<RawToken, RandomnessError> {
+        (**self).token()
+    }
+    fn registration_id(&self) -> Result<RegistrationId, RandomnessError> {
+        (**self).registration_id()
+    }
+}
+
+#[async_trait]
+impl<P: PasswordHasher + ?Sized> PasswordHasher for std::sync::Arc<P> {
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        (**self).hash_password(password).await
+    }
+    async fn verify_password(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError> {
+        (**self).verify_password(password, hash).await
+    }
+    async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
+        (**self).verify_dummy(password).await
+    }
+    async fn hash_answer(&self, answer: &SecurityAnswer) -> Result<PasswordHash, HashError> {
+        (**self).hash_answer(answer).await
+    }
+    async fn verify_answer(
+        &self,
+        answer: &SecurityAnswer,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError> {
+        (**self).verify_answer(answer, hash).await
+    }
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        context: &PolicyContext,
+    ) -> Result<Result<(), PolicyViolations>, HashError> {
+        (**self).check_policy(policy, password, context).await
+    }
+}

@@ -1,0 +1,391 @@
+//! Login, lockout, sessions, agreement re-acceptance and password change
+//! (SPEC §4, §6).
+
+use time::OffsetDateTime;
+
+use super::{Fault, Portal, RequestContext, faults_into};
+use crate::account::Account;
+use crate::audit::AuditAction;
+use crate::email::{Email, EmailKind};
+use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
+use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore, Verification};
+use crate::registration::AgreementAcceptance;
+use crate::session::Session;
+use crate::values::{AgreementVersion, Password, RawToken, TokenHash, Username};
+
+/// A new session: the token goes to the client, only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub token: RawToken,
+    pub expires_at: OffsetDateTime,
+    pub account: Account,
+    /// A newer agreement awaits: the session is restricted until accepted.
+    pub agreement_required: bool,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password: one answer for both.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the account is locked")]
+    AccountLocked { locked_until: OffsetDateTime },
+    #[error("the account is not activated yet")]
+    AccountNotActivated,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("the account's provider is no longer on the roster")]
+    ProviderInactive,
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// A live session and its account.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub account: Account,
+    pub session_hash: TokenHash,
+    pub session_expires_at: OffsetDateTime,
+    /// A newer agreement awaits: only the agreement and logout are allowed.
+    pub agreement_required: bool,
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No session, an unknown, expired or revoked one, or one whose account
+    /// can no longer log in (disabled, provider inactive).
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("the current Provider Agreement must be accepted")]
+    AgreementNotAccepted,
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// Why a password change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the account is locked")]
+    AccountLocked { locked_until: OffsetDateTime },
+    #[error(transparent)]
+    PasswordPolicy(PolicyViolations),
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+faults_into!(LoginError, AuthError, PasswordChangeError);
+
+impl<S, R, H, C, T> Portal<S, R, H, C, T>
+where
+    S: UserStore,
+    R: ProviderRoster,
+    H: PasswordHasher,
+    C: Clock,
+    T: TokenSource,
+{
+    /// Logs in by username and password.
+    ///
+    /// An unknown (or malformed) username costs one dummy verification, so
+    /// it answers like a wrong password in about the same time. A locked
+    /// account is refused without verifying anything.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &Password,
+        ctx: RequestContext,
+    ) -> Result<LoggedIn, LoginError> {
+        let result = self.try_login(username, password).await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => login_error_code(e),
+        };
+        let action = if result.is_ok() {
+            AuditAction::LoginSucceeded
+        } else {
+            AuditAction::LoginFailed
+        };
+        self.audit(action, Some(username), ctx, outcome).await;
+        result
+    }
+
+    async fn try_login(&self, username: &str, password: &Password) -> Result<LoggedIn, LoginError> {
+        let now = self.now();
+        let account = match Username::parse(username) {
+            Ok(username) => self.store.account_by_username(&username).await?,
+            Err(_) => None,
+        };
+        let Some(account) = account else {
+            self.hasher.verify_dummy(password).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        if let Some(locked_until) = account.lock.locked_until(now) {
+            return Err(LoginError::AccountLocked { locked_until });
+        }
+        let Verification::Match { needs_rehash } = self
+            .hasher
+            .verify_password(password, &account.password_hash)
+            .await?
+        else {
+            return Err(self
+                .count_failure(&account, now)
+                .await?
+                .map_or(LoginError::InvalidCredentials, |locked_until| {
+                    LoginError::AccountLocked { locked_until }
+                }));
+        };
+        if account.disabled {
+            return Err(LoginError::AccountDisabled);
+        }
+        if !account.is_activated() {
+            return Err(LoginError::AccountNotActivated);
+        }
+        if !self.provider_is_active(&account).await? {
+            return Err(LoginError::ProviderInactive);
+        }
+        let rehashed = if needs_rehash {
+            Some(self.hasher.hash_password(password).await?)
+        } else {
+            None
+        };
+        let token = self.tokens.token()?;
+        let now = self.now();
+        let session = Session {
+            token_hash: token.hash(),
+            account_id: account.id,
+            created_at: now,
+            last_seen_at: now,
+        };
+        self.store
+            .record_login_success(account.id, &session, rehashed)
+            .await?;
+        let agreement_required = self.agreement_pending(&account);
+        Ok(LoggedIn {
+            token,
+            expires_at: session.expires_at(self.settings.sessions),
+            account,
+            agreement_required,
+        })
+    }
+
+    /// Counts a failure; returns the lock's end when this attempt set it.
+    async fn count_failure(
+        &self,
+        account: &Account,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, Fault> {
+        let state = self
+            .store
+            .record_login_failure(account.id, now, self.settings.lockout)
+            .await?;
+        let locked_until = state.locked_until(now);
+        if locked_until.is_some() {
+            self.audit(
+                AuditAction::AccountLocked,
+                Some(account.username.as_str()),
+                RequestContext::default(),
+                "locked",
+            )
+            .await;
+        }
+        Ok(locked_until)
+    }
+
+    async fn provider_is_active(&self, account: &Account) -> Result<bool, Fault> {
+        let entry = self
+            .roster
+            .find(&account.provider.tax_id, &account.provider.provider_id)
+            .await?;
+        Ok(entry.is_some_and(|e| e.is_active()))
+    }
+
+    fn agreement_pending(&self, account: &Account) -> bool {
+        account.agreement.version != self.settings.agreement.version
+    }
+
+    /// Resolves a session token to its account, and starts the idle time
+    /// again. Disabled accounts and inactive providers lose their sessions.
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let now = self.now();
+        let hash = RawToken::parse(token)
+            .map_err(|_| AuthError::Unauthenticated)?
+            .hash();
+        let session = self
+            .store
+            .find_session(&hash)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        let policy = self.settings.sessions;
+        if !session.is_live(now, policy) {
+            self.store.revoke_session(&hash).await?;
+            return Err(AuthError::Unauthenticated);
+        }
+        let account = self
+            .store
+            .account_by_id(session.account_id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        if account.disabled || !self.provider_is_active(&account).await? {
+            return Err(AuthError::Unauthenticated);
+        }
+        self.store.touch_session(&hash, now).await?;
+        let touched = Session {
+            last_seen_at: now,
+            ..session
+        };
+        Ok(Authenticated {
+            agreement_required: self.agreement_pending(&account),
+            account,
+            session_hash: hash,
+            session_expires_at: touched.expires_at(policy),
+        })
+    }
+
+    /// Ends a session. Unknown tokens are fine: logout always succeeds.
+    pub async fn logout(&self, token: &str, ctx: RequestContext) -> Result<(), Fault> {
+        if let Ok(token) = RawToken::parse(token) {
+            self.store.revoke_session(&token.hash()).await?;
+        }
+        self.audit(AuditAction::Logout, None, ctx, "success").await;
+        Ok(())
+    }
+
+    /// Re-acceptance of the current agreement by a logged-in account.
+    pub async fn accept_current_agreement(
+        &self,
+        auth: &Authenticated,
+        version: &AgreementVersion,
+        ctx: RequestContext,
+    ) -> Result<(), AuthError> {
+        let current = &self.settings.agreement;
+        if *version != current.version {
+            self.audit(
+                AuditAction::AgreementReaccepted,
+                Some(auth.account.username.as_str()),
+                ctx,
+                "agreement_not_accepted",
+            )
+            .await;
+            return Err(AuthError::AgreementNotAccepted);
+        }
+        let acceptance = AgreementAcceptance {
+            version: current.version.clone(),
+            content_hash: current.content_hash.clone(),
+            accepted_at: self.now(),
+            client_addr: ctx.client_addr,
+        };
+        self.store
+            .record_agreement(auth.account.id, &acceptance)
+            .await?;
+        self.audit(
+            AuditAction::AgreementReaccepted,
+            Some(auth.account.username.as_str()),
+            ctx,
+            "success",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Self-service password change: other sessions are revoked, this one
+    /// is kept, and the "password was changed" notice is queued.
+    pub async fn change_password(
+        &self,
+        auth: &Authenticated,
+        current: &Password,
+        new: &Password,
+        ctx: RequestContext,
+    ) -> Result<(), PasswordChangeError> {
+        let result = self.try_change_password(auth, current, new).await;
+        let outcome = match &result {
+            Ok(()) => "success",
+            Err(PasswordChangeError::InvalidCredentials) => "invalid_credentials",
+            Err(PasswordChangeError::AccountLocked { .. }) => "account_locked",
+            Err(PasswordChangeError::PasswordPolicy(_)) => "password_policy",
+            Err(PasswordChangeError::Fault(_)) => "internal",
+        };
+        self.audit(
+            AuditAction::PasswordChanged,
+            Some(auth.account.username.as_str()),
+            ctx,
+            outcome,
+        )
+        .await;
+        result
+    }
+
+    async fn try_change_password(
+        &self,
+        auth: &Authenticated,
+        current: &Password,
+        new: &Password,
+    ) -> Result<(), PasswordChangeError> {
+        let now = self.now();
+        // Fresh state: the lock may have been set since the session began.
+        let account = self
+            .store
+            .account_by_id(auth.account.id)
+            .await?
+            .ok_or(PasswordChangeError::InvalidCredentials)?;
+        if let Some(locked_until) = account.lock.locked_until(now) {
+            return Err(PasswordChangeError::AccountLocked { locked_until });
+        }
+        if !self
+            .hasher
+            .verify_password(current, &account.password_hash)
+            .await?
+            .is_match()
+        {
+            return Err(self
+                .count_failure(&account, now)
+                .await?
+                .map_or(PasswordChangeError::InvalidCredentials, |locked_until| {
+                    PasswordChangeError::AccountLocked { locked_until }
+                }));
+        }
+        let context = PolicyContext {
+            username: Some(account.username.clone()),
+            email: Some(account.email.clone()),
+            names: vec![],
+        };
+        let mut violations = self
+            .hasher
+            .check_policy(&self.settings.password_policy, new, &context)
+            .await?
+            .err();
+        // The current password was just verified, so equality is a string compare.
+        if new.expose() == current.expose() {
+            match &mut violations {
+                Some(v) => v.push(PasswordViolation::Reused),
+                None => violations = PolicyViolations::from_vec(vec![PasswordViolation::Reused]),
+            }
+        }
+        if let Some(violations) = violations {
+            return Err(PasswordChangeError::PasswordPolicy(violations));
+        }
+        let new_hash = self.hasher.hash_password(new).await?;
+        let notice = Email {
+            to: account.email.clone(),
+            username: account.username.clone(),
+            kind: EmailKind::PasswordChanged,
+        };
+        self.store
+            .change_password(account.id, &new_hash, &auth.session_hash, &notice)
+            .await?;
+        Ok(())
+    }
+}
+
+fn login_error_code(e: &LoginError) -> &'static str {
+    match e {
+        LoginError::InvalidCredentials => "invalid_credentials",
+        LoginError::AccountLocked { .. } => "account_locked",
+        LoginError::AccountNotActivated => "account_not_activated",
+        LoginError::AccountDisabled => "account_disabled",
+        LoginError::ProviderInactive => "provider_inactive",
+        LoginError::Fault(_) => "internal",
+    }
+}

@@ -1,0 +1,569 @@
+//! Registration (SPEC §3): provider details, agreement, account, activation.
+
+use time::Duration;
+
+use super::{Fault, HelpLine, InvalidInput, Portal, PortalSettings, RequestContext, faults_into};
+use crate::account::{Account, AccountProvider, NewAccount};
+use crate::audit::AuditAction;
+use crate::email::{Email, EmailKind};
+use crate::password_policy::{PolicyContext, PolicyViolations};
+use crate::ports::{
+    Clock, CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, PasswordHasher,
+    ProviderRoster, RedeemError, TokenPurpose, TokenSource, UserStore,
+};
+use crate::registration::{
+    AgreementAcceptance, RegistrationFlow, RegistrationId, StateName, TransitionError,
+};
+use crate::roster::{ProofingRequest, RosterIdentity, RosterMatch, match_roster};
+use crate::values::{
+    AgreementVersion, EmailAddress, Password, RawToken, SecurityAnswer, SecurityQuestionId,
+    Username,
+    normalize::{comparison_key, normalize_display},
+};
+
+/// A flow that was started: the answer to step 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub id: RegistrationId,
+    pub state: StateName,
+    pub expires_at: time::OffsetDateTime,
+    pub agreement_version: AgreementVersion,
+}
+
+/// Why step 1 refused, in the SPEC's order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("too many mismatched attempts for this provider")]
+    ProofingLimited { retry_after: Duration },
+    #[error("the provider does not exist in Provider Portal")]
+    ProviderNotFound { help_lines: Vec<HelpLine> },
+    #[error("must match exactly as listed on your Explanation of Benefit (EOB) or welcome letter")]
+    ProviderMismatch,
+    #[error(
+        "this practitioner is paid under a Group Payee ID: register as Group with the group's details"
+    )]
+    WrongProviderType,
+    /// `pending_activation` offers the resend option.
+    #[error("this provider is already registered")]
+    AlreadyRegistered { pending_activation: bool },
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// The agreement step's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreementInput {
+    pub accepted: bool,
+    pub version: AgreementVersion,
+}
+
+/// Why the agreement step refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgreementStepError {
+    #[error("unknown registration")]
+    NotFound,
+    #[error("the registration has expired")]
+    Expired,
+    #[error("this step is not allowed now")]
+    InvalidTransition,
+    #[error(transparent)]
+    InvalidInput(InvalidInput),
+    #[error("the current Provider Agreement must be accepted")]
+    AgreementNotAccepted,
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// The account step's input.
+#[derive(Debug, Clone)]
+pub struct AccountInput {
+    pub username: Username,
+    pub password: Password,
+    pub email: EmailAddress,
+    pub security_question: SecurityQuestionId,
+    pub security_answer: SecurityAnswer,
+}
+
+/// Why the account step refused, in the SPEC's order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAccountStepError {
+    #[error("unknown registration")]
+    NotFound,
+    #[error("the registration has expired")]
+    Expired,
+    #[error("this step is not allowed now")]
+    InvalidTransition,
+    #[error(transparent)]
+    InvalidInput(InvalidInput),
+    #[error(transparent)]
+    PasswordPolicy(PolicyViolations),
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("this provider is already registered")]
+    AlreadyRegistered { pending_activation: bool },
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// Why an activation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActivationError {
+    /// Unknown, used, superseded, expired or malformed: all alike.
+    #[error("invalid token")]
+    InvalidToken,
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+faults_into!(
+    StartError,
+    AgreementStepError,
+    CreateAccountStepError,
+    ActivationError
+);
+
+impl From<TransitionError> for AgreementStepError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::Expired => Self::Expired,
+            TransitionError::InvalidTransition => Self::InvalidTransition,
+        }
+    }
+}
+
+impl From<TransitionError> for CreateAccountStepError {
+    fn from(e: TransitionError) -> Self {
+        match e {
+            TransitionError::Expired => Self::Expired,
+            TransitionError::InvalidTransition => Self::InvalidTransition,
+        }
+    }
+}
+
+impl<S, R, H, C, T> Portal<S, R, H, C, T>
+where
+    S: UserStore,
+    R: ProviderRoster,
+    H: PasswordHasher,
+    C: Clock,
+    T: TokenSource,
+{
+    /// Step 1: verifies the provider against the roster and opens a flow.
+    pub async fn start_registration(
+        &self,
+        request: ProofingRequest,
+        ctx: RequestContext,
+    ) -> Result<Started, StartError> {
+        let result = self.try_start(&request).await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => start_error_code(e),
+        };
+        self.audit(AuditAction::RegistrationStarted, None, ctx, outcome)
+            .await;
+        result
+    }
+
+    async fn try_start(&self, request: &ProofingRequest) -> Result<Started, StartError> {
+        let now = self.now();
+        let (tax_id, provider_id) = (request.tax_id(), request.provider_id());
+        let limit = self.settings.proofing_max_failed;
+        if limit > 0 {
+            let window_start = now - PortalSettings::HOUR;
+            let failures = self
+                .store
+                .proofing_mismatches_since(tax_id, provider_id, window_start)
+                .await?;
+            if failures.count >= limit {
+                let frees_at = failures.oldest.unwrap_or(now) + PortalSettings::HOUR;
+                let retry_after = (frees_at - now).max(Duration::seconds(1));
+                return Err(StartError::ProofingLimited { retry_after });
+            }
+        }
+        let entry = self.roster.find(tax_id, provider_id).await?;
+        let provider = match match_roster(request, entry.as_ref()) {
+            RosterMatch::Verified(provider) => *provider,
+            RosterMatch::NotFound => {
+                return Err(StartError::ProviderNotFound {
+                    help_lines: self.settings.help_lines.clone(),
+                });
+            }
+            RosterMatch::Mismatch => {
+                self.store
+                    .record_proofing_mismatch(tax_id, provider_id, now)
+                    .await?;
+                return Err(StartError::ProviderMismatch);
+            }
+            RosterMatch::WrongProviderType => return Err(StartError::WrongProviderType),
+        };
+        if let Some(holder) = self
+            .store
+            .account_by_registrant(&provider.registrant_key())
+            .await?
+        {
+            return Err(StartError::AlreadyRegistered {
+                pending_activation: !holder.is_activated(),
+            });
+        }
+        let flow = RegistrationFlow::start(
+            self.tokens.registration_id()?,
+            provider,
+            now,
+            self.settings.registration_ttl,
+        );
+        self.store.insert_flow(&flow).await?;
+        Ok(Started {
+            id: flow.id.clone(),
+            state: flow.state_name(),
+            expires_at: now + self.settings.registration_ttl,
+            agreement_version: self.settings.agreement.version.clone(),
+        })
+    }
+
+    async fn load_flow(&self, id: &str) -> Result<Option<RegistrationFlow>, Fault> {
+        let Ok(id) = RegistrationId::parse(id) else {
+            return Ok(None);
+        };
+        Ok(self.store.load_flow(&id).await?)
+    }
+
+    /// Step 2: the Provider Agreement. `input` is what the edge parsed; the
+    /// flow's state is checked before it (expiry first).
+    pub async fn accept_agreement(
+        &self,
+        id: &str,
+        input: Result<AgreementInput, InvalidInput>,
+        ctx: RequestContext,
+    ) -> Result<StateName, AgreementStepError> {
+        let result = self.try_accept_agreement(id, input, ctx).await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => agreement_error_code(e),
+        };
+        self.audit(AuditAction::AgreementAccepted, None, ctx, outcome)
+            .await;
+        result
+    }
+
+    async fn try_accept_agreement(
+        &self,
+        id: &str,
+        input: Result<AgreementInput, InvalidInput>,
+        ctx: RequestContext,
+    ) -> Result<StateName, AgreementStepError> {
+        let now = self.now();
+        let flow = self
+            .load_flow(id)
+            .await
+            .map_err(AgreementStepError::Fault)?
+            .ok_or(AgreementStepError::NotFound)?;
+        flow.ensure_at(StateName::ProviderVerified, now)?;
+        let input = input.map_err(AgreementStepError::InvalidInput)?;
+        let current = &self.settings.agreement;
+        if !input.accepted || input.version != current.version {
+            return Err(AgreementStepError::AgreementNotAccepted);
+        }
+        let acceptance = AgreementAcceptance {
+            version: current.version.clone(),
+            content_hash: current.content_hash.clone(),
+            accepted_at: now,
+            client_addr: ctx.client_addr,
+        };
+        let next = flow.accept_agreement(acceptance, now, self.settings.registration_ttl)?;
+        match self.store.update_flow(&next).await {
+            Ok(()) => Ok(next.state_name()),
+            Err(FlowUpdateError::Conflict) => Err(AgreementStepError::InvalidTransition),
+            Err(FlowUpdateError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Step 3 and 4: creates the account in `pending_activation` and queues
+    /// the activation email, in one store operation.
+    pub async fn create_account(
+        &self,
+        id: &str,
+        input: Result<AccountInput, InvalidInput>,
+        ctx: RequestContext,
+    ) -> Result<Account, CreateAccountStepError> {
+        let username = input.as_ref().ok().map(|i| i.username.as_str().to_owned());
+        let result = self.try_create_account(id, input).await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => create_error_code(e),
+        };
+        self.audit(
+            AuditAction::AccountCreated,
+            username.as_deref(),
+            ctx,
+            outcome,
+        )
+        .await;
+        result
+    }
+
+    async fn try_create_account(
+        &self,
+        id: &str,
+        input: Result<AccountInput, InvalidInput>,
+    ) -> Result<Account, CreateAccountStepError> {
+        let now = self.now();
+        let flow = self
+            .load_flow(id)
+            .await
+            .map_err(CreateAccountStepError::Fault)?
+            .ok_or(CreateAccountStepError::NotFound)?;
+        flow.ensure_at(StateName::AgreementAccepted, now)?;
+        let input = input.map_err(CreateAccountStepError::InvalidInput)?;
+        let provider = flow
+            .provider()
+            .cloned()
+            .ok_or(CreateAccountStepError::InvalidTransition)?;
+
+        if answer_reveals_credentials(&input) {
+            return Err(CreateAccountStepError::InvalidInput(InvalidInput::single(
+                "security_answer",
+                "may not be the same as your username, email or password",
+            )));
+        }
+        let context = PolicyContext {
+            username: Some(input.username.clone()),
+            email: Some(input.email.clone()),
+            names: name_pieces(&provider.identity),
+        };
+        self.hasher
+            .check_policy(&self.settings.password_policy, &input.password, &context)
+            .await?
+            .map_err(CreateAccountStepError::PasswordPolicy)?;
+        // Cheap pre-checks in the SPEC's order; the store's constraints
+        // decide again at commit, under concurrency.
+        if self
+            .store
+            .account_by_username(&input.username)
+            .await?
+            .is_some()
+        {
+            return Err(CreateAccountStepError::UsernameTaken);
+        }
+        if let Some(holder) = self
+            .store
+            .account_by_registrant(&provider.registrant_key())
+            .await?
+        {
+            return Err(CreateAccountStepError::AlreadyRegistered {
+                pending_activation: !holder.is_activated(),
+            });
+        }
+
+        let password_hash = self.hasher.hash_password(&input.password).await?;
+        let security_answer_hash = self.hasher.hash_answer(&input.security_answer).await?;
+        let token = self.tokens.token()?;
+        let now = self.now();
+        let (finished, provider, agreement) = flow.finish(now)?;
+        let account = NewAccount {
+            username: input.username.clone(),
+            email: input.email.clone(),
+            password_hash,
+            provider: AccountProvider {
+                kind: provider.kind(),
+                tax_id: provider.tax_id,
+                provider_id: provider.provider_id,
+            },
+            agreement,
+            security_question: input.security_question,
+            security_answer_hash,
+            created_at: now,
+        };
+        let activation = self.activation_link(&token, now);
+        let email = Email {
+            to: input.email,
+            username: input.username,
+            kind: EmailKind::Activation { token },
+        };
+        match self
+            .store
+            .create_account(&finished, &account, &activation, &email)
+            .await
+        {
+            Ok(account) => Ok(account),
+            Err(CreateAccountError::UsernameTaken) => Err(CreateAccountStepError::UsernameTaken),
+            Err(CreateAccountError::AlreadyRegistered) => {
+                Err(CreateAccountStepError::AlreadyRegistered {
+                    pending_activation: true,
+                })
+            }
+            Err(CreateAccountError::FlowConflict) => Err(CreateAccountStepError::InvalidTransition),
+            Err(CreateAccountError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    fn activation_link(&self, token: &RawToken, now: time::OffsetDateTime) -> LinkToken {
+        LinkToken {
+            hash: token.hash(),
+            issued_at: now,
+            expires_at: now + self.settings.activation_ttl,
+        }
+    }
+
+    /// Step 5: activates the account the link was sent to, once.
+    pub async fn activate(
+        &self,
+        token: &str,
+        ctx: RequestContext,
+    ) -> Result<Account, ActivationError> {
+        let result = self.try_activate(token).await;
+        let (username, outcome) = match &result {
+            Ok(account) => (Some(account.username.as_str().to_owned()), "success"),
+            Err(ActivationError::InvalidToken) => (None, "invalid_token"),
+            Err(ActivationError::Fault(_)) => (None, "internal"),
+        };
+        self.audit(
+            AuditAction::AccountActivated,
+            username.as_deref(),
+            ctx,
+            outcome,
+        )
+        .await;
+        result
+    }
+
+    async fn try_activate(&self, token: &str) -> Result<Account, ActivationError> {
+        let now = self.now();
+        let hash = RawToken::parse(token)
+            .map_err(|_| ActivationError::InvalidToken)?
+            .hash();
+        let account = self
+            .store
+            .find_live_token(&hash, TokenPurpose::Activation, now)
+            .await?
+            .ok_or(ActivationError::InvalidToken)?;
+        let email = Email {
+            to: account.email.clone(),
+            username: account.username.clone(),
+            kind: EmailKind::EmailVerification,
+        };
+        match self.store.redeem_activation(&hash, now, &email).await {
+            Ok(account) => Ok(account),
+            Err(RedeemError::InvalidToken) => Err(ActivationError::InvalidToken),
+            Err(RedeemError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Sends a new activation link to an account still pending activation.
+    /// Answers the same whatever the username: only faults are errors.
+    pub async fn resend_activation(
+        &self,
+        username: &str,
+        ctx: RequestContext,
+    ) -> Result<(), Fault> {
+        let Ok(username) = Username::parse(username) else {
+            self.audit(
+                AuditAction::ActivationResent,
+                Some(username),
+                ctx,
+                "unknown_username",
+            )
+            .await;
+            return Ok(());
+        };
+        let outcome = match self.store.account_by_username(&username).await? {
+            Some(account) if !account.is_activated() && !account.disabled => {
+                let now = self.now();
+                let token = self.tokens.token()?;
+                let new = NewToken {
+                    account_id: account.id,
+                    purpose: TokenPurpose::Activation,
+                    link: self.activation_link(&token, now),
+                };
+                let email = Email {
+                    to: account.email,
+                    username: account.username,
+                    kind: EmailKind::Activation { token },
+                };
+                match self
+                    .store
+                    .issue_token(&new, &email, self.settings.emails_per_hour)
+                    .await?
+                {
+                    IssueOutcome::Issued => "sent",
+                    IssueOutcome::CapReached => "email_cap_reached",
+                }
+            }
+            Some(_) => "not_pending",
+            None => "unknown_username",
+        };
+        self.audit(
+            AuditAction::ActivationResent,
+            Some(username.as_str()),
+            ctx,
+            outcome,
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// The security answer may not equal the username, the email or the
+/// password (SPEC §6), compared in the answer's normalised form.
+fn answer_reveals_credentials(input: &AccountInput) -> bool {
+    let answer = input.security_answer.expose_normalized();
+    [
+        input.username.as_str(),
+        input.email.as_str(),
+        input.password.expose(),
+    ]
+    .into_iter()
+    .any(|credential| comparison_key(&normalize_display(credential)) == answer)
+}
+
+fn name_pieces(identity: &RosterIdentity) -> Vec<String> {
+    match identity {
+        RosterIdentity::Practitioner {
+            first_name,
+            last_name,
+            ..
+        } => {
+            vec![
+                first_name.as_str().to_owned(),
+                last_name.as_str().to_owned(),
+            ]
+        }
+        RosterIdentity::Group { group_name } => {
+            group_name.as_str().split(' ').map(str::to_owned).collect()
+        }
+    }
+}
+
+pub(super) fn start_error_code(e: &StartError) -> &'static str {
+    match e {
+        StartError::ProofingLimited { .. } => "proofing_limited",
+        StartError::ProviderNotFound { .. } => "provider_not_found",
+        StartError::ProviderMismatch => "provider_mismatch",
+        StartError::WrongProviderType => "wrong_provider_type",
+        StartError::AlreadyRegistered { .. } => "already_registered",
+        StartError::Fault(_) => "internal",
+    }
+}
+
+fn agreement_error_code(e: &AgreementStepError) -> &'static str {
+    match e {
+        AgreementStepError::NotFound => "not_found",
+        AgreementStepError::Expired => "registration_expired",
+        AgreementStepError::InvalidTransition => "invalid_transition",
+        AgreementStepError::InvalidInput(_) => "invalid_input",
+        AgreementStepError::AgreementNotAccepted => "agreement_not_accepted",
+        AgreementStepError::Fault(_) => "internal",
+    }
+}
+
+fn create_error_code(e: &CreateAccountStepError) -> &'static str {
+    match e {
+        CreateAccountStepError::NotFound => "not_found",
+        CreateAccountStepError::Expired => "registration_expired",
+        CreateAccountStepError::InvalidTransition => "invalid_transition",
+        CreateAccountStepError::InvalidInput(_) => "invalid_input",
+        CreateAccountStepError::PasswordPolicy(_) => "password_policy",
+        CreateAccountStepError::UsernameTaken => "username_taken",
+        CreateAccountStepError::AlreadyRegistered { .. } => "already_registered",
+        CreateAccountStepError::Fault(_) => "internal",
+    }
+}

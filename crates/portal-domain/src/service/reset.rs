@@ -1,0 +1,162 @@
+//! Forgot password and reset (SPEC §6).
+
+use super::{Fault, Portal, RequestContext, faults_into};
+use crate::audit::AuditAction;
+use crate::email::{Email, EmailKind};
+use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
+use crate::ports::{
+    Clock, IssueOutcome, LinkToken, NewToken, PasswordHasher, ProviderRoster, RedeemError,
+    TokenPurpose, TokenSource, UserStore,
+};
+use crate::values::{Password, RawToken, Username};
+
+/// Why a reset confirmation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResetConfirmError {
+    /// Unknown, used, superseded, expired or malformed: all alike.
+    #[error("invalid token")]
+    InvalidToken,
+    /// Nothing was spent: the same link may be used again.
+    #[error(transparent)]
+    PasswordPolicy(PolicyViolations),
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+faults_into!(ResetConfirmError);
+
+impl<S, R, H, C, T> Portal<S, R, H, C, T>
+where
+    S: UserStore,
+    R: ProviderRoster,
+    H: PasswordHasher,
+    C: Clock,
+    T: TokenSource,
+{
+    /// **Forgot password?**: emails a reset link to an activated account
+    /// (locked or not). Answers the same whatever the username; changes
+    /// nothing about the account until the link is redeemed.
+    pub async fn request_password_reset(
+        &self,
+        username: &str,
+        ctx: RequestContext,
+    ) -> Result<(), Fault> {
+        let account = match Username::parse(username) {
+            Ok(parsed) => self.store.account_by_username(&parsed).await?,
+            Err(_) => None,
+        };
+        let outcome = match account {
+            Some(account) if account.is_activated() && !account.disabled => {
+                let now = self.now();
+                let token = self.tokens.token()?;
+                let new = NewToken {
+                    account_id: account.id,
+                    purpose: TokenPurpose::PasswordReset,
+                    link: LinkToken {
+                        hash: token.hash(),
+                        issued_at: now,
+                        expires_at: now + self.settings.reset_ttl,
+                    },
+                };
+                let email = Email {
+                    to: account.email,
+                    username: account.username,
+                    kind: EmailKind::PasswordReset { token },
+                };
+                match self
+                    .store
+                    .issue_token(&new, &email, self.settings.emails_per_hour)
+                    .await?
+                {
+                    IssueOutcome::Issued => "sent",
+                    IssueOutcome::CapReached => "email_cap_reached",
+                }
+            }
+            Some(_) => "not_eligible",
+            None => "unknown_username",
+        };
+        self.audit(
+            AuditAction::PasswordResetRequested,
+            Some(username),
+            ctx,
+            outcome,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link: unlocks the account, clears
+    /// the failure count, revokes every session and queues the notice.
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new: &Password,
+        ctx: RequestContext,
+    ) -> Result<(), ResetConfirmError> {
+        let result = self.try_confirm_reset(token, new).await;
+        let (username, outcome) = match &result {
+            Ok(username) => (Some(username.as_str()), "success"),
+            Err(ResetConfirmError::InvalidToken) => (None, "invalid_token"),
+            Err(ResetConfirmError::PasswordPolicy(_)) => (None, "password_policy"),
+            Err(ResetConfirmError::Fault(_)) => (None, "internal"),
+        };
+        self.audit(AuditAction::PasswordResetCompleted, username, ctx, outcome)
+            .await;
+        result.map(|_| ())
+    }
+
+    async fn try_confirm_reset(
+        &self,
+        token: &str,
+        new: &Password,
+    ) -> Result<Username, ResetConfirmError> {
+        let now = self.now();
+        let hash = RawToken::parse(token)
+            .map_err(|_| ResetConfirmError::InvalidToken)?
+            .hash();
+        let account = self
+            .store
+            .find_live_token(&hash, TokenPurpose::PasswordReset, now)
+            .await?
+            .ok_or(ResetConfirmError::InvalidToken)?;
+        let context = PolicyContext {
+            username: Some(account.username.clone()),
+            email: Some(account.email.clone()),
+            names: vec![],
+        };
+        let mut violations = self
+            .hasher
+            .check_policy(&self.settings.password_policy, new, &context)
+            .await?
+            .err();
+        if self
+            .hasher
+            .verify_password(new, &account.password_hash)
+            .await?
+            .is_match()
+        {
+            match &mut violations {
+                Some(v) => v.push(PasswordViolation::Reused),
+                None => violations = PolicyViolations::from_vec(vec![PasswordViolation::Reused]),
+            }
+        }
+        if let Some(violations) = violations {
+            return Err(ResetConfirmError::PasswordPolicy(violations));
+        }
+        let new_hash = self.hasher.hash_password(new).await?;
+        let notice = Email {
+            to: account.email.clone(),
+            username: account.username.clone(),
+            kind: EmailKind::PasswordChanged,
+        };
+        match self
+            .store
+            .redeem_password_reset(&hash, self.now(), &new_hash, &notice)
+            .await
+        {
+            Ok(account) => Ok(account.username),
+            Err(RedeemError::InvalidToken) => Err(ResetConfirmError::InvalidToken),
+            Err(RedeemError::Store(e)) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Access scope (SPEC §4): which roster providers an account sees.
+
+use super::{Fault, Portal};
+use crate::account::Account;
+use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore};
+use crate::values::{LineOfBusiness, ProviderId, ProviderKind, Zip};
+
+/// A provider as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderItem {
+    pub provider_id: ProviderId,
+    pub kind: ProviderKind,
+    pub name: String,
+    pub zips: Vec<Zip>,
+    pub lines_of_business: Vec<LineOfBusiness>,
+}
+
+impl<S, R, H, C, T> Portal<S, R, H, C, T>
+where
+    S: UserStore,
+    R: ProviderRoster,
+    H: PasswordHasher,
+    C: Clock,
+    T: TokenSource,
+{
+    /// A practitioner sees its own record; a group its own and every active
+    /// provider under its Tax ID. Read from the roster on every call, so a
+    /// roster replacement shows at once.
+    pub async fn visible_providers(&self, account: &Account) -> Result<Vec<ProviderItem>, Fault> {
+        let provider = &account.provider;
+        let entries = match provider.kind {
+            ProviderKind::Practitioner => self
+                .roster
+                .find(&provider.tax_id, &provider.provider_id)
+                .await?
+                .filter(|entry| entry.is_active())
+                .into_iter()
+                .collect(),
+            ProviderKind::Group => self.roster.active_under_tax_id(&provider.tax_id).await?,
+        };
+        Ok(entries
+            .into_iter()
+            .map(|entry| ProviderItem {
+                kind: entry.kind(),
+                name: entry.display_name(),
+                provider_id: entry.provider_id,
+                zips: entry.zips,
+                lines_of_business: entry.lines_of_business,
+            })
+            .collect())
+    }
+}

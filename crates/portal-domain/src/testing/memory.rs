@@ -1,0 +1,838 @@
+//! In-memory adapters of every port, holding the invariants the databases
+//! hold: unique usernames (case-insensitive) and registrants, single-use
+//! tokens, exact failure counts, claims that never hand one email out twice.
+//! One mutex makes every store operation atomic, also under concurrency.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use crate::account::{Account, AccountId, Activation, NewAccount};
+use crate::audit::{AuditEvent, AuditFilter};
+use crate::email::{Email, OutboxId, QueuedEmail};
+use crate::lockout::{LockState, LockoutPolicy};
+use crate::ports::{
+    Clock, CreateAccountError, FlowUpdateError, ImportMode, ImportSummary, IssueOutcome, LinkToken,
+    NewToken, OutboxStore, ProofingFailures, ProviderRoster, PurgeCounts, RandomnessError,
+    RedeemError, StoreError, TokenPurpose, TokenSource, UserStore,
+};
+use crate::registration::{
+    AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
+};
+use crate::roster::{RegistrantKey, RosterEntry};
+use crate::session::Session;
+use crate::values::{PasswordHash, ProviderId, RawToken, TaxId, TokenHash, Username};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another test thread must not hide this one's result.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug, Clone)]
+struct TokenRow {
+    hash: TokenHash,
+    account_id: AccountId,
+    purpose: TokenPurpose,
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    used_at: Option<OffsetDateTime>,
+    superseded: bool,
+    /// Issued by `issue_token`: counts toward the per-account email cap.
+    capped: bool,
+}
+
+impl TokenRow {
+    fn is_live(&self, purpose: TokenPurpose, now: OffsetDateTime) -> bool {
+        self.purpose == purpose
+            && self.used_at.is_none()
+            && !self.superseded
+            && now < self.expires_at
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutboxStatus {
+    Queued,
+    Sent,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct OutboxRow {
+    id: OutboxId,
+    email: Email,
+    status: OutboxStatus,
+    attempts: u32,
+    due_at: OffsetDateTime,
+    created_seq: u64,
+    finished_at: Option<OffsetDateTime>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    flows: HashMap<RegistrationId, RegistrationFlow>,
+    proofing: Vec<(TaxId, ProviderId, OffsetDateTime)>,
+    accounts: BTreeMap<AccountId, Account>,
+    next_account: i64,
+    tokens: Vec<TokenRow>,
+    sessions: HashMap<TokenHash, Session>,
+    support: Vec<(AccountId, OffsetDateTime, bool)>,
+    audit: Vec<AuditEvent>,
+    outbox: Vec<OutboxRow>,
+    next_outbox: u64,
+}
+
+impl State {
+    fn account_mut(&mut self, id: AccountId) -> Result<&mut Account, StoreError> {
+        self.accounts
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))
+    }
+
+    fn enqueue(&mut self, email: &Email, now: OffsetDateTime) {
+        self.next_outbox += 1;
+        self.outbox.push(OutboxRow {
+            id: OutboxId(i64::try_from(self.next_outbox).unwrap_or(i64::MAX)),
+            email: email.clone(),
+            status: OutboxStatus::Queued,
+            attempts: 0,
+            due_at: now,
+            created_seq: self.next_outbox,
+            finished_at: None,
+            last_error: None,
+        });
+    }
+
+    fn check_flow_version(&self, flow: &RegistrationFlow) -> bool {
+        self.flows
+            .get(&flow.id)
+            .is_some_and(|stored| stored.version + 1 == flow.version)
+    }
+
+    fn redeem(
+        &mut self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<AccountId, RedeemError> {
+        let row = self
+            .tokens
+            .iter_mut()
+            .find(|row| row.hash == *hash && row.is_live(purpose, now))
+            .ok_or(RedeemError::InvalidToken)?;
+        row.used_at = Some(now);
+        Ok(row.account_id)
+    }
+}
+
+/// The in-memory [`UserStore`] and [`OutboxStore`].
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every email ever queued, oldest first (for tests that read links).
+    pub fn emails(&self) -> Vec<Email> {
+        lock(&self.state)
+            .outbox
+            .iter()
+            .map(|row| row.email.clone())
+            .collect()
+    }
+
+    /// Every stored session (for tests).
+    pub fn session_count(&self) -> usize {
+        lock(&self.state).sessions.len()
+    }
+}
+
+#[async_trait]
+impl UserStore for InMemoryStore {
+    async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if state.flows.contains_key(&flow.id) {
+            return Err(StoreError::Unexpected(
+                "duplicate registration id".to_owned(),
+            ));
+        }
+        state.flows.insert(flow.id.clone(), flow.clone());
+        Ok(())
+    }
+
+    async fn load_flow(&self, id: &RegistrationId) -> Result<Option<RegistrationFlow>, StoreError> {
+        Ok(lock(&self.state).flows.get(id).cloned())
+    }
+
+    async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError> {
+        let mut state = lock(&self.state);
+        if !state.check_flow_version(flow) {
+            return Err(FlowUpdateError::Conflict);
+        }
+        state.flows.insert(flow.id.clone(), flow.clone());
+        Ok(())
+    }
+
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        lock(&self.state)
+            .proofing
+            .push((tax_id.clone(), provider_id.clone(), at));
+        Ok(())
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let state = lock(&self.state);
+        let times: Vec<OffsetDateTime> = state
+            .proofing
+            .iter()
+            .filter(|(tax, id, at)| tax == tax_id && id == provider_id && *at >= since)
+            .map(|(_, _, at)| *at)
+            .collect();
+        Ok(ProofingFailures {
+            count: u32::try_from(times.len()).unwrap_or(u32::MAX),
+            oldest: times.iter().min().copied(),
+        })
+    }
+
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(lock(&self.state)
+            .accounts
+            .values()
+            .find(|a| a.username == *username)
+            .cloned())
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(lock(&self.state).accounts.get(&id).cloned())
+    }
+
+    async fn account_by_registrant(
+        &self,
+        key: &RegistrantKey,
+    ) -> Result<Option<Account>, StoreError> {
+        Ok(lock(&self.state)
+            .accounts
+            .values()
+            .find(|a| a.provider.registrant_key() == *key)
+            .cloned())
+    }
+
+    async fn create_account(
+        &self,
+        finished_flow: &RegistrationFlow,
+        account: &NewAccount,
+        activation: &LinkToken,
+        email: &Email,
+    ) -> Result<Account, CreateAccountError> {
+        let mut state = lock(&self.state);
+        if state
+            .accounts
+            .values()
+            .any(|a| a.username == account.username)
+        {
+            return Err(CreateAccountError::UsernameTaken);
+        }
+        let key = account.provider.registrant_key();
+        if state
+            .accounts
+            .values()
+            .any(|a| a.provider.registrant_key() == key)
+        {
+            return Err(CreateAccountError::AlreadyRegistered);
+        }
+        if !state.check_flow_version(finished_flow) {
+            return Err(CreateAccountError::FlowConflict);
+        }
+        state.next_account += 1;
+        let id = AccountId::new(state.next_account);
+        let created = Account {
+            id,
+            username: account.username.clone(),
+            email: account.email.clone(),
+            password_hash: account.password_hash.clone(),
+            provider: account.provider.clone(),
+            activation: Activation::Pending,
+            disabled: false,
+            lock: LockState::default(),
+            agreement: account.agreement.clone(),
+            security_question: account.security_question,
+            security_answer_hash: account.security_answer_hash.clone(),
+            created_at: account.created_at,
+            last_login_at: None,
+        };
+        state
+            .flows
+            .insert(finished_flow.id.clone(), finished_flow.clone());
+        state.accounts.insert(id, created.clone());
+        state.tokens.push(TokenRow {
+            hash: activation.hash,
+            account_id: id,
+            purpose: TokenPurpose::Activation,
+            issued_at: activation.issued_at,
+            expires_at: activation.expires_at,
+            used_at: None,
+            superseded: false,
+            capped: false,
+        });
+        state.enqueue(email, account.created_at);
+        Ok(created)
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> Result<LockState, StoreError> {
+        let mut state = lock(&self.state);
+        let account = state.account_mut(id)?;
+        account.lock = account.lock.after_failure(now, policy);
+        Ok(account.lock)
+    }
+
+    async fn record_login_success(
+        &self,
+        id: AccountId,
+        session: &Session,
+        rehashed: Option<PasswordHash>,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let account = state.account_mut(id)?;
+        account.lock = LockState::cleared();
+        account.last_login_at = Some(session.created_at);
+        if let Some(hash) = rehashed {
+            account.password_hash = hash;
+        }
+        state.sessions.insert(session.token_hash, session.clone());
+        Ok(())
+    }
+
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        lock(&self.state).account_mut(id)?.agreement = acceptance.clone();
+        Ok(())
+    }
+
+    async fn issue_token(
+        &self,
+        token: &NewToken,
+        email: &Email,
+        max_per_hour: u32,
+    ) -> Result<IssueOutcome, StoreError> {
+        let mut state = lock(&self.state);
+        let issued_at = token.link.issued_at;
+        if !state.accounts.contains_key(&token.account_id) {
+            return Err(StoreError::Unexpected(format!(
+                "no account {}",
+                token.account_id.get()
+            )));
+        }
+        let recent = state
+            .tokens
+            .iter()
+            .filter(|row| {
+                row.account_id == token.account_id
+                    && row.capped
+                    && row.issued_at > issued_at - Duration::hours(1)
+            })
+            .count();
+        if max_per_hour > 0 && recent >= max_per_hour as usize {
+            return Ok(IssueOutcome::CapReached);
+        }
+        for row in state
+            .tokens
+            .iter_mut()
+            .filter(|row| row.account_id == token.account_id && row.purpose == token.purpose)
+        {
+            row.superseded = true;
+        }
+        state.tokens.push(TokenRow {
+            hash: token.link.hash,
+            account_id: token.account_id,
+            purpose: token.purpose,
+            issued_at,
+            expires_at: token.link.expires_at,
+            used_at: None,
+            superseded: false,
+            capped: true,
+        });
+        state.enqueue(email, issued_at);
+        Ok(IssueOutcome::Issued)
+    }
+
+    async fn find_live_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .tokens
+            .iter()
+            .find(|row| row.hash == *hash && row.is_live(purpose, now))
+            .and_then(|row| state.accounts.get(&row.account_id).cloned()))
+    }
+
+    async fn redeem_activation(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        email: &Email,
+    ) -> Result<Account, RedeemError> {
+        let mut state = lock(&self.state);
+        let id = state.redeem(hash, TokenPurpose::Activation, now)?;
+        let account = state.account_mut(id)?;
+        account.activation = Activation::Active { activated_at: now };
+        let activated = account.clone();
+        state.enqueue(email, now);
+        Ok(activated)
+    }
+
+    async fn redeem_password_reset(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &PasswordHash,
+        notice: &Email,
+    ) -> Result<Account, RedeemError> {
+        let mut state = lock(&self.state);
+        let id = state.redeem(hash, TokenPurpose::PasswordReset, now)?;
+        let account = state.account_mut(id)?;
+        account.password_hash = new_hash.clone();
+        account.lock = LockState::cleared();
+        let changed = account.clone();
+        state.sessions.retain(|_, session| session.account_id != id);
+        state.enqueue(notice, now);
+        Ok(changed)
+    }
+
+    async fn change_password(
+        &self,
+        id: AccountId,
+        new_hash: &PasswordHash,
+        keep: &TokenHash,
+        notice: &Email,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.account_mut(id)?.password_hash = new_hash.clone();
+        let now = state
+            .sessions
+            .get(keep)
+            .map_or(OffsetDateTime::UNIX_EPOCH, |s| s.last_seen_at);
+        state
+            .sessions
+            .retain(|hash, session| session.account_id != id || hash == keep);
+        state.enqueue(notice, now);
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        Ok(lock(&self.state).sessions.get(hash).cloned())
+    }
+
+    async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {
+        if let Some(session) = lock(&self.state).sessions.get_mut(hash) {
+            session.last_seen_at = session.last_seen_at.max(now);
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        lock(&self.state).sessions.remove(hash);
+        Ok(())
+    }
+
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let state = lock(&self.state);
+        let count = state
+            .support
+            .iter()
+            .filter(|(account, at, matched)| *account == id && *at >= since && !matched)
+            .count();
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+    ) -> Result<(), StoreError> {
+        lock(&self.state).support.push((id, at, matched));
+        Ok(())
+    }
+
+    async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        let mut state = lock(&self.state);
+        let stale: Vec<AccountId> = state
+            .accounts
+            .values()
+            .filter(|account| !account.is_activated())
+            .filter(|account| {
+                let newest = state
+                    .tokens
+                    .iter()
+                    .filter(|t| t.account_id == account.id && t.purpose == TokenPurpose::Activation)
+                    .map(|t| t.expires_at)
+                    .max();
+                newest.is_some_and(|expires| expires < cutoff)
+            })
+            .map(|account| account.id)
+            .collect();
+        let mut usernames = Vec::with_capacity(stale.len());
+        for id in &stale {
+            if let Some(account) = state.accounts.remove(id) {
+                usernames.push(account.username.as_str().to_owned());
+            }
+        }
+        state.tokens.retain(|t| !stale.contains(&t.account_id));
+        state.sessions.retain(|_, s| !stale.contains(&s.account_id));
+        state.support.retain(|(id, _, _)| !stale.contains(id));
+        Ok(usernames)
+    }
+
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        flows_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+        session_idle: Duration,
+        session_absolute: Duration,
+    ) -> Result<PurgeCounts, StoreError> {
+        let mut state = lock(&self.state);
+        let mut counts = PurgeCounts::default();
+        let before = state.flows.len();
+        state.flows.retain(|_, flow| match &flow.state {
+            RegistrationState::Finished { finished_at } => *finished_at >= flows_before,
+            RegistrationState::ProviderVerified { expires_at, .. }
+            | RegistrationState::AgreementAccepted { expires_at, .. } => {
+                *expires_at >= flows_before
+            }
+        });
+        counts.flows = (before - state.flows.len()) as u64;
+        // Activation tokens of pending accounts are kept: the stale-pending
+        // purge reads their expiry.
+        let pending: Vec<AccountId> = state
+            .accounts
+            .values()
+            .filter(|a| !a.is_activated())
+            .map(|a| a.id)
+            .collect();
+        let before = state.tokens.len();
+        state.tokens.retain(|t| {
+            let dead = t.used_at.is_some() || t.superseded || now >= t.expires_at;
+            !dead
+                || (t.purpose == TokenPurpose::Activation && pending.contains(&t.account_id))
+                || t.issued_at > now - Duration::hours(1)
+        });
+        counts.tokens = (before - state.tokens.len()) as u64;
+        let before = state.sessions.len();
+        state.sessions.retain(|_, s| {
+            now < (s.last_seen_at + session_idle).min(s.created_at + session_absolute)
+        });
+        counts.sessions = (before - state.sessions.len()) as u64;
+        let before = state.outbox.len();
+        state.outbox.retain(|row| {
+            !(row.status == OutboxStatus::Sent
+                && row.finished_at.is_some_and(|at| at < sent_before))
+        });
+        counts.sent_emails = (before - state.outbox.len()) as u64;
+        Ok(counts)
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        lock(&self.state).audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let state = lock(&self.state);
+        let wanted = filter.username.as_ref().map(|u| u.to_ascii_lowercase());
+        let mut events: Vec<AuditEvent> = state
+            .audit
+            .iter()
+            .filter(|e| {
+                wanted.as_ref().is_none_or(|w| {
+                    e.username
+                        .as_ref()
+                        .is_some_and(|u| u.to_ascii_lowercase() == *w)
+                })
+            })
+            .filter(|e| filter.since.is_none_or(|since| e.at >= since))
+            .cloned()
+            .collect();
+        events.sort_by_key(|e| e.at);
+        Ok(events)
+    }
+}
+
+#[async_trait]
+impl OutboxStore for InMemoryStore {
+    async fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        let mut state = lock(&self.state);
+        let mut due: Vec<&mut OutboxRow> = state
+            .outbox
+            .iter_mut()
+            .filter(|row| row.status == OutboxStatus::Queued && row.due_at <= now)
+            .collect();
+        due.sort_by_key(|row| row.created_seq);
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|row| {
+                row.due_at = now + lease;
+                QueuedEmail {
+                    id: row.id,
+                    email: row.email.clone(),
+                    attempts: row.attempts,
+                }
+            })
+            .collect())
+    }
+
+    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
+            row.status = OutboxStatus::Sent;
+            row.finished_at = Some(now);
+            row.attempts += 1;
+        }
+        Ok(())
+    }
+
+    async fn mark_retry(
+        &self,
+        id: OutboxId,
+        retry_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(row) = state
+            .outbox
+            .iter_mut()
+            .find(|row| row.id == id && row.status == OutboxStatus::Queued)
+        {
+            row.attempts += 1;
+            row.due_at = retry_at;
+            row.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn mark_failed(
+        &self,
+        id: OutboxId,
+        now: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
+            row.status = OutboxStatus::Failed;
+            row.attempts += 1;
+            row.finished_at = Some(now);
+            row.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .outbox
+            .iter()
+            .filter(|row| row.status == OutboxStatus::Queued && row.email.username == *username)
+            .count() as u64)
+    }
+}
+
+/// The in-memory [`ProviderRoster`].
+#[derive(Debug, Default)]
+pub struct InMemoryRoster {
+    entries: Mutex<BTreeMap<(TaxId, ProviderId), RosterEntry>>,
+}
+
+impl InMemoryRoster {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A roster holding these entries (for tests).
+    pub fn with(entries: impl IntoIterator<Item = RosterEntry>) -> Self {
+        let roster = Self::new();
+        lock(&roster.entries).extend(
+            entries
+                .into_iter()
+                .map(|e| ((e.tax_id.clone(), e.provider_id.clone()), e)),
+        );
+        roster
+    }
+}
+
+#[async_trait]
+impl ProviderRoster for InMemoryRoster {
+    async fn find(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+    ) -> Result<Option<RosterEntry>, StoreError> {
+        Ok(lock(&self.entries)
+            .get(&(tax_id.clone(), provider_id.clone()))
+            .cloned())
+    }
+
+    async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError> {
+        let entries = lock(&self.entries);
+        Ok(entries
+            .values()
+            .filter(|e| e.tax_id == *tax_id && e.is_active())
+            .cloned()
+            .collect())
+    }
+
+    async fn import(
+        &self,
+        entries: &[RosterEntry],
+        mode: ImportMode,
+        dry_run: bool,
+        now: OffsetDateTime,
+    ) -> Result<ImportSummary, StoreError> {
+        let mut current = lock(&self.entries);
+        let mut next = current.clone();
+        let mut summary = ImportSummary::default();
+        for entry in entries {
+            let key = (entry.tax_id.clone(), entry.provider_id.clone());
+            let incoming = RosterEntry {
+                inactive_since: None,
+                ..entry.clone()
+            };
+            match next.get(&key) {
+                None => summary.added += 1,
+                Some(old) if *old == incoming => summary.unchanged += 1,
+                Some(old)
+                    if !old.is_active()
+                        && RosterEntry {
+                            inactive_since: None,
+                            ..old.clone()
+                        } == incoming =>
+                {
+                    summary.reactivated += 1;
+                }
+                Some(_) => summary.changed += 1,
+            }
+            next.insert(key, incoming);
+        }
+        if mode == ImportMode::Replace {
+            let present: std::collections::HashSet<_> = entries
+                .iter()
+                .map(|e| (e.tax_id.clone(), e.provider_id.clone()))
+                .collect();
+            for (key, entry) in next.iter_mut() {
+                if !present.contains(key) && entry.is_active() {
+                    entry.inactive_since = Some(now);
+                    summary.deactivated += 1;
+                }
+            }
+        }
+        if !dry_run {
+            *current = next;
+        }
+        Ok(summary)
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<OffsetDateTime>,
+}
+
+impl ManualClock {
+    pub fn new(start: OffsetDateTime) -> Self {
+        Self {
+            now: Mutex::new(start),
+        }
+    }
+
+    /// 2026-01-01T00:00:00Z, a fixed and readable start.
+    pub fn fixed() -> Self {
+        Self::new(time::macros::datetime!(2026-01-01 00:00 UTC))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.now) += by;
+    }
+
+    pub fn set(&self, to: OffsetDateTime) {
+        *lock(&self.now) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *lock(&self.now)
+    }
+}
+
+/// Distinct, reproducible tokens and ids from a counter: not random, so
+/// for tests only.
+#[derive(Debug, Default)]
+pub struct SequentialTokens {
+    next: AtomicU64,
+}
+
+impl SequentialTokens {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl TokenSource for SequentialTokens {
+    fn token(&self) -> Result<RawToken, RandomnessError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; RawToken::BYTES];
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+        bytes[8] = 0x5a;
+        Ok(RawToken::from_random_bytes(bytes))
+    }
+
+    fn registration_id(&self) -> Result<RegistrationId, RandomnessError> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+        Ok(RegistrationId::from_random_bytes(bytes))
+    }
+}

@@ -1,0 +1,335 @@
+//! Tidy checks over the repository itself, run as ordinary tests
+//! (`cargo test -p xtask`, and so by `cargo xtask test`):
+//!
+//! - every `.rs` file starts with a `//!` inner doc comment;
+//! - `portal-domain` pulls in no I/O crates through its normal dependencies;
+//! - no `unsafe` code anywhere.
+//!
+//! Each check is a pure function over text, unit-tested below with a sample
+//! that must fail, so a check cannot silently pass everything.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{cargo, workspace_root};
+
+/// Crate-name prefixes that mean I/O; the domain must not depend on them.
+const IO_CRATES: &[&str] = &["tokio", "sqlx", "lettre", "axum", "hyper"];
+
+/// Folders (by name) never scanned: build output and fuzz harnesses.
+const SKIPPED_DIRS: &[&str] = &["target", "fuzz"];
+
+// ---------------------------------------------------------------------------
+// Pure checks
+// ---------------------------------------------------------------------------
+
+/// Whether the first non-empty line of `source` is a `//!` inner doc comment.
+fn starts_with_inner_doc(source: &str) -> bool {
+    source
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .is_some_and(|line| line.trim_start().starts_with("//!"))
+}
+
+/// The lines of `cargo tree --prefix none --format {p}` output naming an I/O
+/// crate: one whose name equals or starts with an entry of [`IO_CRATES`].
+fn forbidden_io_crates(tree: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = tree
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            let name = line.split(' ').next().unwrap_or_default();
+            IO_CRATES.iter().any(|io| name.starts_with(io))
+        })
+        .map(|line| line.trim_end_matches(" (*)"))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// The 1-based numbers of the lines of `source` using the `unsafe` keyword,
+/// outside comments and string or char literals.
+fn unsafe_lines(source: &str) -> Vec<usize> {
+    code_only(source)
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|word| word == "unsafe")
+        })
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// `source` with comments and the insides of string and char literals blanked
+/// out (newlines kept, so line numbers still match).
+fn code_only(source: &str) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let end = match (chars[i], chars.get(i + 1)) {
+            ('/', Some('/')) => line_comment_end(&chars, i),
+            ('/', Some('*')) => block_comment_end(&chars, i),
+            ('"', _) => string_end(&chars, i),
+            ('\'', _) => char_literal_end(&chars, i),
+            _ => None,
+        };
+        match end {
+            Some(end) => {
+                let end = end.min(chars.len());
+                out.extend(
+                    chars[i..end]
+                        .iter()
+                        .map(|&c| if c == '\n' { c } else { ' ' }),
+                );
+                i = end;
+            }
+            None => {
+                out.push(chars[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn line_comment_end(chars: &[char], start: usize) -> Option<usize> {
+    let len = chars[start..].iter().position(|&c| c == '\n');
+    Some(len.map_or(chars.len(), |len| start + len))
+}
+
+/// Block comments nest in Rust.
+fn block_comment_end(chars: &[char], start: usize) -> Option<usize> {
+    let mut depth = 0;
+    let mut i = start;
+    while i + 1 < chars.len() {
+        match (chars[i], chars[i + 1]) {
+            ('/', '*') => {
+                depth += 1;
+                i += 2;
+            }
+            ('*', '/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Some(chars.len())
+}
+
+/// Handles plain (`"…"`, `b"…"`, `c"…"`) and raw (`r#"…"#`) strings; `start`
+/// is the opening quote, the `r` and hashes before it are left as code.
+fn string_end(chars: &[char], start: usize) -> Option<usize> {
+    let hashes = chars[..start]
+        .iter()
+        .rev()
+        .take_while(|&&c| c == '#')
+        .count();
+    let raw = start > hashes && chars[start - hashes - 1] == 'r';
+    let hashes = if raw { hashes } else { 0 };
+    let mut i = start + 1;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if !raw => i += 2,
+            '"' if chars[i + 1..].iter().take_while(|&&c| c == '#').count() >= hashes => {
+                return Some(i + 1 + hashes);
+            }
+            _ => i += 1,
+        }
+    }
+    Some(chars.len())
+}
+
+/// `'x'` and `'\…'` are char literals; anything else (`'a`, `'label:`) is a
+/// lifetime or label and stays code.
+fn char_literal_end(chars: &[char], start: usize) -> Option<usize> {
+    match chars.get(start + 1..) {
+        Some(['\\', _, rest @ ..]) => rest
+            .iter()
+            .position(|&c| c == '\'')
+            .map(|offset| start + 3 + offset + 1),
+        Some([_, '\'', ..]) => Some(start + 3),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Repository walk
+// ---------------------------------------------------------------------------
+
+/// Every `.rs` file under `crates/` and `xtask/`, sorted, as
+/// (path relative to the workspace root, contents).
+fn rust_sources() -> Vec<(String, String)> {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask"] {
+        collect_rs_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let source = fs::read_to_string(&path)
+                .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            (relative.display().to_string(), source)
+        })
+        .collect()
+}
+
+fn collect_rs_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let entries =
+        fs::read_dir(dir).unwrap_or_else(|error| panic!("reading {}: {error}", dir.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|error| panic!("reading {}: {error}", dir.display()))
+            .path();
+        if path.is_dir() {
+            let name = path.file_name().and_then(|name| name.to_str());
+            if !name.is_some_and(|name| SKIPPED_DIRS.contains(&name)) {
+                collect_rs_files(&path, files);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// Fails with every problem listed, one per line.
+fn assert_none(check: &str, problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "tidy: {check}:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The checks, over the repository
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_rust_file_starts_with_an_inner_doc_comment() {
+    let sources = rust_sources();
+    assert!(!sources.is_empty(), "tidy: found no .rs files to check");
+    let problems: Vec<String> = sources
+        .iter()
+        .filter(|(_, source)| !starts_with_inner_doc(source))
+        .map(|(path, _)| format!("{path}:1: first non-empty line must be a `//!` doc comment"))
+        .collect();
+    assert_none("files without a leading `//!` doc comment", &problems);
+}
+
+#[test]
+fn no_unsafe_code() {
+    let problems: Vec<String> = rust_sources()
+        .iter()
+        .flat_map(|(path, source)| {
+            unsafe_lines(source)
+                .into_iter()
+                .map(move |line| format!("{path}:{line}: `unsafe` is not allowed"))
+        })
+        .collect();
+    assert_none("`unsafe` code found", &problems);
+}
+
+#[test]
+fn domain_has_no_io_dependencies() {
+    let output = Command::new(cargo())
+        .current_dir(workspace_root())
+        .args([
+            "tree",
+            "-p",
+            "portal-domain",
+            "-e",
+            "normal",
+            "--all-features",
+        ])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .expect("running cargo tree");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "tidy: cargo tree failed:\n{stderr}"
+    );
+    let tree = String::from_utf8(output.stdout).expect("cargo tree output is UTF-8");
+    assert!(
+        tree.lines().any(|line| line.starts_with("portal-domain ")),
+        "tidy: unexpected cargo tree output:\n{tree}"
+    );
+    let problems: Vec<String> = forbidden_io_crates(&tree)
+        .into_iter()
+        .map(|krate| {
+            format!("crates/portal-domain/Cargo.toml: depends (transitively) on `{krate}`")
+        })
+        .collect();
+    assert_none(
+        "portal-domain must not depend on I/O crates (tokio, sqlx, lettre, axum, hyper)",
+        &problems,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The checks can fail
+// ---------------------------------------------------------------------------
+
+#[test]
+fn doc_comment_check_rejects_files_without_one() {
+    assert!(starts_with_inner_doc("\n//! Module docs.\nfn f() {}\n"));
+    assert!(!starts_with_inner_doc("/// Item docs.\nfn f() {}\n"));
+    assert!(!starts_with_inner_doc("use std::fs;\n//! Too late.\n"));
+    assert!(!starts_with_inner_doc(""));
+}
+
+#[test]
+fn io_crate_check_flags_io_crates() {
+    let tree = "\
+portal-domain v0.1.0 (/work/crates/portal-domain)
+thiserror v2.0.0
+tokio v1.0.0
+mio v1.0.0
+tokio-util v0.7.0
+tokio v1.0.0 (*)
+hyper-util v0.1.0
+sqlx-core v0.8.0
+my-tokio v1.0.0
+";
+    assert_eq!(
+        forbidden_io_crates(tree),
+        [
+            "hyper-util v0.1.0",
+            "sqlx-core v0.8.0",
+            "tokio v1.0.0",
+            "tokio-util v0.7.0"
+        ]
+    );
+    assert!(forbidden_io_crates("portal-domain v0.1.0 (/src/tokio)\ntime v0.3.0\n").is_empty());
+}
+
+#[test]
+fn unsafe_check_flags_unsafe_code_only() {
+    let source = "\
+//! Sample.
+fn a() { unsafe { f() } }
+unsafe fn b() {}
+unsafe impl Send for S {}
+// unsafe in a comment
+/* unsafe in a /* nested */ block
+   comment unsafe */
+let s = \"unsafe in a string, with \\\" an escaped quote\";
+let r = r#\"unsafe in a \"raw\" string\"#;
+let q = '\"'; let u = unsafe { g() };
+fn c<'a>(x: &'a u8) -> char { '\\'' }
+#![forbid(unsafe_code)]
+#[unsafe(no_mangle)]
+";
+    assert_eq!(unsafe_lines(source), [2, 3, 4, 10, 13]);
+}
