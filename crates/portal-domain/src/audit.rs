@@ -23,6 +23,7 @@ pub enum AuditAction {
     PasswordChanged,
     AgreementReaccepted,
     SupportCheck,
+    AccountShown,
     AccountUnlocked,
     AccountDisabled,
     AccountEnabled,
@@ -31,7 +32,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::RegistrationStarted,
         Self::AgreementAccepted,
         Self::AccountCreated,
@@ -46,6 +47,7 @@ impl AuditAction {
         Self::PasswordChanged,
         Self::AgreementReaccepted,
         Self::SupportCheck,
+        Self::AccountShown,
         Self::AccountUnlocked,
         Self::AccountDisabled,
         Self::AccountEnabled,
@@ -69,6 +71,7 @@ impl AuditAction {
             Self::PasswordChanged => "password_changed",
             Self::AgreementReaccepted => "agreement_reaccepted",
             Self::SupportCheck => "support_check",
+            Self::AccountShown => "account_shown",
             Self::AccountUnlocked => "account_unlocked",
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",

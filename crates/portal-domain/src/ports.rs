@@ -199,7 +199,8 @@ pub trait UserStore: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// The mismatches recorded for a provider at or after `since`.
+    /// The mismatches recorded for a provider strictly after `since` (a
+    /// window of one hour ending now excludes what is exactly an hour old).
     async fn proofing_mismatches_since(
         &self,
         tax_id: &TaxId,
@@ -265,6 +266,13 @@ pub trait UserStore: Send + Sync {
         acceptance: &crate::registration::AgreementAcceptance,
     ) -> Result<(), StoreError>;
 
+    /// Disables or enables the account; disabling revokes every session of
+    /// the account in the same transaction.
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError>;
+
+    /// Clears the failure count and the lock.
+    async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError>;
+
     // --- one-time tokens ---
 
     /// In one transaction: unless `max_per_hour` tokens were already issued by
@@ -329,7 +337,7 @@ pub trait UserStore: Send + Sync {
 
     // --- support checks ---
 
-    /// Failed support checks for the account at or after `since`.
+    /// Failed support checks for the account strictly after `since`.
     async fn support_failures_since(
         &self,
         id: AccountId,
@@ -532,6 +540,12 @@ impl<P: ProviderRoster + ?Sized> ProviderRoster for std::sync::Arc<P> {
 
 #[async_trait]
 impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        (**self).set_disabled(id, disabled).await
+    }
+    async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
+        (**self).clear_lock(id).await
+    }
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
         (**self).insert_flow(flow).await
     }

@@ -7,6 +7,7 @@
 
 mod auth;
 mod maintenance;
+mod operator;
 mod registration;
 mod reset;
 mod scope;
@@ -19,6 +20,7 @@ use time::{Duration, OffsetDateTime};
 
 pub use auth::{AuthError, Authenticated, LoggedIn, LoginError, PasswordChangeError};
 pub use maintenance::PurgeReport;
+pub use operator::{AccountReport, OperatorAction, OperatorError};
 pub use registration::{
     AccountInput, ActivationError, AgreementInput, AgreementStepError, CreateAccountStepError,
     StartError, Started,

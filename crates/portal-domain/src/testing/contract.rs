@@ -63,6 +63,7 @@ macro_rules! port_contract_tests {
             login_success_clears_lock_and_stores_session,
             sessions_touch_forward_and_revoke,
             agreement_acceptance_is_recorded,
+            disabling_revokes_sessions_and_unlock_clears,
             newer_tokens_supersede_older_and_emails_are_capped,
             activation_tokens_redeem_once,
             parallel_redemptions_succeed_once,
@@ -589,6 +590,68 @@ pub async fn agreement_acceptance_is_recorded<S: UserStore, R>(s: &Subject<S, R>
     );
 }
 
+pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R>(s: &Subject<S, R>) {
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
+    s.store
+        .record_login_success(account.id, &session_for(&account, 20, at(1)), None)
+        .await
+        .unwrap();
+    s.store
+        .record_login_success(other.id, &session_for(&other, 21, at(1)), None)
+        .await
+        .unwrap();
+    s.store.set_disabled(account.id, true).await.unwrap();
+    assert!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert_eq!(s.store.find_session(&token(20).hash()).await.unwrap(), None);
+    assert!(
+        s.store
+            .find_session(&token(21).hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    s.store.set_disabled(account.id, false).await.unwrap();
+    assert!(
+        !s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(24),
+    };
+    s.store
+        .record_login_failure(account.id, at(2), policy)
+        .await
+        .unwrap();
+    s.store
+        .record_login_failure(account.id, at(3), policy)
+        .await
+        .unwrap();
+    s.store.clear_lock(account.id).await.unwrap();
+    assert_eq!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lock,
+        LockState::cleared()
+    );
+}
+
 pub async fn newer_tokens_supersede_older_and_emails_are_capped<S: UserStore + OutboxStore, R>(
     s: &Subject<S, R>,
 ) {
@@ -885,19 +948,19 @@ pub async fn proofing_mismatches_are_counted_in_the_window<S: UserStore, R>(s: &
         .unwrap();
     let all = s
         .store
-        .proofing_mismatches_since(&tax, &id, at(0))
+        .proofing_mismatches_since(&tax, &id, at(-1))
         .await
         .unwrap();
     assert_eq!((all.count, all.oldest), (3, Some(at(0))));
     let recent = s
         .store
-        .proofing_mismatches_since(&tax, &id, at(10))
+        .proofing_mismatches_since(&tax, &id, at(9))
         .await
         .unwrap();
     assert_eq!((recent.count, recent.oldest), (2, Some(at(10))));
     let none = s
         .store
-        .proofing_mismatches_since(&tax, &id, at(21))
+        .proofing_mismatches_since(&tax, &id, at(20))
         .await
         .unwrap();
     assert_eq!((none.count, none.oldest), (0, None));
@@ -919,14 +982,14 @@ pub async fn support_failures_are_counted_in_the_window<S: UserStore, R>(s: &Sub
         .unwrap();
     assert_eq!(
         s.store
-            .support_failures_since(account.id, at(0))
+            .support_failures_since(account.id, at(-1))
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         s.store
-            .support_failures_since(account.id, at(1))
+            .support_failures_since(account.id, at(0))
             .await
             .unwrap(),
         1

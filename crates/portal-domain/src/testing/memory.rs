@@ -203,7 +203,7 @@ impl UserStore for InMemoryStore {
         let times: Vec<OffsetDateTime> = state
             .proofing
             .iter()
-            .filter(|(tax, id, at)| tax == tax_id && id == provider_id && *at >= since)
+            .filter(|(tax, id, at)| tax == tax_id && id == provider_id && *at > since)
             .map(|(_, _, at)| *at)
             .collect();
         Ok(ProofingFailures {
@@ -334,6 +334,20 @@ impl UserStore for InMemoryStore {
         acceptance: &AgreementAcceptance,
     ) -> Result<(), StoreError> {
         lock(&self.state).account_mut(id)?.agreement = acceptance.clone();
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.account_mut(id)?.disabled = disabled;
+        if disabled {
+            state.sessions.retain(|_, session| session.account_id != id);
+        }
+        Ok(())
+    }
+
+    async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
+        lock(&self.state).account_mut(id)?.lock = LockState::cleared();
         Ok(())
     }
 
@@ -476,7 +490,7 @@ impl UserStore for InMemoryStore {
         let count = state
             .support
             .iter()
-            .filter(|(account, at, matched)| *account == id && *at >= since && !matched)
+            .filter(|(account, at, matched)| *account == id && *at > since && !matched)
             .count();
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
@@ -817,6 +831,13 @@ pub struct SequentialTokens {
 impl SequentialTokens {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Starts the counter elsewhere, so two sources never collide.
+    pub fn starting_at(first: u64) -> Self {
+        Self {
+            next: AtomicU64::new(first),
+        }
     }
 }
 

@@ -68,6 +68,29 @@ impl TestPortal {
         }
     }
 
+    /// Another portal over the same store, roster and clock, with other
+    /// settings: an operator restarting with new configuration.
+    pub fn reconfigured(&self, settings: PortalSettings) -> Self {
+        let hasher = match Argon2Hasher::new(Argon2Settings::minimal(), None) {
+            Ok(hasher) => Arc::new(hasher),
+            Err(e) => unreachable!("{e}"),
+        };
+        let portal = Portal::new(
+            self.store.clone(),
+            self.roster.clone(),
+            hasher,
+            self.clock.clone(),
+            Arc::new(SequentialTokens::starting_at(1 << 32)),
+            settings,
+        );
+        Self {
+            portal,
+            store: self.store.clone(),
+            roster: self.roster.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// The token of the newest email that carries one.
     pub fn last_link_token(&self) -> Option<String> {
         self.store

@@ -1,0 +1,120 @@
+//! Operator commands on one account (SPEC §7): show, unlock, disable,
+//! enable. Each is an audit event; none reveals a secret.
+
+use time::OffsetDateTime;
+
+use super::{Fault, Portal, RequestContext, faults_into};
+use crate::account::{Account, AccountProvider, AccountStatus};
+use crate::audit::AuditAction;
+use crate::ports::{Clock, OutboxStore, PasswordHasher, ProviderRoster, TokenSource, UserStore};
+use crate::values::{EmailAddress, Username};
+
+/// What `account show` prints: never a secret or a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountReport {
+    pub username: Username,
+    pub email: EmailAddress,
+    pub status: AccountStatus,
+    pub failed_logins: u32,
+    pub provider: AccountProvider,
+    pub created_at: OffsetDateTime,
+    pub last_login_at: Option<OffsetDateTime>,
+    pub pending_emails: u64,
+}
+
+/// Why an operator command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    #[error("no account has this username")]
+    UnknownUsername,
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+faults_into!(OperatorError);
+
+/// What an operator does to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorAction {
+    Unlock,
+    Disable,
+    Enable,
+}
+
+impl<S, R, H, C, T> Portal<S, R, H, C, T>
+where
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+    H: PasswordHasher,
+    C: Clock,
+    T: TokenSource,
+{
+    async fn operator_account(&self, username: &str) -> Result<Account, OperatorError> {
+        let username = Username::parse(username).map_err(|_| OperatorError::UnknownUsername)?;
+        self.store
+            .account_by_username(&username)
+            .await?
+            .ok_or(OperatorError::UnknownUsername)
+    }
+
+    /// `account show`.
+    pub async fn show_account(
+        &self,
+        username: &str,
+        ctx: RequestContext,
+    ) -> Result<AccountReport, OperatorError> {
+        let result = self.operator_account(username).await;
+        let report = match result {
+            Ok(account) => Ok(AccountReport {
+                status: account.status(self.now()),
+                failed_logins: account.lock.failed_count,
+                pending_emails: self.store.pending_for(&account.username).await?,
+                username: account.username,
+                email: account.email,
+                provider: account.provider,
+                created_at: account.created_at,
+                last_login_at: account.last_login_at,
+            }),
+            Err(e) => Err(e),
+        };
+        // Reading an account's details is an operator action too.
+        let outcome = if report.is_ok() {
+            "success"
+        } else {
+            "unknown_username"
+        };
+        self.audit(AuditAction::AccountShown, Some(username), ctx, outcome)
+            .await;
+        report
+    }
+
+    /// `account unlock|disable|enable`. Disabling revokes every session.
+    pub async fn operate_account(
+        &self,
+        username: &str,
+        action: OperatorAction,
+        ctx: RequestContext,
+    ) -> Result<(), OperatorError> {
+        let result = match self.operator_account(username).await {
+            Ok(account) => match action {
+                OperatorAction::Unlock => self.store.clear_lock(account.id).await,
+                OperatorAction::Disable => self.store.set_disabled(account.id, true).await,
+                OperatorAction::Enable => self.store.set_disabled(account.id, false).await,
+            }
+            .map_err(OperatorError::from),
+            Err(e) => Err(e),
+        };
+        let audit_action = match action {
+            OperatorAction::Unlock => AuditAction::AccountUnlocked,
+            OperatorAction::Disable => AuditAction::AccountDisabled,
+            OperatorAction::Enable => AuditAction::AccountEnabled,
+        };
+        let outcome = match &result {
+            Ok(()) => "success",
+            Err(OperatorError::UnknownUsername) => "unknown_username",
+            Err(OperatorError::Fault(_)) => "internal",
+        };
+        self.audit(audit_action, Some(username), ctx, outcome).await;
+        result
+    }
+}
