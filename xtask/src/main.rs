@@ -21,10 +21,20 @@ Commands:
   test    run everything CI runs, stopping at the first failure:
             fmt check, clippy, nextest, doc tests
   lint    run the fmt check and clippy
+  bench   run the benchmarks and print their figures: the domain's
+            criterion benches, then the PostgreSQL storage figures
   help    print this message
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
+
+The PostgreSQL adapter's tests need a PostgreSQL server on which they may
+create databases: DATABASE_URL names it (default
+postgres://postgres@127.0.0.1:5432/test). `test` checks that it answers
+before running the tests, and stops with instructions when it does not.
 ";
+
+/// The server the PostgreSQL tests use when `DATABASE_URL` is unset.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// One step: a name to print and the arguments given to `cargo`.
 struct Step {
@@ -66,23 +76,66 @@ const DOCTEST: Step = Step {
     args: &["test", "--workspace", "--all-features", "--doc"],
 };
 
+const DOMAIN_BENCH: Step = Step {
+    name: "domain benches",
+    args: &[
+        "bench",
+        "-p",
+        "portal-domain",
+        "--all-features",
+        "--bench",
+        "password_policy",
+        "--",
+        "--warm-up-time",
+        "1",
+        "--measurement-time",
+        "3",
+    ],
+};
+
+const STORE_BENCH: Step = Step {
+    name: "store bench",
+    args: &[
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "portal-adapters-postgres",
+        "--example",
+        "store_bench",
+    ],
+};
+
 const TEST: &[Step] = &[FMT, CLIPPY, NEXTEST, DOCTEST];
+const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
-    let steps = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    let (steps, needs_postgres) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] | ["help" | "-h" | "--help"] => {
             print_usage();
             return ExitCode::SUCCESS;
         }
-        ["test"] => TEST,
-        ["lint"] => LINT,
+        ["test"] => (TEST, true),
+        ["lint"] => (LINT, false),
+        ["bench"] => (BENCH, true),
         _ => {
             eprintln!("xtask: unexpected arguments: {}\n\n{USAGE}", args.join(" "));
             return ExitCode::from(2);
         }
     };
+    if needs_postgres {
+        match require_postgres() {
+            Ok(url) => {
+                let _ = DATABASE_URL.set(url);
+            }
+            Err(message) => {
+                eprintln!("xtask: {message}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     run_steps(steps)
 }
 
@@ -119,6 +172,9 @@ fn run_step(step: &Step, ci: bool) -> Result<Duration, String> {
     if ci {
         command.env("CARGO_INCREMENTAL", "0");
     }
+    if let Some(url) = DATABASE_URL.get() {
+        command.env("DATABASE_URL", url);
+    }
     #[allow(
         clippy::disallowed_methods,
         reason = "xtask only reports step durations; no domain logic reads the clock here"
@@ -134,6 +190,65 @@ fn run_step(step: &Step, ci: bool) -> Result<Duration, String> {
     }
 }
 
+/// The `DATABASE_URL` handed to every step (checked by [`require_postgres`]).
+static DATABASE_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The `DATABASE_URL` to test with (the default when unset), once a
+/// PostgreSQL server answers there; the tests never skip silently.
+fn require_postgres() -> Result<String, String> {
+    let url = match env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!("xtask: DATABASE_URL is not set; using {DEFAULT_DATABASE_URL}");
+            DEFAULT_DATABASE_URL.to_owned()
+        }
+    };
+    let address = postgres_address(&url).ok_or_else(|| {
+        format!(
+            "DATABASE_URL={url} is not a postgres:// URL; set it to e.g. {DEFAULT_DATABASE_URL}"
+        )
+    })?;
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .map_err(|error| error.to_string())
+        .and_then(|mut addrs| {
+            addrs
+                .find_map(|addr| {
+                    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()
+                })
+                .ok_or_else(|| "connection refused or timed out".to_owned())
+        });
+    reachable.map(|_| url.clone()).map_err(|why| {
+        format!(
+            "PostgreSQL is not reachable at {address} ({why}).\n\
+             The PostgreSQL adapter's tests need a server on which they may create databases.\n\
+             Start one (e.g. `pg_ctlcluster 15 main start`), or point DATABASE_URL at yours:\n\
+             \n    DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DATABASE cargo xtask test\n"
+        )
+    })
+}
+
+/// `host:port` of a `postgres://` or `postgresql://` URL.
+fn postgres_address(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.is_empty() {
+        return Some("127.0.0.1:5432".to_owned());
+    }
+    Some(
+        if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:5432")
+        },
+    )
+}
+
 /// The `cargo` running us (set by cargo for `cargo run`), else the one on `PATH`.
 fn cargo() -> OsString {
     env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
@@ -143,4 +258,26 @@ fn cargo() -> OsString {
 fn workspace_root() -> &'static Path {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_address;
+
+    #[test]
+    fn postgres_addresses() {
+        assert_eq!(
+            postgres_address("postgres://postgres@127.0.0.1:5432/test").as_deref(),
+            Some("127.0.0.1:5432")
+        );
+        assert_eq!(
+            postgres_address("postgresql://u:p@db.example:6543/x?sslmode=require").as_deref(),
+            Some("db.example:6543")
+        );
+        assert_eq!(
+            postgres_address("postgres://localhost/test").as_deref(),
+            Some("localhost:5432")
+        );
+        assert_eq!(postgres_address("sqlite:portal.db"), None);
+    }
 }

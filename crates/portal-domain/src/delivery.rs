@@ -149,7 +149,12 @@ where
             client_addr: None,
             outcome: queued.email.kind.name().to_owned(),
         };
-        self.store.append_audit(&event).await
+        // The email's fate is committed; an audit failure is logged, not
+        // returned, so the rest of the batch still goes out.
+        if let Err(error) = self.store.append_audit(&event).await {
+            tracing::error!(target: "audit", event = "email_failed", %error, "audit event not stored");
+        }
+        Ok(())
     }
 }
 

@@ -60,8 +60,10 @@ pub mod password_policy;
 pub mod ports;
 pub mod registration;
 pub mod roster;
+pub mod roster_csv;
 pub mod service;
 pub mod session;
+pub mod stored;
 pub mod system;
 pub mod values;
 

@@ -36,14 +36,14 @@ pub enum PasswordViolation {
         min: usize,
         actual: usize,
     },
-    MaxLength {
-        max: usize,
-        actual: usize,
-    },
     Lowercase,
     Uppercase,
     Digit,
     Symbol,
+    MaxLength {
+        max: usize,
+        actual: usize,
+    },
     /// The password contains the username or the email's local part.
     ContainsUsername,
     /// zxcvbn scored it below [`PasswordPolicy::MIN_SCORE`].
@@ -205,13 +205,6 @@ impl PasswordPolicy {
                 actual: length,
             });
         }
-        let too_long = length > Self::MAX_LENGTH;
-        if too_long {
-            violations.push(PasswordViolation::MaxLength {
-                max: Self::MAX_LENGTH,
-                actual: length,
-            });
-        }
         if self.require_classes {
             let classes = CharClasses::of(text);
             if !classes.lowercase {
@@ -226,6 +219,13 @@ impl PasswordPolicy {
             if !classes.symbol {
                 violations.push(PasswordViolation::Symbol);
             }
+        }
+        let too_long = length > Self::MAX_LENGTH;
+        if too_long {
+            violations.push(PasswordViolation::MaxLength {
+                max: Self::MAX_LENGTH,
+                actual: length,
+            });
         }
         if contains_identity(text, context) {
             violations.push(PasswordViolation::ContainsUsername);

@@ -316,13 +316,14 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Account, RedeemError>;
 
     /// In one transaction: sets the password hash, revokes every session of
-    /// the account except `keep`, and queues `notice`.
+    /// the account except `keep`, and queues `notice` (due at `now`).
     async fn change_password(
         &self,
         id: AccountId,
         new_hash: &PasswordHash,
         keep: &TokenHash,
         notice: &Email,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     // --- sessions ---
@@ -665,8 +666,11 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         new_hash: &PasswordHash,
         keep: &TokenHash,
         notice: &Email,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        (**self).change_password(id, new_hash, keep, notice).await
+        (**self)
+            .change_password(id, new_hash, keep, notice, now)
+            .await
     }
     async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
         (**self).find_session(hash).await

@@ -98,7 +98,7 @@ where
         password: &Password,
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
-        let result = self.try_login(username, password).await;
+        let result = self.try_login(username, password, ctx).await;
         let outcome = match &result {
             Ok(_) => "success",
             Err(e) => login_error_code(e),
@@ -112,7 +112,12 @@ where
         result
     }
 
-    async fn try_login(&self, username: &str, password: &Password) -> Result<LoggedIn, LoginError> {
+    async fn try_login(
+        &self,
+        username: &str,
+        password: &Password,
+        ctx: RequestContext,
+    ) -> Result<LoggedIn, LoginError> {
         let now = self.now();
         let account = match Username::parse(username) {
             Ok(username) => self.store.account_by_username(&username).await?,
@@ -131,7 +136,7 @@ where
             .await?
         else {
             return Err(self
-                .count_failure(&account, now)
+                .count_failure(&account, now, ctx)
                 .await?
                 .map_or(LoginError::InvalidCredentials, |locked_until| {
                     LoginError::AccountLocked { locked_until }
@@ -176,6 +181,7 @@ where
         &self,
         account: &Account,
         now: OffsetDateTime,
+        ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
         let state = self
             .store
@@ -186,7 +192,7 @@ where
             self.audit(
                 AuditAction::AccountLocked,
                 Some(account.username.as_str()),
-                RequestContext::default(),
+                ctx,
                 "locked",
             )
             .await;
@@ -299,7 +305,7 @@ where
         new: &Password,
         ctx: RequestContext,
     ) -> Result<(), PasswordChangeError> {
-        let result = self.try_change_password(auth, current, new).await;
+        let result = self.try_change_password(auth, current, new, ctx).await;
         let outcome = match &result {
             Ok(()) => "success",
             Err(PasswordChangeError::InvalidCredentials) => "invalid_credentials",
@@ -322,6 +328,7 @@ where
         auth: &Authenticated,
         current: &Password,
         new: &Password,
+        ctx: RequestContext,
     ) -> Result<(), PasswordChangeError> {
         let now = self.now();
         // Fresh state: the lock may have been set since the session began.
@@ -340,7 +347,7 @@ where
             .is_match()
         {
             return Err(self
-                .count_failure(&account, now)
+                .count_failure(&account, now, ctx)
                 .await?
                 .map_or(PasswordChangeError::InvalidCredentials, |locked_until| {
                     PasswordChangeError::AccountLocked { locked_until }
@@ -373,7 +380,13 @@ where
             kind: EmailKind::PasswordChanged,
         };
         self.store
-            .change_password(account.id, &new_hash, &auth.session_hash, &notice)
+            .change_password(
+                account.id,
+                &new_hash,
+                &auth.session_hash,
+                &notice,
+                self.now(),
+            )
             .await?;
         Ok(())
     }

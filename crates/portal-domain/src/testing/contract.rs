@@ -47,11 +47,29 @@ pub struct Subject<S, R> {
     pub roster: R,
 }
 
-/// The names of every case, for the macro.
+/// Generates one test per contract case.
+///
+/// - `port_contract_tests!(make)`: `#[tokio::test]`s, where `async fn make()`
+///   returns a fresh [`Subject`].
+/// - `port_contract_tests!(sqlx_test: "crate::MIGRATOR", PgPool, make)`:
+///   `#[sqlx::test]`s, each on a database of its own, made and migrated by
+///   sqlx; `async fn make(pool)` turns the pool into a [`Subject`].
 #[macro_export]
 macro_rules! port_contract_tests {
     ($make:path) => {
-        $crate::port_contract_tests!(@cases $make, [
+        $crate::__contract_cases!($crate::__contract_tokio_case, ($make));
+    };
+    (sqlx_test: $migrator:literal, $pool:ty, $make:path) => {
+        $crate::__contract_cases!($crate::__contract_sqlx_case, ($migrator, $pool, $make));
+    };
+}
+
+/// The list of cases, handed one by one to `$each`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_cases {
+    ($each:path, $args:tt) => {
+        $crate::__contract_cases!(@each $each, $args, [
             flows_round_trip_with_compare_and_set,
             accounts_are_found_case_insensitively,
             usernames_are_unique_case_insensitively,
@@ -79,15 +97,37 @@ macro_rules! port_contract_tests {
             parallel_registrations_create_one_account,
             roster_finds_and_scopes,
             roster_import_is_idempotent_replaces_and_dry_runs,
+            roster_files_import_all_or_nothing,
+            roster_imports_100_000_rows,
         ]);
     };
-    (@cases $make:path, [$($case:ident),* $(,)?]) => {$(
+    (@each $each:path, $args:tt, [$($case:ident),* $(,)?]) => {
+        $($each!($args, $case);)*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_tokio_case {
+    (($make:path), $case:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn $case() {
             let subject = $make().await;
             $crate::testing::contract::$case(&subject).await;
         }
-    )*};
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __contract_sqlx_case {
+    (($migrator:literal, $pool:ty, $make:path), $case:ident) => {
+        #[sqlx::test(migrator = $migrator)]
+        async fn $case(pool: $pool) {
+            let subject = $make(pool).await;
+            $crate::testing::contract::$case(&subject).await;
+        }
+    };
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
@@ -179,6 +219,15 @@ fn activation_link(n: u8, now: OffsetDateTime) -> LinkToken {
     }
 }
 
+/// Loads the sample providers: accounts exist only for roster providers
+/// (a database adapter enforces it with a foreign key).
+async fn seed_roster<R: ProviderRoster>(roster: &R) {
+    roster
+        .import(&sample::entries(), ImportMode::Upsert, false, T0)
+        .await
+        .unwrap_or_else(|e| panic!("seed roster: {e}"));
+}
+
 /// Creates a pending account for `provider`, with activation token `n`.
 async fn seed_account<S: UserStore>(
     store: &S,
@@ -263,7 +312,10 @@ pub async fn flows_round_trip_with_compare_and_set<S: UserStore, R>(s: &Subject<
     assert_eq!(s.store.load_flow(&flow.id).await.unwrap(), Some(accepted));
 }
 
-pub async fn accounts_are_found_case_insensitively<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn accounts_are_found_case_insensitively<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let created = seed_account(&s.store, "Dr.Doe", sample::jane_doe(), 1, T0).await;
     assert_eq!(created.username.as_str(), "Dr.Doe");
     assert!(!created.is_activated());
@@ -301,7 +353,10 @@ pub async fn accounts_are_found_case_insensitively<S: UserStore, R>(s: &Subject<
     );
 }
 
-pub async fn usernames_are_unique_case_insensitively<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn usernames_are_unique_case_insensitively<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let flow = finished_flow(&s.store, flow_id(2, 2), sample::acme_group(), T0).await;
     let result = s
@@ -316,7 +371,8 @@ pub async fn usernames_are_unique_case_insensitively<S: UserStore, R>(s: &Subjec
     assert_eq!(result.err(), Some(CreateAccountError::UsernameTaken));
 }
 
-pub async fn one_account_per_registrant<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn one_account_per_registrant<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     seed_account(&s.store, "first", sample::jane_doe(), 1, T0).await;
     let flow = finished_flow(&s.store, flow_id(2, 2), sample::jane_doe(), T0).await;
     let result = s
@@ -341,7 +397,10 @@ pub async fn one_account_per_registrant<S: UserStore, R>(s: &Subject<S, R>) {
     seed_account(&s.store, "group", sample::acme_group(), 3, T0).await;
 }
 
-pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R>(s: &Subject<S, R>) {
+pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let flow = finished_flow(&s.store, flow_id(1, 1), sample::jane_doe(), T0).await;
     let user = username("dr.doe");
     let email = email_to(&user, EmailKind::Activation { token: token(1) });
@@ -379,9 +438,13 @@ pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R>(s: &Sub
     );
 }
 
-pub async fn account_creation_stores_token_and_queues_email<S: UserStore + OutboxStore, R>(
+pub async fn account_creation_stores_token_and_queues_email<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let found = s
         .store
@@ -408,7 +471,8 @@ pub async fn account_creation_stores_token_and_queues_email<S: UserStore + Outbo
     assert_eq!(emails[0].username, account.username);
 }
 
-pub async fn failures_count_lock_and_restart<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let policy = LockoutPolicy {
         max_failed: 3,
@@ -467,7 +531,10 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R>(s: &Subject<S, R>)
     );
 }
 
-pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
     let generous = LockoutPolicy {
         max_failed: 1000,
@@ -502,7 +569,10 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R>(s: &
     assert_eq!(stored.lock.locked_until, ends.into_iter().next());
 }
 
-pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let policy = LockoutPolicy::default();
     s.store
@@ -538,7 +608,8 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R>(s: &S
     );
 }
 
-pub async fn sessions_touch_forward_and_revoke<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let session = session_for(&account, 9, at(0));
     s.store
@@ -570,7 +641,8 @@ pub async fn sessions_touch_forward_and_revoke<S: UserStore, R>(s: &Subject<S, R
     assert_eq!(s.store.find_session(&token(77).hash()).await.unwrap(), None);
 }
 
-pub async fn agreement_acceptance_is_recorded<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn agreement_acceptance_is_recorded<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let newer = AgreementAcceptance {
         version: AgreementVersion::parse("2026-02").unwrap(),
@@ -590,7 +662,10 @@ pub async fn agreement_acceptance_is_recorded<S: UserStore, R>(s: &Subject<S, R>
     );
 }
 
-pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
     s.store
@@ -652,9 +727,13 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R>(s: &S
     );
 }
 
-pub async fn newer_tokens_supersede_older_and_emails_are_capped<S: UserStore + OutboxStore, R>(
+pub async fn newer_tokens_supersede_older_and_emails_are_capped<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     drain(&s.store, at(0)).await;
     let reset = |n: u8, t: OffsetDateTime| NewToken {
@@ -733,7 +812,10 @@ pub async fn newer_tokens_supersede_older_and_emails_are_capped<S: UserStore + O
     );
 }
 
-pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R>(s: &Subject<S, R>) {
+pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     drain(&s.store, T0).await;
     let verification = email_to(&account.username, EmailKind::EmailVerification);
@@ -787,7 +869,8 @@ pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R>(s: &Su
     );
 }
 
-pub async fn parallel_redemptions_succeed_once<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn parallel_redemptions_succeed_once<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let verification = email_to(&account.username, EmailKind::EmailVerification);
     let hash = token(1).hash();
@@ -805,9 +888,13 @@ pub async fn parallel_redemptions_succeed_once<S: UserStore, R>(s: &Subject<S, R
     );
 }
 
-pub async fn password_reset_changes_everything_at_once<S: UserStore + OutboxStore, R>(
+pub async fn password_reset_changes_everything_at_once<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
     let policy = LockoutPolicy {
@@ -886,9 +973,13 @@ pub async fn password_reset_changes_everything_at_once<S: UserStore + OutboxStor
     );
 }
 
-pub async fn password_change_keeps_only_the_current_session<S: UserStore + OutboxStore, R>(
+pub async fn password_change_keeps_only_the_current_session<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     for n in [20, 21, 22] {
         s.store
@@ -899,7 +990,13 @@ pub async fn password_change_keeps_only_the_current_session<S: UserStore + Outbo
     drain(&s.store, at(1)).await;
     let notice = email_to(&account.username, EmailKind::PasswordChanged);
     s.store
-        .change_password(account.id, &hash("changed"), &token(21).hash(), &notice)
+        .change_password(
+            account.id,
+            &hash("changed"),
+            &token(21).hash(),
+            &notice,
+            at(2),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -966,7 +1063,10 @@ pub async fn proofing_mismatches_are_counted_in_the_window<S: UserStore, R>(s: &
     assert_eq!((none.count, none.oldest), (0, None));
 }
 
-pub async fn support_failures_are_counted_in_the_window<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn support_failures_are_counted_in_the_window<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     s.store
         .record_support_check(account.id, at(0), false)
@@ -996,7 +1096,8 @@ pub async fn support_failures_are_counted_in_the_window<S: UserStore, R>(s: &Sub
     );
 }
 
-pub async fn stale_pending_accounts_are_purged<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn stale_pending_accounts_are_purged<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
     let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
     let resent = seed_account(&s.store, "resent", sample::acme_group(), 2, T0).await;
     let active = seed_active(&s.store, "active", sample::john_roe(), 3, T0).await;
@@ -1032,7 +1133,10 @@ pub async fn stale_pending_accounts_are_purged<S: UserStore, R>(s: &Subject<S, R
     seed_account(&s.store, "stale", sample::jane_doe(), 5, cutoff).await;
 }
 
-pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R>(s: &Subject<S, R>) {
+pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let idle = Duration::minutes(30);
     let absolute = Duration::hours(12);
@@ -1140,9 +1244,10 @@ pub async fn audit_events_are_listed_oldest_first<S: UserStore, R>(s: &Subject<S
     assert_eq!(recent.len(), 2);
 }
 
-pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R>(
+pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R: ProviderRoster>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let lease = Duration::minutes(5);
     let claimed = s.store.claim_due(T0, 10, lease).await.unwrap();
@@ -1185,7 +1290,7 @@ pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R>
     let user = username("dr.doe");
     let notice = email_to(&user, EmailKind::PasswordChanged);
     s.store
-        .change_password(account.id, &hash("x"), &token(50).hash(), &notice)
+        .change_password(account.id, &hash("x"), &token(50).hash(), &notice, at(40))
         .await
         .unwrap();
     let first = s.store.claim_due(at(40), 10, lease).await.unwrap();
@@ -1209,9 +1314,13 @@ pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R>
     );
 }
 
-pub async fn parallel_claimers_get_each_email_once<S: UserStore + OutboxStore, R>(
+pub async fn parallel_claimers_get_each_email_once<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
     s: &Subject<S, R>,
 ) {
+    seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     drain(&s.store, T0).await;
     for n in 0..20u8 {
@@ -1222,6 +1331,7 @@ pub async fn parallel_claimers_get_each_email_once<S: UserStore + OutboxStore, R
                 &hash(&format!("h{n}")),
                 &token(200).hash(),
                 &notice,
+                at(10),
             )
             .await
             .unwrap();
@@ -1249,7 +1359,10 @@ pub async fn parallel_claimers_get_each_email_once<S: UserStore + OutboxStore, R
     assert_eq!(all.len(), 20, "no email claimed twice");
 }
 
-pub async fn parallel_registrations_create_one_account<S: UserStore, R>(s: &Subject<S, R>) {
+pub async fn parallel_registrations_create_one_account<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
     let provider = sample::jane_doe();
     let mut flows = Vec::new();
     for n in 0..20u8 {
@@ -1400,6 +1513,114 @@ pub async fn roster_import_is_idempotent_replaces_and_dry_runs<S, R: ProviderRos
             .unwrap()
             .len(),
         3
+    );
+}
+
+pub async fn roster_files_import_all_or_nothing<S, R: ProviderRoster>(s: &Subject<S, R>) {
+    use crate::roster_csv::{RosterImportError, import};
+    let good = "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business\n\
+                P1001,12-3456789,practitioner,Jane,Doe,,45202;45011,individual,medicaid\n";
+    let summary = import(
+        &s.roster,
+        "roster.csv",
+        good.as_bytes(),
+        ImportMode::Upsert,
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.added, 1);
+    // Line 3 is bad: nothing of the file is applied, not even line 2.
+    let bad = "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business\n\
+               G2001,123456789,group,,,Acme Health Group,45202,,medicaid\n\
+               P1002,12-345678,practitioner,John,Roe,,45202,group,medicaid\n";
+    let Err(RosterImportError::Invalid(errors)) = import(
+        &s.roster,
+        "roster.csv",
+        bad.as_bytes(),
+        ImportMode::Replace,
+        false,
+        at(1),
+    )
+    .await
+    else {
+        panic!("a bad row must refuse the file")
+    };
+    assert_eq!(
+        errors.to_string().lines().next(),
+        Some("roster.csv:3: tax_id: expected 9 digits")
+    );
+    let tax = TaxId::parse(sample::TAX_ID).unwrap();
+    let active = s.roster.active_under_tax_id(&tax).await.unwrap();
+    assert_eq!(
+        active
+            .iter()
+            .map(|e| e.provider_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["P1001"],
+        "nothing applied"
+    );
+}
+
+pub async fn roster_imports_100_000_rows<S, R: ProviderRoster>(s: &Subject<S, R>) {
+    use crate::roster_csv::import;
+    use std::fmt::Write as _;
+    let mut file = String::from(
+        "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business\n",
+    );
+    for i in 0..100_000u32 {
+        let _ = writeln!(
+            file,
+            "P{i},{:09},practitioner,First{i},Last,,45202;45011-1234,individual,medicaid;marketplace",
+            i % 5000
+        );
+    }
+    let first = import(
+        &s.roster,
+        "big.csv",
+        file.as_bytes(),
+        ImportMode::Upsert,
+        false,
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.added, 100_000);
+    let found = s
+        .roster
+        .find(
+            &TaxId::parse("000000042").unwrap(),
+            &ProviderId::parse("P5042").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|e| e.display_name()),
+        Some("First5042 Last".to_owned())
+    );
+    assert_eq!(
+        s.roster
+            .active_under_tax_id(&TaxId::parse("000000007").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+    let again = import(
+        &s.roster,
+        "big.csv",
+        file.as_bytes(),
+        ImportMode::Upsert,
+        false,
+        at(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.added, again.changed, again.unchanged),
+        (0, 0, 100_000),
+        "idempotent"
     );
 }
 

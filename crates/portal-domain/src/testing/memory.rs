@@ -451,13 +451,10 @@ impl UserStore for InMemoryStore {
         new_hash: &PasswordHash,
         keep: &TokenHash,
         notice: &Email,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.account_mut(id)?.password_hash = new_hash.clone();
-        let now = state
-            .sessions
-            .get(keep)
-            .map_or(OffsetDateTime::UNIX_EPOCH, |s| s.last_seen_at);
         state
             .sessions
             .retain(|hash, session| session.account_id != id || hash == keep);

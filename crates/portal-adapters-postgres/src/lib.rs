@@ -1,0 +1,72 @@
+//! PostgreSQL adapters of the Provider Portal ports: [`PgStore`] implements
+//! [`UserStore`](portal_domain::ports::UserStore),
+//! [`OutboxStore`](portal_domain::ports::OutboxStore) and
+//! [`ProviderRoster`](portal_domain::ports::ProviderRoster) over one sqlx
+//! pool.
+//!
+//! Atomicity and concurrency are the database's: counters change in one
+//! `UPDATE`, tokens are redeemed by a conditional `UPDATE … RETURNING`,
+//! uniqueness is enforced by unique indexes whose names are turned into
+//! domain errors here, and outbox claims use `FOR UPDATE SKIP LOCKED`.
+//! Queries are built at run time (no `query!` macros), so the crate builds
+//! without a database.
+
+mod error;
+mod outbox;
+mod roster;
+mod rows;
+mod store;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+pub use error::ConnectError;
+
+/// The embedded migrations (`migrations/`), applied by [`PgStore::migrate`].
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The PostgreSQL store: every storage port over one connection pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`). The pool waits at most 5 s for a
+    /// connection, so an outage surfaces as `StoreError::Unavailable`
+    /// instead of a hung request.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(ConnectError::Connect)?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool (e.g. one made by `#[sqlx::test]`).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(ConnectError::Migrate)
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn is_ready(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,814 @@
+//! [`UserStore`] on PostgreSQL.
+
+use async_trait::async_trait;
+use portal_domain::account::{Account, AccountId, NewAccount};
+use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
+use portal_domain::email::Email;
+use portal_domain::lockout::{LockState, LockoutPolicy};
+use portal_domain::ports::{
+    CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
+    PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
+};
+use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
+use portal_domain::roster::RegistrantKey;
+use portal_domain::session::Session;
+use portal_domain::stored::{StoredAcceptance, StoredEmail, StoredFlow};
+use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use time::{Duration, OffsetDateTime};
+
+use crate::PgStore;
+use crate::error::{op, store_error, violated_unique};
+use crate::rows::{self, account_columns};
+
+/// Queues an email in the caller's transaction.
+pub(crate) async fn enqueue(
+    conn: &mut PgConnection,
+    email: &Email,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let stored = StoredEmail::from_email(email);
+    sqlx::query(
+        "INSERT INTO email_outbox (recipient, username, kind, token, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(stored.recipient)
+    .bind(stored.username)
+    .bind(stored.kind)
+    .bind(stored.token)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(op("queue email"))?;
+    Ok(())
+}
+
+fn flow_from_row(row: &PgRow) -> Result<RegistrationFlow, StoreError> {
+    let read = op("read registration flow");
+    StoredFlow {
+        id: row.try_get("id").map_err(&read)?,
+        version: i64::from(row.try_get::<i32, _>("version").map_err(&read)?),
+        state: row.try_get("state").map_err(&read)?,
+        provider: rows::stored_provider(row)?,
+        acceptance: rows::acceptance(row)?,
+        expires_at: row.try_get("expires_at").map_err(&read)?,
+        finished_at: row.try_get("finished_at").map_err(&read)?,
+    }
+    .into_flow()
+}
+
+macro_rules! flow_columns {
+    () => {
+        "id, version, state, tax_id, provider_id, kind, first_name, last_name, group_name, payee, zips, \
+         lines_of_business, agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, \
+         expires_at, finished_at"
+    };
+}
+
+/// Appends `(…)`: the flow's values in `flow_columns!()` order.
+fn push_flow_values(query: &mut QueryBuilder<Postgres>, flow: &RegistrationFlow) {
+    let stored = StoredFlow::from_flow(flow);
+    let provider = stored.provider;
+    let acceptance = stored.acceptance;
+    query.push("(");
+    let mut values = query.separated(", ");
+    values.push_bind(stored.id);
+    values.push_bind(i32::try_from(stored.version).unwrap_or(i32::MAX));
+    values.push_bind(stored.state);
+    values.push_bind(provider.as_ref().map(|p| p.tax_id.clone()));
+    values.push_bind(provider.as_ref().map(|p| p.provider_id.clone()));
+    values.push_bind(provider.as_ref().map(|p| p.kind.clone()));
+    values.push_bind(provider.as_ref().and_then(|p| p.first_name.clone()));
+    values.push_bind(provider.as_ref().and_then(|p| p.last_name.clone()));
+    values.push_bind(provider.as_ref().and_then(|p| p.group_name.clone()));
+    values.push_bind(provider.as_ref().and_then(|p| p.payee.clone()));
+    values.push_bind(provider.as_ref().map(|p| p.zips.clone()));
+    values.push_bind(provider.map(|p| p.lines_of_business));
+    values.push_bind(acceptance.as_ref().map(|a| a.version.clone()));
+    values.push_bind(acceptance.as_ref().map(|a| a.content_hash.clone()));
+    values.push_bind(acceptance.as_ref().map(|a| a.accepted_at));
+    values.push_bind(acceptance.and_then(|a| a.client_addr));
+    values.push_bind(stored.expires_at);
+    values.push_bind(stored.finished_at);
+    query.push(")");
+}
+
+/// The compare-and-set every step goes through: replaces the flow stored
+/// at `flow.version - 1`. True when it applied.
+async fn compare_and_set_flow(
+    conn: &mut PgConnection,
+    flow: &RegistrationFlow,
+) -> Result<bool, StoreError> {
+    let mut query = QueryBuilder::<Postgres>::new(concat!(
+        "UPDATE registration_flows SET (",
+        flow_columns!(),
+        ") = ROW"
+    ));
+    push_flow_values(&mut query, flow);
+    query
+        .push(" WHERE id = ")
+        .push_bind(flow.id.as_str().to_owned());
+    query
+        .push(" AND version = ")
+        .push_bind(i64::from(flow.version) - 1);
+    let result = query
+        .build()
+        .execute(conn)
+        .await
+        .map_err(op("update registration flow"))?;
+    Ok(result.rows_affected() == 1)
+}
+
+fn hash_bytes(hash: &TokenHash) -> Vec<u8> {
+    hash.as_bytes().to_vec()
+}
+
+fn purpose_name(purpose: TokenPurpose) -> &'static str {
+    purpose.as_str()
+}
+
+async fn fetch_account(conn: &mut PgConnection, id: AccountId) -> Result<Account, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE id = $1"
+    ))
+    .bind(id.get())
+    .fetch_optional(conn)
+    .await
+    .map_err(op("load account"))?
+    .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+    rows::account(&row)
+}
+
+/// Redeems a live token of `purpose` in one conditional update.
+async fn redeem(
+    conn: &mut PgConnection,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: OffsetDateTime,
+) -> Result<AccountId, RedeemError> {
+    let row = sqlx::query(
+        "UPDATE link_tokens SET used_at = $3 \
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $3 \
+         RETURNING account_id",
+    )
+    .bind(hash_bytes(hash))
+    .bind(purpose_name(purpose))
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+    .map_err(op("redeem token"))?
+    .ok_or(RedeemError::InvalidToken)?;
+    Ok(AccountId::new(
+        row.try_get("account_id").map_err(op("read token"))?,
+    ))
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(concat!(
+            "INSERT INTO registration_flows (",
+            flow_columns!(),
+            ") VALUES "
+        ));
+        push_flow_values(&mut query, flow);
+        query
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(op("insert registration flow"))?;
+        Ok(())
+    }
+
+    async fn load_flow(&self, id: &RegistrationId) -> Result<Option<RegistrationFlow>, StoreError> {
+        let row = sqlx::query("SELECT * FROM registration_flows WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("load registration flow"))?;
+        row.as_ref().map(flow_from_row).transpose()
+    }
+
+    async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError> {
+        let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
+        if compare_and_set_flow(&mut conn, flow).await? {
+            Ok(())
+        } else {
+            Err(FlowUpdateError::Conflict)
+        }
+    }
+
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(op("record proofing mismatch"))?;
+        Ok(())
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+             WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("count proofing mismatches"))?;
+        let count: i64 = row.try_get("count").map_err(op("read count"))?;
+        Ok(ProofingFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: row.try_get("oldest").map_err(op("read oldest"))?,
+        })
+    }
+
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE lower(username) = $1"
+        ))
+        .bind(username.key())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account by username"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = $1"
+        ))
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account by id"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_registrant(
+        &self,
+        key: &RegistrantKey,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE registrant_key = $1"
+        ))
+        .bind(key.to_storage_key())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account by registrant"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn create_account(
+        &self,
+        finished_flow: &RegistrationFlow,
+        account: &NewAccount,
+        activation: &LinkToken,
+        email: &Email,
+    ) -> Result<Account, CreateAccountError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        // The SPEC's order when both clash: username first.
+        let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = $1")
+            .bind(account.username.key())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("check username"))?;
+        if taken.is_some() {
+            return Err(CreateAccountError::UsernameTaken);
+        }
+        let agreement = StoredAcceptance::from_acceptance(&account.agreement);
+        let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
+             agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
+             security_answer_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ", account_columns!(), ""))
+        .bind(account.username.as_str())
+        .bind(account.email.as_str())
+        .bind(account.password_hash.as_phc())
+        .bind(account.provider.kind.as_str())
+        .bind(account.provider.tax_id.as_str())
+        .bind(account.provider.provider_id.as_str())
+        .bind(account.provider.registrant_key().to_storage_key())
+        .bind(agreement.version)
+        .bind(agreement.content_hash)
+        .bind(agreement.accepted_at)
+        .bind(agreement.client_addr)
+        .bind(i16::from(account.security_question.get()))
+        .bind(account.security_answer_hash.as_phc())
+        .bind(account.created_at)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match inserted {
+            Ok(row) => row,
+            Err(error) => {
+                return Err(match violated_unique(&error) {
+                    Some("accounts_username_unique") => CreateAccountError::UsernameTaken,
+                    Some("accounts_registrant_unique") => CreateAccountError::AlreadyRegistered,
+                    _ => CreateAccountError::Store(store_error("insert account", error)),
+                });
+            }
+        };
+        let created = rows::account(&row)?;
+        if !compare_and_set_flow(&mut tx, finished_flow).await? {
+            return Err(CreateAccountError::FlowConflict);
+        }
+        sqlx::query(
+            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
+             VALUES ($1, $2, 'activation', $3, $4, false)",
+        )
+        .bind(hash_bytes(&activation.hash))
+        .bind(created.id.get())
+        .bind(activation.issued_at)
+        .bind(activation.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("store activation token"))?;
+        enqueue(&mut tx, email, account.created_at).await?;
+        tx.commit().await.map_err(op("commit account"))?;
+        Ok(created)
+    }
+
+    async fn record_login_failure(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+    ) -> Result<LockState, StoreError> {
+        // LockState::after_failure in one statement: PostgreSQL re-evaluates
+        // it against the newest row version under concurrency, so no count
+        // is lost and only the attempt that reaches the limit sets the lock.
+        let row = sqlx::query(
+            "UPDATE accounts SET \
+               failed_logins = CASE \
+                 WHEN locked_until > $2 THEN failed_logins \
+                 WHEN locked_until IS NOT NULL THEN 1 \
+                 ELSE failed_logins + 1 END, \
+               locked_until = CASE \
+                 WHEN locked_until > $2 THEN locked_until \
+                 WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= $3 THEN $4 \
+                 ELSE NULL END \
+             WHERE id = $1 RETURNING failed_logins, locked_until",
+        )
+        .bind(id.get())
+        .bind(now)
+        .bind(i32::try_from(policy.max_failed).unwrap_or(i32::MAX))
+        .bind(now + policy.duration)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("record login failure"))?
+        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+        Ok(LockState {
+            failed_count: u32::try_from(
+                row.try_get::<i32, _>("failed_logins")
+                    .map_err(op("read failed_logins"))?,
+            )
+            .unwrap_or(0),
+            locked_until: row
+                .try_get("locked_until")
+                .map_err(op("read locked_until"))?,
+        })
+    }
+
+    async fn record_login_success(
+        &self,
+        id: AccountId,
+        session: &Session,
+        rehashed: Option<PasswordHash>,
+    ) -> Result<(), StoreError> {
+        // One statement, so one round trip and one commit: this is the hot
+        // path of every login.
+        sqlx::query(
+            "WITH account AS ( \
+                 UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $3, \
+                 password_hash = coalesce($5, password_hash) WHERE id = $2 RETURNING id) \
+             INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
+             SELECT $1, id, $3, $4 FROM account",
+        )
+        .bind(hash_bytes(&session.token_hash))
+        .bind(id.get())
+        .bind(session.created_at)
+        .bind(session.last_seen_at)
+        .bind(rehashed.as_ref().map(PasswordHash::as_phc))
+        .execute(&self.pool)
+        .await
+        .map_err(op("record login success"))?;
+        Ok(())
+    }
+
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        let stored = StoredAcceptance::from_acceptance(acceptance);
+        sqlx::query(
+            "UPDATE accounts SET agreement_version = $2, agreement_hash = $3, agreement_accepted_at = $4, \
+             agreement_client_addr = $5 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(stored.version)
+        .bind(stored.content_hash)
+        .bind(stored.accepted_at)
+        .bind(stored.client_addr)
+        .execute(&self.pool)
+        .await
+        .map_err(op("record agreement"))?;
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
+            .bind(id.get())
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("set disabled"))?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("revoke sessions"))?;
+        }
+        tx.commit().await.map_err(op("commit disable"))
+    }
+
+    async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.get())
+            .execute(&self.pool)
+            .await
+            .map_err(op("clear lock"))?;
+        Ok(())
+    }
+
+    async fn issue_token(
+        &self,
+        token: &NewToken,
+        email: &Email,
+        max_per_hour: u32,
+    ) -> Result<IssueOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        let issued_at = token.link.issued_at;
+        // Lock the account row: concurrent requests for one account queue
+        // here, so the cap is exact.
+        sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+            .bind(token.account_id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("lock account"))?
+            .ok_or_else(|| {
+                StoreError::Unexpected(format!("no account {}", token.account_id.get()))
+            })?;
+        if max_per_hour > 0 {
+            let recent: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM link_tokens WHERE account_id = $1 AND counts_toward_cap AND issued_at > $2",
+            )
+            .bind(token.account_id.get())
+            .bind(issued_at - Duration::hours(1))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("count recent tokens"))?;
+            if recent >= i64::from(max_per_hour) {
+                return Ok(IssueOutcome::CapReached);
+            }
+        }
+        sqlx::query(
+            "UPDATE link_tokens SET superseded_at = $3 \
+             WHERE account_id = $1 AND purpose = $2 AND superseded_at IS NULL AND used_at IS NULL",
+        )
+        .bind(token.account_id.get())
+        .bind(purpose_name(token.purpose))
+        .bind(issued_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("supersede tokens"))?;
+        sqlx::query(
+            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
+             VALUES ($1, $2, $3, $4, $5, true)",
+        )
+        .bind(hash_bytes(&token.link.hash))
+        .bind(token.account_id.get())
+        .bind(purpose_name(token.purpose))
+        .bind(issued_at)
+        .bind(token.link.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("store token"))?;
+        enqueue(&mut tx, email, issued_at).await?;
+        tx.commit().await.map_err(op("commit token"))?;
+        Ok(IssueOutcome::Issued)
+    }
+
+    async fn find_live_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $3)"
+        ))
+        .bind(hash_bytes(hash))
+        .bind(purpose_name(purpose))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find token"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn redeem_activation(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        email: &Email,
+    ) -> Result<Account, RedeemError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
+        sqlx::query("UPDATE accounts SET activated_at = coalesce(activated_at, $2) WHERE id = $1")
+            .bind(id.get())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("activate account"))?;
+        let account = fetch_account(&mut tx, id).await?;
+        enqueue(&mut tx, email, now).await?;
+        tx.commit().await.map_err(op("commit activation"))?;
+        Ok(account)
+    }
+
+    async fn redeem_password_reset(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &PasswordHash,
+        notice: &Email,
+    ) -> Result<Account, RedeemError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
+        sqlx::query("UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.get())
+            .bind(new_hash.as_phc())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("reset password"))?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("revoke sessions"))?;
+        let account = fetch_account(&mut tx, id).await?;
+        enqueue(&mut tx, notice, now).await?;
+        tx.commit().await.map_err(op("commit reset"))?;
+        Ok(account)
+    }
+
+    async fn change_password(
+        &self,
+        id: AccountId,
+        new_hash: &PasswordHash,
+        keep: &TokenHash,
+        notice: &Email,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            .bind(id.get())
+            .bind(new_hash.as_phc())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("change password"))?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+            .bind(id.get())
+            .bind(hash_bytes(keep))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("revoke other sessions"))?;
+        enqueue(&mut tx, notice, now).await?;
+        tx.commit().await.map_err(op("commit password change"))
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, created_at, last_seen_at FROM sessions WHERE token_hash = $1",
+        )
+        .bind(hash_bytes(hash))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find session"))?;
+        row.map(|row| {
+            let read = op("read session");
+            Ok(Session {
+                token_hash: *hash,
+                account_id: AccountId::new(row.try_get("account_id").map_err(&read)?),
+                created_at: row.try_get("created_at").map_err(&read)?,
+                last_seen_at: row.try_get("last_seen_at").map_err(&read)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2) WHERE token_hash = $1",
+        )
+        .bind(hash_bytes(hash))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(op("touch session"))?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(hash_bytes(hash))
+            .execute(&self.pool)
+            .await
+            .map_err(op("revoke session"))?;
+        Ok(())
+    }
+
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM support_checks WHERE account_id = $1 AND NOT matched AND checked_at > $2")
+                .bind(id.get())
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(op("count support checks"))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO support_checks (account_id, checked_at, matched) VALUES ($1, $2, $3)",
+        )
+        .bind(id.get())
+        .bind(at)
+        .bind(matched)
+        .execute(&self.pool)
+        .await
+        .map_err(op("record support check"))?;
+        Ok(())
+    }
+
+    async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        // One statement: tokens, sessions and support checks go with the
+        // account (ON DELETE CASCADE).
+        sqlx::query_scalar(
+            "DELETE FROM accounts a WHERE a.activated_at IS NULL AND \
+             (SELECT max(t.expires_at) FROM link_tokens t WHERE t.account_id = a.id AND t.purpose = 'activation') < $1 \
+             RETURNING a.username",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(op("purge stale pending accounts"))
+    }
+
+    async fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+        flows_before: OffsetDateTime,
+        sent_before: OffsetDateTime,
+        session_idle: Duration,
+        session_absolute: Duration,
+    ) -> Result<PurgeCounts, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        let flows = sqlx::query(
+            "DELETE FROM registration_flows WHERE coalesce(expires_at, finished_at) < $1",
+        )
+        .bind(flows_before)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("purge flows"))?
+        .rows_affected();
+        // Dead tokens go, except activation tokens of pending accounts (the
+        // stale-pending purge reads their expiry) and anything from the last
+        // hour (the email cap counts it).
+        let tokens = sqlx::query(
+            "DELETE FROM link_tokens t WHERE (t.used_at IS NOT NULL OR t.superseded_at IS NOT NULL OR t.expires_at <= $1) \
+             AND t.issued_at <= $2 \
+             AND NOT (t.purpose = 'activation' AND EXISTS \
+                 (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.activated_at IS NULL))",
+        )
+        .bind(now)
+        .bind(now - Duration::hours(1))
+        .execute(&mut *tx)
+        .await
+        .map_err(op("purge tokens"))?
+        .rows_affected();
+        let sessions =
+            sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1 OR created_at <= $2")
+                .bind(now - session_idle)
+                .bind(now - session_absolute)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("purge sessions"))?
+                .rows_affected();
+        let sent_emails =
+            sqlx::query("DELETE FROM email_outbox WHERE status = 'sent' AND finished_at < $1")
+                .bind(sent_before)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("purge sent emails"))?
+                .rows_affected();
+        tx.commit().await.map_err(op("commit purge"))?;
+        Ok(PurgeCounts {
+            flows,
+            tokens,
+            sessions,
+            sent_emails,
+        })
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES ($1, $2, $3, $4, $5)")
+            .bind(event.at)
+            .bind(event.action.as_str())
+            .bind(event.username.as_deref())
+            .bind(event.client_addr.map(|addr| addr.to_string()))
+            .bind(&event.outcome)
+            .execute(&self.pool)
+            .await
+            .map_err(op("append audit event"))?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut query = QueryBuilder::<Postgres>::new(
+            "SELECT at, event, username, client_addr, outcome FROM audit_events WHERE true",
+        );
+        if let Some(username) = &filter.username {
+            query
+                .push(" AND lower(username) = lower(")
+                .push_bind(username.clone())
+                .push(")");
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND at >= ").push_bind(since);
+        }
+        query.push(" ORDER BY at, id");
+        let rows = query
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(op("list audit events"))?;
+        rows.iter().map(audit_event).collect()
+    }
+}
+
+fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
+    let read = op("read audit event");
+    let name: String = row.try_get("event").map_err(&read)?;
+    let client_addr: Option<String> = row.try_get("client_addr").map_err(&read)?;
+    Ok(AuditEvent {
+        at: row.try_get("at").map_err(&read)?,
+        action: AuditAction::parse(&name)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown audit event {name}")))?,
+        username: row.try_get("username").map_err(&read)?,
+        client_addr: client_addr.and_then(|addr| addr.parse().ok()),
+        outcome: row.try_get("outcome").map_err(&read)?,
+    })
+}
