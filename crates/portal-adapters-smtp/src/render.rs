@@ -1,0 +1,273 @@
+//! Rendering a domain [`Email`] into a message: the subject from
+//! [`EmailKind::subject`], a text and an HTML body from the askama templates
+//! under `templates/` (HTML auto-escaped, checked at compile time), and the
+//! link joined from [`PublicUrl`](crate::PublicUrl) and
+//! [`EmailKind::link_path`], nothing else.
+//!
+//! Headers are built only through lettre's typed builders, which encode
+//! every value: a brand or a display name holding CR or LF cannot start a
+//! header of its own.
+
+use std::fmt;
+
+use askama::Template;
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+use portal_domain::email::{Email, EmailKind};
+use portal_domain::ports::MailError;
+use portal_domain::service::HelpLine;
+use time::Duration;
+
+use crate::config::MailSettings;
+
+/// What every template shows around its message.
+struct Frame<'a> {
+    brand: &'a str,
+    username: &'a str,
+    help_lines: &'a [HelpLine],
+    /// The portal's address, without a path of ours: for the notice that
+    /// carries no link.
+    portal_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "activation.txt")]
+struct ActivationText<'a> {
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "activation.html")]
+struct ActivationHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email_verification.txt")]
+struct VerificationText<'a> {
+    frame: &'a Frame<'a>,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email_verification.html")]
+struct VerificationHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.txt")]
+struct ResetText<'a> {
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+struct ResetHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password_changed.txt")]
+struct ChangedText<'a> {
+    frame: &'a Frame<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "password_changed.html")]
+struct ChangedHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+}
+
+/// A rendered email: subject, the two bodies and the link. The link (and
+/// so both bodies) may hold a token: `Debug` shows only the subject.
+#[derive(Clone)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    link: Option<String>,
+}
+
+impl RenderedEmail {
+    /// The message's link, if it has one; it may hold a token.
+    pub fn link(&self) -> Option<&str> {
+        self.link.as_deref()
+    }
+}
+
+impl fmt::Debug for RenderedEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderedEmail")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A template failed to render (a bug in this crate, not in the message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("email template failed to render: {0}")]
+pub struct RenderError(String);
+
+impl From<askama::Error> for RenderError {
+    fn from(error: askama::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// Renders `email` with the brand, the help lines and the public URL of
+/// `settings`.
+pub fn render(settings: &MailSettings, email: &Email) -> Result<RenderedEmail, RenderError> {
+    let subject = email.kind.subject(&settings.branding.brand);
+    let link = email
+        .kind
+        .link_path()
+        .map(|path| settings.public_url.join(&path));
+    let frame = Frame {
+        brand: &settings.branding.brand,
+        username: email.username.as_str(),
+        help_lines: &settings.branding.help_lines,
+        portal_url: settings.public_url.as_str(),
+    };
+    let link_str = link.as_deref().unwrap_or_default();
+    let (text, html) = match &email.kind {
+        EmailKind::Activation { .. } => {
+            let lifetime = lifetime(settings.activation_ttl);
+            (
+                ActivationText {
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+                ActivationHtml {
+                    subject: &subject,
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+            )
+        }
+        EmailKind::EmailVerification => (
+            VerificationText {
+                frame: &frame,
+                link: link_str,
+            }
+            .render()?,
+            VerificationHtml {
+                subject: &subject,
+                frame: &frame,
+                link: link_str,
+            }
+            .render()?,
+        ),
+        EmailKind::PasswordReset { .. } => {
+            let lifetime = lifetime(settings.reset_ttl);
+            (
+                ResetText {
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+                ResetHtml {
+                    subject: &subject,
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+            )
+        }
+        EmailKind::PasswordChanged => (
+            ChangedText { frame: &frame }.render()?,
+            ChangedHtml {
+                subject: &subject,
+                frame: &frame,
+            }
+            .render()?,
+        ),
+    };
+    Ok(RenderedEmail {
+        subject,
+        text,
+        html,
+        link,
+    })
+}
+
+/// Renders `email` and builds its MIME message: `From` the configured
+/// sender, `To` the domain's (already validated) address, the exact
+/// subject, and a multipart/alternative text + HTML body.
+///
+/// Failures are [`MailError::Permanent`]: the same email would fail again.
+pub fn compose(
+    settings: &MailSettings,
+    email: &Email,
+) -> Result<(Message, RenderedEmail), MailError> {
+    let rendered = render(settings, email).map_err(|e| MailError::Permanent(e.to_string()))?;
+    let to = email
+        .to
+        .as_str()
+        .parse()
+        .map_err(|e| MailError::Permanent(format!("recipient address refused: {e}")))?;
+    let message = Message::builder()
+        .from(settings.sender.mailbox().clone())
+        .to(Mailbox::new(None, to))
+        .subject(rendered.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            rendered.text.clone(),
+            rendered.html.clone(),
+        ))
+        .map_err(|e| MailError::Permanent(format!("message could not be built: {e}")))?;
+    Ok((message, rendered))
+}
+
+/// "24 hours", "1 hour", "30 minutes", "7 days".
+fn lifetime(ttl: Duration) -> String {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let seconds = ttl.whole_seconds().max(0);
+    let (count, unit) = if seconds >= 2 * DAY && seconds % DAY == 0 {
+        (seconds / DAY, "day")
+    } else if seconds >= HOUR && seconds % HOUR == 0 {
+        (seconds / HOUR, "hour")
+    } else if seconds >= MINUTE && seconds % MINUTE == 0 {
+        (seconds / MINUTE, "minute")
+    } else {
+        (seconds, "second")
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_read_naturally() {
+        assert_eq!(lifetime(Duration::hours(24)), "24 hours");
+        assert_eq!(lifetime(Duration::hours(1)), "1 hour");
+        assert_eq!(lifetime(Duration::minutes(30)), "30 minutes");
+        assert_eq!(lifetime(Duration::minutes(90)), "90 minutes");
+        assert_eq!(lifetime(Duration::days(7)), "7 days");
+        assert_eq!(lifetime(Duration::seconds(45)), "45 seconds");
+        assert_eq!(lifetime(Duration::seconds(1)), "1 second");
+    }
+}
