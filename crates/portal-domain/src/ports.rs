@@ -415,6 +415,12 @@ pub trait OutboxStore: Send + Sync {
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError>;
 }
 
+/// Everything a database adapter provides: a binary that picks its store at
+/// run time holds an `Arc<dyn Storage>`, which is all three ports at once.
+pub trait Storage: UserStore + OutboxStore + ProviderRoster {}
+
+impl<T: UserStore + OutboxStore + ProviderRoster + ?Sized> Storage for T {}
+
 /// Why a mailer could not send.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MailError {

@@ -1363,7 +1363,11 @@ mod rehash {
         let account = active_account(&p).await;
         assert!(account.password_hash.as_phc().contains("m=8,t=1,p=1"));
         // The operator raises the Argon2 parameters.
-        let stronger = Argon2Settings { memory_kib: 64, iterations: 2, parallelism: 1 };
+        let stronger = Argon2Settings {
+            memory_kib: 64,
+            iterations: 2,
+            parallelism: 1,
+        };
         let upgraded = Portal::new(
             p.store.clone(),
             p.roster.clone(),
@@ -1372,10 +1376,20 @@ mod rehash {
             Arc::new(SequentialTokens::starting_at(1 << 40)),
             p.settings().clone(),
         );
-        upgraded.login("dr.doe", &password(sample::PASSWORD), CTX).await.unwrap();
+        upgraded
+            .login("dr.doe", &password(sample::PASSWORD), CTX)
+            .await
+            .unwrap();
         let stored = p.store.account_by_id(account.id).await.unwrap().unwrap();
-        assert!(stored.password_hash.as_phc().contains("m=64,t=2,p=1"), "{:?}", stored.password_hash.as_phc().get(..30));
+        assert!(
+            stored.password_hash.as_phc().contains("m=64,t=2,p=1"),
+            "{:?}",
+            stored.password_hash.as_phc().get(..30)
+        );
         // The new hash still verifies, on either portal.
-        upgraded.login("dr.doe", &password(sample::PASSWORD), CTX).await.unwrap();
+        upgraded
+            .login("dr.doe", &password(sample::PASSWORD), CTX)
+            .await
+            .unwrap();
     }
 }

@@ -1,0 +1,143 @@
+//! The router: every route of SPEC §8, the layers around them, and the
+//! OpenAPI document generated from the handlers.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router, middleware};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+
+use crate::api;
+use crate::middleware::{client_addr, observe, rate_limit};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Request bodies above this are refused with `413 body_too_large`.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Provider Portal Accounts",
+        description = "Registration, activation, login and password reset for a health plan's providers."
+    ),
+    paths(
+        api::start_registration,
+        api::accept_agreement,
+        api::create_account,
+        api::activate,
+        api::resend_activation,
+        api::login,
+        api::logout,
+        api::me,
+        api::accept_current_agreement,
+        api::change_password,
+        api::request_password_reset,
+        api::confirm_password_reset,
+        api::security_questions,
+        api::password_policy,
+        api::agreement,
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// The account-changing routes, behind the per-address rate limit.
+fn rate_limited(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/registrations", post(api::start_registration))
+        .route(
+            "/api/v1/registrations/{id}/agreement",
+            post(api::accept_agreement),
+        )
+        .route(
+            "/api/v1/registrations/{id}/account",
+            post(api::create_account),
+        )
+        .route("/api/v1/activations", post(api::activate))
+        .route("/api/v1/activations/resend", post(api::resend_activation))
+        .route("/api/v1/sessions", post(api::login))
+        .route("/api/v1/password-resets", post(api::request_password_reset))
+        .route(
+            "/api/v1/password-resets/confirm",
+            post(api::confirm_password_reset),
+        )
+        .route("/api/v1/me/password", post(api::change_password))
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+}
+
+/// The whole service, ready for `axum::serve` (with connect info) or for
+/// `oneshot` in tests.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(rate_limited(&state))
+        .route("/api/v1/sessions/current", delete(api::logout))
+        .route("/api/v1/me", get(api::me))
+        .route("/api/v1/me/agreement", post(api::accept_current_agreement))
+        .route("/api/v1/security-questions", get(api::security_questions))
+        .route("/api/v1/password-policy", get(api::password_policy))
+        .route("/api/v1/agreement", get(api::agreement))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".to_owned()).into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi() -> Response {
+    match openapi_document().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::Internal(format!("openapi: {e}")).into_response(),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.database.is_ready().await {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "database unavailable"})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

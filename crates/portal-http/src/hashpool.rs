@@ -1,0 +1,179 @@
+//! The bounded password-hashing pool (SPEC §8): Argon2id and zxcvbn run on
+//! blocking threads, never on the async workers, at most `workers` at a
+//! time, with at most `queue` more waiting. Past that the pool answers
+//! `Overloaded` at once (`503` + `Retry-After`): memory stays bounded however
+//! many logins arrive.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use portal_domain::hashing::Argon2Hasher;
+use portal_domain::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
+use portal_domain::ports::{HashError, PasswordHasher, Verification};
+use portal_domain::values::{Password, PasswordHash, SecurityAnswer};
+use time::Duration;
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
+
+/// How long a client should wait after `Overloaded` (SPEC: at most 5 s).
+const RETRY_AFTER: Duration = Duration::seconds(1);
+
+/// [`PasswordHasher`] on a bounded pool of blocking threads.
+#[derive(Debug, Clone)]
+pub struct HashPool {
+    inner: Arc<Argon2Hasher>,
+    /// Permits for running and waiting jobs together: `workers + queue`.
+    admission: Arc<Semaphore>,
+    /// Permits for running jobs: `workers`.
+    running: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+impl HashPool {
+    pub fn new(hasher: Argon2Hasher, workers: usize, queue: usize, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(hasher),
+            admission: Arc::new(Semaphore::new(workers + queue)),
+            running: Arc::new(Semaphore::new(workers)),
+            metrics,
+        }
+    }
+
+    /// Runs `job` on a blocking thread once a worker is free, or refuses at
+    /// once when the queue is full.
+    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Argon2Hasher) -> T + Send + 'static,
+    {
+        let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
+            self.metrics.hash_rejected();
+            return Err(HashError::Overloaded {
+                retry_after: RETRY_AFTER,
+            });
+        };
+        self.metrics.hash_queue_changed(1);
+        let running = Arc::clone(&self.running).acquire_owned().await;
+        self.metrics.hash_queue_changed(-1);
+        let _running =
+            running.map_err(|_| HashError::Failed("the hash pool is closed".to_owned()))?;
+        let hasher = Arc::clone(&self.inner);
+        // The request's span follows the job, so its log lines keep the request id.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| job(&hasher)))
+            .await
+            .map_err(|e| HashError::Failed(format!("hash job failed: {e}")))
+    }
+}
+
+/// Futures can't borrow into `spawn_blocking`; secrets are cloned (they stay
+/// wrapped, so `Debug` still redacts them) and dropped with the job.
+fn block<T>(future: impl std::future::Future<Output = T>) -> T {
+    futures::executor::block_on(future)
+}
+
+#[async_trait]
+impl PasswordHasher for HashPool {
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let password = password.clone();
+        self.run(move |h| block(h.hash_password(&password))).await?
+    }
+
+    async fn verify_password(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError> {
+        let (password, hash) = (password.clone(), hash.clone());
+        self.run(move |h| block(h.verify_password(&password, &hash)))
+            .await?
+    }
+
+    async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
+        let password = password.clone();
+        self.run(move |h| block(h.verify_dummy(&password))).await?
+    }
+
+    async fn hash_answer(&self, answer: &SecurityAnswer) -> Result<PasswordHash, HashError> {
+        let answer = answer.clone();
+        self.run(move |h| block(h.hash_answer(&answer))).await?
+    }
+
+    async fn verify_answer(
+        &self,
+        answer: &SecurityAnswer,
+        hash: &PasswordHash,
+    ) -> Result<Verification, HashError> {
+        let (answer, hash) = (answer.clone(), hash.clone());
+        self.run(move |h| block(h.verify_answer(&answer, &hash)))
+            .await?
+    }
+
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        context: &PolicyContext,
+    ) -> Result<Result<(), PolicyViolations>, HashError> {
+        let (policy, password, context) = (policy.clone(), password.clone(), context.clone());
+        self.run(move |_| policy.check(&password, &context)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portal_domain::hashing::Argon2Settings;
+
+    fn pool(workers: usize, queue: usize) -> HashPool {
+        HashPool::new(
+            Argon2Hasher::new(Argon2Settings::minimal(), None).unwrap(),
+            workers,
+            queue,
+            Metrics::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn hashes_off_the_async_threads() {
+        let pool = pool(2, 4);
+        let password = Password::parse("Quartz-Harbor-71").unwrap();
+        let hash = pool.hash_password(&password).await.unwrap();
+        assert!(
+            pool.verify_password(&password, &hash)
+                .await
+                .unwrap()
+                .is_match()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded_at_once() {
+        let pool = pool(1, 1);
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let (a, b) = (Arc::clone(&gate), Arc::clone(&gate));
+        // One job holds the only worker until the barrier opens; one waits.
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(move |_| a.wait()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(|_| ()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let refused = pool.run(|_| ()).await;
+        assert_eq!(
+            refused,
+            Err(HashError::Overloaded {
+                retry_after: RETRY_AFTER
+            })
+        );
+        b.wait();
+        assert!(running.await.unwrap().is_ok());
+        assert!(waiting.await.unwrap().is_ok());
+        assert!(pool.run(|_| ()).await.is_ok(), "capacity returns");
+    }
+}

@@ -1,0 +1,19 @@
+//! The Provider Portal service: the JSON API of SPEC §8 on axum, its
+//! configuration, hardening and observability, and the operator commands.
+//! `main.rs` is a thin shell over this library so that tests can build the
+//! same router with [`app::router`] and drive it.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod extract;
+pub mod hashpool;
+pub mod mail;
+pub mod metrics;
+pub mod middleware;
+pub mod problem;
+pub mod ratelimit;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,47 @@
+//! `portal-http`: the Provider Portal service and its operator commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use portal_http::cli::{Cli, Command};
+use portal_http::config::Config;
+use portal_http::state::{AppState, Database};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("portal-http: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    portal_http::telemetry::init(config.log_format, std::io::stderr);
+    let database = match Database::open(&config.database).await {
+        Ok(database) => database,
+        Err(error) => {
+            eprintln!("portal-http: DATABASE_URL: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = match AppState::new(config, database) {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("portal-http: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => portal_http::serve::run(state, demo).await,
+        command => {
+            portal_http::cli::run(
+                &state,
+                command,
+                &mut std::io::stdout(),
+                &mut std::io::stdin().lock(),
+            )
+            .await
+        }
+    }
+}

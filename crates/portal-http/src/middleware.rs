@@ -1,0 +1,155 @@
+//! Cross-cutting layers: the request id, the request span and its log
+//! line, metrics, the problem bodies' `request_id`, security headers, the
+//! client address, and the rate limit.
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use portal_domain::ports::Clock;
+use portal_domain::system::SystemClock;
+use tracing::Instrument;
+
+use crate::extract::ClientAddr;
+use crate::problem::{ApiError, PendingProblem};
+use crate::state::AppState;
+
+/// The correlation id of a request (`X-Request-Id`, `request_id`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    // On the vanishingly rare failure, a fixed id still correlates nothing
+    // wrongly: the log line carries it with the route and time.
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The outermost layer: gives the request an id and a span keyed by the
+/// route pattern (never the URI: tokens travel in query strings), logs one
+/// line when it ends, counts it, finishes problem bodies and adds the
+/// security headers.
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let id = new_request_id();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client_addr = tracing::field::Empty,
+    );
+    let started = SystemClock.now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = (SystemClock.now() - started).as_seconds_f64();
+    let status = response.status();
+
+    if let Some(problem) = response.extensions_mut().remove::<PendingProblem>() {
+        let mut body = problem.body;
+        body["request_id"] = serde_json::Value::String(id.clone());
+        if let Some(cause) = problem.cause {
+            span.in_scope(|| tracing::error!(%cause, "internal error"));
+        }
+        *response.body_mut() = Body::from(body.to_string());
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = elapsed * 1e3,
+            "request finished"
+        );
+    });
+    state
+        .metrics
+        .request(method.as_str(), &route, status.as_u16(), elapsed);
+
+    let https = state.config.is_https();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert("x-request-id", value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) && !is_cacheable(&method, &route) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The only answers that may be cached (SPEC §8): the public, static
+/// documents, and the stylesheet.
+fn is_cacheable(method: &Method, route: &str) -> bool {
+    *method == Method::GET
+        && matches!(
+            route,
+            "/api/v1/security-questions"
+                | "/api/v1/password-policy"
+                | "/api/v1/agreement"
+                | "/api/v1/openapi.json"
+                | "/static/portal.css"
+        )
+}
+
+/// Resolves the client address once, for the rate limit, audit events and
+/// logs.
+pub async fn client_addr(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match <ClientAddr as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+        &mut parts, &state,
+    )
+    .await
+    {
+        Ok(addr) => {
+            tracing::Span::current().record("client_addr", tracing::field::display(addr.0));
+            request = Request::from_parts(parts, body);
+            next.run(request).await
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The rate limit on account-changing routes (every POST of SPEC §8's list
+/// and the HTML forms that do the same).
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() == Method::POST
+        && let Some(addr) = request.extensions().get::<ClientAddr>()
+        && let Err(retry_after_seconds) = state.limiter.check(addr.0)
+    {
+        return ApiError::RateLimited {
+            retry_after_seconds,
+        }
+        .into_response();
+    }
+    next.run(request).await
+}

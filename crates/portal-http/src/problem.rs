@@ -1,0 +1,460 @@
+//! The one error-to-response mapping (SPEC §8): every error becomes an
+//! RFC 9457 `application/problem+json` body with `type`, `title`,
+//! `status`, `detail`, `code` and `request_id`, plus the members some codes
+//! add. The match over domain errors is exhaustive: a new error cannot
+//! slip through as an accidental 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portal_domain::password_policy::PolicyViolations;
+use portal_domain::ports::{HashError, StoreError};
+use portal_domain::service::{
+    ActivationError, AgreementStepError, AuthError, CreateAccountStepError, Fault, HelpLine,
+    InvalidInput, LoginError, PasswordChangeError, ResetConfirmError, StartError,
+};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// An error answer. Built by handlers; completed with the request id by
+/// the request-id middleware.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    MalformedRequest(String),
+    UnsupportedMediaType,
+    BodyTooLarge,
+    InvalidInput(InvalidInput),
+    Unauthenticated,
+    NotFound,
+    MethodNotAllowed,
+    RateLimited {
+        retry_after_seconds: u64,
+    },
+    Overloaded {
+        retry_after_seconds: u64,
+    },
+    /// Logged with the request id; the client sees only "internal".
+    Internal(String),
+    ProviderNotFound {
+        help_lines: Vec<HelpLine>,
+    },
+    ProviderMismatch,
+    WrongProviderType,
+    AlreadyRegistered {
+        pending_activation: bool,
+    },
+    ProofingLimited {
+        retry_after_seconds: u64,
+    },
+    AgreementNotAccepted,
+    AgreementRequired,
+    InvalidTransition,
+    RegistrationExpired,
+    PasswordPolicy(PolicyViolations),
+    UsernameTaken,
+    InvalidToken,
+    InvalidCredentials,
+    AccountNotActivated,
+    ProviderInactive,
+    AccountDisabled,
+    AccountLocked {
+        locked_until: OffsetDateTime,
+    },
+    CsrfRejected,
+}
+
+/// The problem body waiting for its request id, carried as a response
+/// extension from [`ApiError::into_response`] to the middleware.
+#[derive(Debug, Clone)]
+pub struct PendingProblem {
+    pub body: Value,
+    /// The real cause of a 5xx, for the log only.
+    pub cause: Option<String>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedRequest(_) | Self::InvalidToken => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidInput(_)
+            | Self::ProviderMismatch
+            | Self::WrongProviderType
+            | Self::AgreementNotAccepted
+            | Self::PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::ProviderNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } | Self::ProofingLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::AlreadyRegistered { .. } | Self::InvalidTransition | Self::UsernameTaken => {
+                StatusCode::CONFLICT
+            }
+            Self::RegistrationExpired => StatusCode::GONE,
+            Self::AgreementRequired
+            | Self::AccountNotActivated
+            | Self::ProviderInactive
+            | Self::AccountDisabled
+            | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::AccountLocked { .. } => StatusCode::LOCKED,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTooLarge => "body_too_large",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Unauthenticated => "unauthenticated",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Overloaded { .. } => "overloaded",
+            Self::Internal(_) => "internal",
+            Self::ProviderNotFound { .. } => "provider_not_found",
+            Self::ProviderMismatch => "provider_mismatch",
+            Self::WrongProviderType => "wrong_provider_type",
+            Self::AlreadyRegistered { .. } => "already_registered",
+            Self::ProofingLimited { .. } => "proofing_limited",
+            Self::AgreementNotAccepted => "agreement_not_accepted",
+            Self::AgreementRequired => "agreement_required",
+            Self::InvalidTransition => "invalid_transition",
+            Self::RegistrationExpired => "registration_expired",
+            Self::PasswordPolicy(_) => "password_policy",
+            Self::UsernameTaken => "username_taken",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountNotActivated => "account_not_activated",
+            Self::ProviderInactive => "provider_inactive",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountLocked { .. } => "account_locked",
+            Self::CsrfRejected => "csrf_rejected",
+        }
+    }
+
+    /// What a person reads. For 5xx it is generic on purpose.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::MalformedRequest(why) => format!("The request body is not valid: {why}"),
+            Self::UnsupportedMediaType => "Send the request body as application/json.".to_owned(),
+            Self::BodyTooLarge => "The request body is larger than 16 KiB.".to_owned(),
+            Self::InvalidInput(_) => "Some fields are missing or invalid.".to_owned(),
+            Self::Unauthenticated => "Log in to continue.".to_owned(),
+            Self::NotFound => "Nothing is here.".to_owned(),
+            Self::MethodNotAllowed => "This method is not allowed here.".to_owned(),
+            Self::RateLimited { .. } => "Too many requests from your address. Try again shortly.".to_owned(),
+            Self::Overloaded { .. } => "The service is busy. Try again in a moment.".to_owned(),
+            Self::Internal(_) => "Something went wrong on our side.".to_owned(),
+            Self::ProviderNotFound { help_lines } => {
+                let lines: Vec<String> = help_lines.iter().map(|l| format!("{} ({})", l.phone, l.label)).collect();
+                format!(
+                    "The provider does not exist in Provider Portal. This may occur if the provider is not yet entered \
+                     into our system with the Tax ID or Provider Number you provided. Call {}.",
+                    lines.join(" or ")
+                )
+            }
+            Self::ProviderMismatch => {
+                "The details must match exactly as listed on your Explanation of Benefit (EOB) or welcome letter."
+                    .to_owned()
+            }
+            Self::WrongProviderType => "This practitioner is paid under a Group Payee ID. Register as a Group with the \
+                                        group's details, as shown on your welcome letter."
+                .to_owned(),
+            Self::AlreadyRegistered { pending_activation: true } => "This provider is already registered. Go to the \
+                 Provider Login page and log in, or ask for a new activation email."
+                .to_owned(),
+            Self::AlreadyRegistered { pending_activation: false } => {
+                "This provider is already registered. Go to the Provider Login page and log in.".to_owned()
+            }
+            Self::ProofingLimited { .. } => {
+                "Too many attempts that did not match this provider. Try again later.".to_owned()
+            }
+            Self::AgreementNotAccepted => "You must accept the current Provider Agreement.".to_owned(),
+            Self::AgreementRequired => "Accept the current Provider Agreement to continue.".to_owned(),
+            Self::InvalidTransition => "This step is not allowed now.".to_owned(),
+            Self::RegistrationExpired => "This registration has expired. Please start again.".to_owned(),
+            Self::PasswordPolicy(_) => "The password does not meet the password rules.".to_owned(),
+            Self::UsernameTaken => "This username is taken. Choose another.".to_owned(),
+            Self::InvalidToken => "This link is invalid, used or expired. Ask for a new one.".to_owned(),
+            Self::InvalidCredentials => "The username or password is incorrect.".to_owned(),
+            Self::AccountNotActivated => {
+                "This account is not activated yet. Use the link in your activation email, or ask for a new one."
+                    .to_owned()
+            }
+            Self::ProviderInactive => "This provider is no longer active in Provider Portal.".to_owned(),
+            Self::AccountDisabled => "This account is disabled. Contact support.".to_owned(),
+            Self::AccountLocked { .. } => "Your account is locked after too many failed logins. Use Forgot password? \
+                 to reset your password, or wait 24 hours."
+                .to_owned(),
+            Self::CsrfRejected => "This request did not come from the portal's own pages.".to_owned(),
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        self.status().canonical_reason().unwrap_or("Error")
+    }
+
+    /// The RFC 9457 body, without `request_id` (the middleware adds it).
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("/problems/{}", self.code()),
+            "title": self.title(),
+            "status": self.status().as_u16(),
+            "detail": self.detail(),
+            "code": self.code(),
+        });
+        let extra = match self {
+            Self::InvalidInput(InvalidInput(errors)) => {
+                json!({ "errors": errors.iter().map(|e| json!({"field": e.field, "message": e.message})).collect::<Vec<_>>() })
+            }
+            Self::PasswordPolicy(violations) => {
+                json!({ "violations": violations_json(violations) })
+            }
+            Self::ProviderNotFound { help_lines } => json!({
+                "help_lines": help_lines.iter().map(|l| json!({"label": l.label, "phone": l.phone})).collect::<Vec<_>>()
+            }),
+            Self::AccountLocked { locked_until } => {
+                json!({ "locked_until": rfc3339(*locked_until) })
+            }
+            Self::AlreadyRegistered { pending_activation } => {
+                json!({ "resend_available": pending_activation })
+            }
+            _ => json!({}),
+        };
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        body
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+            }
+            | Self::Overloaded {
+                retry_after_seconds,
+            }
+            | Self::ProofingLimited {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+}
+
+/// `violations: [{code, message}]`, shared with the HTML pages.
+pub fn violations_json(violations: &PolicyViolations) -> Vec<Value> {
+    violations
+        .as_slice()
+        .iter()
+        .map(|v| json!({"code": v.code(), "message": v.to_string()}))
+        .collect()
+}
+
+/// RFC 3339 in UTC, as every time in an answer.
+pub fn rfc3339(time: OffsetDateTime) -> String {
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after()
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        let cause = match &self {
+            Self::Internal(cause) => Some(cause.clone()),
+            _ => None,
+        };
+        response.extensions_mut().insert(PendingProblem {
+            body: self.body(),
+            cause,
+        });
+        response
+    }
+}
+
+fn seconds(duration: time::Duration) -> u64 {
+    u64::try_from(duration.whole_seconds()).unwrap_or(0).max(1)
+}
+
+impl From<Fault> for ApiError {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Hash(HashError::Overloaded { retry_after }) => Self::Overloaded {
+                retry_after_seconds: seconds(retry_after).min(5),
+            },
+            // The database is down or slow: a short, retryable 503.
+            Fault::Store(StoreError::Unavailable(cause)) => {
+                tracing::warn!(%cause, "store unavailable");
+                Self::Overloaded {
+                    retry_after_seconds: 2,
+                }
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::ProofingLimited { retry_after } => Self::ProofingLimited {
+                retry_after_seconds: seconds(retry_after),
+            },
+            StartError::ProviderNotFound { help_lines } => Self::ProviderNotFound { help_lines },
+            StartError::ProviderMismatch => Self::ProviderMismatch,
+            StartError::WrongProviderType => Self::WrongProviderType,
+            StartError::AlreadyRegistered { pending_activation } => {
+                Self::AlreadyRegistered { pending_activation }
+            }
+            StartError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<AgreementStepError> for ApiError {
+    fn from(e: AgreementStepError) -> Self {
+        match e {
+            AgreementStepError::NotFound => Self::NotFound,
+            AgreementStepError::Expired => Self::RegistrationExpired,
+            AgreementStepError::InvalidTransition => Self::InvalidTransition,
+            AgreementStepError::InvalidInput(errors) => Self::InvalidInput(errors),
+            AgreementStepError::AgreementNotAccepted => Self::AgreementNotAccepted,
+            AgreementStepError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<CreateAccountStepError> for ApiError {
+    fn from(e: CreateAccountStepError) -> Self {
+        match e {
+            CreateAccountStepError::NotFound => Self::NotFound,
+            CreateAccountStepError::Expired => Self::RegistrationExpired,
+            CreateAccountStepError::InvalidTransition => Self::InvalidTransition,
+            CreateAccountStepError::InvalidInput(errors) => Self::InvalidInput(errors),
+            CreateAccountStepError::PasswordPolicy(v) => Self::PasswordPolicy(v),
+            CreateAccountStepError::UsernameTaken => Self::UsernameTaken,
+            CreateAccountStepError::AlreadyRegistered { pending_activation } => {
+                Self::AlreadyRegistered { pending_activation }
+            }
+            CreateAccountStepError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<ActivationError> for ApiError {
+    fn from(e: ActivationError) -> Self {
+        match e {
+            ActivationError::InvalidToken => Self::InvalidToken,
+            ActivationError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::AccountLocked { locked_until } => Self::AccountLocked { locked_until },
+            LoginError::AccountNotActivated => Self::AccountNotActivated,
+            LoginError::AccountDisabled => Self::AccountDisabled,
+            LoginError::ProviderInactive => Self::ProviderInactive,
+            LoginError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => Self::Unauthenticated,
+            AuthError::AgreementNotAccepted => Self::AgreementNotAccepted,
+            AuthError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<PasswordChangeError> for ApiError {
+    fn from(e: PasswordChangeError) -> Self {
+        match e {
+            PasswordChangeError::InvalidCredentials => Self::InvalidCredentials,
+            PasswordChangeError::AccountLocked { locked_until } => {
+                Self::AccountLocked { locked_until }
+            }
+            PasswordChangeError::PasswordPolicy(v) => Self::PasswordPolicy(v),
+            PasswordChangeError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<ResetConfirmError> for ApiError {
+    fn from(e: ResetConfirmError) -> Self {
+        match e {
+            ResetConfirmError::InvalidToken => Self::InvalidToken,
+            ResetConfirmError::PasswordPolicy(v) => Self::PasswordPolicy(v),
+            ResetConfirmError::Fault(f) => f.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_hundreds_say_nothing_else() {
+        let body = ApiError::Internal("connection string postgres://secret@db".to_owned()).body();
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("secret"));
+        assert_eq!(body["status"], 500);
+    }
+
+    #[test]
+    fn locked_carries_its_end_in_rfc3339_utc() {
+        let until = time::macros::datetime!(2026-01-02 03:04:05 UTC);
+        let body = ApiError::AccountLocked {
+            locked_until: until,
+        }
+        .body();
+        assert_eq!(body["locked_until"], "2026-01-02T03:04:05Z");
+        assert_eq!(
+            ApiError::AccountLocked {
+                locked_until: until
+            }
+            .status(),
+            StatusCode::LOCKED
+        );
+    }
+
+    #[test]
+    fn overload_retry_after_is_at_most_five_seconds() {
+        let e: ApiError = Fault::Hash(HashError::Overloaded {
+            retry_after: time::Duration::seconds(30),
+        })
+        .into();
+        assert_eq!(
+            e,
+            ApiError::Overloaded {
+                retry_after_seconds: 5
+            }
+        );
+        let response = e.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
+}

@@ -1,0 +1,188 @@
+//! Running the service: the listener, the background tasks (outbox
+//! delivery, housekeeping) and a graceful shutdown on SIGTERM/SIGINT that
+//! drains requests in flight and stops the tasks cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::router;
+use crate::state::AppState;
+
+/// How often the housekeeping purge runs (SPEC §3: at least once a minute).
+const PURGE_EVERY: Duration = Duration::from_secs(30);
+
+/// A stop signal shared by the background tasks.
+#[derive(Debug, Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// Resolves when the service is asked to stop.
+    pub async fn requested(&mut self) {
+        // An error means the sender is gone: stop as well.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Background work started with the server and stopped with it.
+pub type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Serves `state` on `listener` until `shutdown` resolves, with `tasks`
+/// (made from the stop signal) running beside it. On shutdown the listener
+/// stops accepting, requests in flight finish, then the tasks are asked to
+/// stop and awaited.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    tasks: Vec<Box<dyn FnOnce(Stop) -> Task + Send>>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running = JoinSet::new();
+    running.spawn(purge_loop(state.clone(), Stop(stop_rx.clone())));
+    for task in tasks {
+        running.spawn(task(Stop(stop_rx.clone())));
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("requests drained; stopping background tasks");
+    let _ = stop_tx.send(true);
+    while running.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Purges stale pending accounts and expired flows, tokens, sessions and
+/// sent emails, until asked to stop.
+async fn purge_loop(state: AppState, mut stop: Stop) {
+    loop {
+        match state.portal.purge().await {
+            Ok(report)
+                if !report.stale_pending.is_empty() || report.expired != Default::default() =>
+            {
+                tracing::info!(
+                    stale_pending = report.stale_pending.len(),
+                    flows = report.expired.flows,
+                    tokens = report.expired.tokens,
+                    sessions = report.expired.sessions,
+                    sent_emails = report.expired.sent_emails,
+                    "purged"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "purge failed; retrying later"),
+        }
+        tokio::select! {
+            () = stop.requested() => return,
+            () = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+    }
+}
+
+/// The sample roster `serve --demo` loads (`docs/roster-example.csv`).
+const DEMO_ROSTER: &[u8] = include_bytes!("../../../docs/roster-example.csv");
+
+/// `serve`: binds `PORTAL_LISTEN`, optionally loads the demo roster, and
+/// serves until SIGTERM/SIGINT.
+pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
+    use portal_domain::ports::{Clock, ImportMode};
+    if demo {
+        let now = portal_domain::system::SystemClock.now();
+        match portal_domain::roster_csv::import(
+            state.storage.as_ref(),
+            "demo roster",
+            DEMO_ROSTER,
+            ImportMode::Upsert,
+            false,
+            now,
+        )
+        .await
+        {
+            Ok(summary) => {
+                tracing::info!(added = summary.added, "demo roster loaded");
+                print_demo_providers();
+            }
+            Err(e) => {
+                eprintln!("portal-http: demo roster: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    let listener = match TcpListener::bind(state.config.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "portal-http: PORTAL_LISTEN: cannot listen on {}: {e}",
+                state.config.listen
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let mailer = match crate::mail::build_mailer(&state.config) {
+        Ok(mailer) => mailer,
+        Err(e) => {
+            eprintln!("portal-http: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    tracing::info!(address = %state.config.listen, public_url = %state.config.public_url, "serving");
+    let tasks = crate::mail::background_tasks(&state, mailer);
+    match serve(state, listener, shutdown_signal(), tasks).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portal-http: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)] // the demo's instructions are for the person who started it
+fn print_demo_providers() {
+    eprintln!(
+        "\nDemo roster loaded. Register at /register (or POST /api/v1/registrations) as, for example:"
+    );
+    for entry in portal_domain::roster_csv::parse("demo roster", DEMO_ROSTER).unwrap_or_default() {
+        let zip = entry
+            .zips
+            .first()
+            .map(|z| z.as_str().to_owned())
+            .unwrap_or_default();
+        eprintln!(
+            "  {:<12} provider_id={:<6} tax_id={}  name={:<24} zip={zip}",
+            entry.kind().as_str(),
+            entry.provider_id,
+            entry.tax_id,
+            entry.display_name()
+        );
+    }
+    eprintln!();
+}
