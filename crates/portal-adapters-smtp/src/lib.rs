@@ -33,6 +33,9 @@ use async_trait::async_trait;
 use portal_domain::email::Email;
 use portal_domain::ports::{MailError, Mailer};
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use config::{
     BrandError, Branding, MailSettings, PublicUrl, PublicUrlError, Sender, SenderError,
     SmtpCredentials, SmtpSecurity, SmtpSettings, SmtpUrlError,

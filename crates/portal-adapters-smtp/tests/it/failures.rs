@@ -11,8 +11,8 @@ use portal_domain::ports::{MailError, Mailer, UserStore};
 use portal_domain::prelude::*;
 use time::Duration as TimeDuration;
 
-use crate::sink::{Mode, SmtpSink, closed_port};
 use crate::support::{self, ADDRESS, USERNAME, parse, queued_tokens, token_in};
+use portal_adapters_smtp::testing::{Mode, SmtpSink, closed_port};
 
 fn activation() -> Email {
     Email {

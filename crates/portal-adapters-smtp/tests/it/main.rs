@@ -9,6 +9,5 @@ mod failures;
 mod file;
 mod flaky;
 mod messages;
-mod sink;
 mod support;
 mod worker;

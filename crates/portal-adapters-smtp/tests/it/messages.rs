@@ -8,10 +8,10 @@ use portal_domain::prelude::*;
 use portal_domain::service::HelpLine;
 use portal_domain::testing::sample;
 
-use crate::sink::SmtpSink;
 use crate::support::{
     self, ADDRESS, Logs, PUBLIC_URL, Parsed, USERNAME, hrefs, parse, queued_tokens, token_in,
 };
+use portal_adapters_smtp::testing::SmtpSink;
 
 /// Delivers the four emails of `support::every_kind` over SMTP and returns
 /// them parsed, with the tokens the domain put in the outbox.

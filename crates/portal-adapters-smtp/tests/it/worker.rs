@@ -14,8 +14,8 @@ use time::Duration as TimeDuration;
 use tokio::sync::{Notify, oneshot};
 
 use crate::flaky::FlakyStore;
-use crate::sink::SmtpSink;
 use crate::support::{self, CountingMailer, queued_tokens};
+use portal_adapters_smtp::testing::SmtpSink;
 
 fn fast() -> WorkerSettings {
     WorkerSettings {

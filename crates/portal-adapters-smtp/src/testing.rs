@@ -3,6 +3,11 @@
 //! NOOP, QUIT) to receive what lettre sends, records every message's raw
 //! data, and can be told to reject (550), defer (451) or stay silent, or be
 //! stopped and started again on the same port.
+//!
+//! Test support (feature `testing`), shared with the HTTP service's tests.
+
+// Test support: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
