@@ -22,7 +22,8 @@ Commands:
             fmt check, clippy, nextest, doc tests
   lint    run the fmt check and clippy
   bench   run the benchmarks and print their figures: the domain's
-            criterion benches, then the PostgreSQL storage figures
+            criterion benches, the PostgreSQL storage figures, then the
+            HTTP figures (xtask/bench-http.sh; installs wrk if missing)
   help    print this message
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
@@ -39,16 +40,20 @@ const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// One step: a name to print and the arguments given to `cargo`.
 struct Step {
     name: &'static str,
+    /// `cargo` (the one running us) or another program on `PATH`.
+    program: &'static str,
     args: &'static [&'static str],
 }
 
 const FMT: Step = Step {
     name: "fmt",
+    program: "cargo",
     args: &["fmt", "--all", "--", "--check"],
 };
 
 const CLIPPY: Step = Step {
     name: "clippy",
+    program: "cargo",
     args: &[
         "clippy",
         "--workspace",
@@ -62,6 +67,7 @@ const CLIPPY: Step = Step {
 
 const NEXTEST: Step = Step {
     name: "nextest",
+    program: "cargo",
     args: &[
         "nextest",
         "run",
@@ -73,11 +79,13 @@ const NEXTEST: Step = Step {
 
 const DOCTEST: Step = Step {
     name: "doctest",
+    program: "cargo",
     args: &["test", "--workspace", "--all-features", "--doc"],
 };
 
 const DOMAIN_BENCH: Step = Step {
     name: "domain benches",
+    program: "cargo",
     args: &[
         "bench",
         "-p",
@@ -95,6 +103,7 @@ const DOMAIN_BENCH: Step = Step {
 
 const STORE_BENCH: Step = Step {
     name: "store bench",
+    program: "cargo",
     args: &[
         "run",
         "--release",
@@ -107,7 +116,13 @@ const STORE_BENCH: Step = Step {
 };
 
 const TEST: &[Step] = &[FMT, CLIPPY, NEXTEST, DOCTEST];
-const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH];
+const HTTP_BENCH: Step = Step {
+    name: "http bench",
+    program: "bash",
+    args: &["xtask/bench-http.sh"],
+};
+
+const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH, HTTP_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
 
 fn main() -> ExitCode {
@@ -149,7 +164,12 @@ fn run_steps(steps: &[Step]) -> ExitCode {
     let ci = env::var_os("CI").is_some_and(|value| !value.is_empty());
     let mut timings = Vec::with_capacity(steps.len());
     for step in steps {
-        eprintln!("\n==> [{}] cargo {}", step.name, step.args.join(" "));
+        eprintln!(
+            "\n==> [{}] {} {}",
+            step.name,
+            step.program,
+            step.args.join(" ")
+        );
         match run_step(step, ci) {
             Ok(elapsed) => timings.push((step.name, elapsed)),
             Err(message) => {
@@ -167,7 +187,11 @@ fn run_steps(steps: &[Step]) -> ExitCode {
 }
 
 fn run_step(step: &Step, ci: bool) -> Result<Duration, String> {
-    let mut command = Command::new(cargo());
+    let mut command = if step.program == "cargo" {
+        Command::new(cargo())
+    } else {
+        Command::new(step.program)
+    };
     command.args(step.args).current_dir(workspace_root());
     if ci {
         command.env("CARGO_INCREMENTAL", "0");
