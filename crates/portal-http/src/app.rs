@@ -40,6 +40,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
         api::security_questions,
         api::password_policy,
         api::agreement,
+        openapi,
     )
 )]
 #[derive(Debug)]
@@ -100,6 +101,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "the OpenAPI 3.1 document of this API")))]
 async fn openapi() -> Response {
     match openapi_document().to_json() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),

@@ -1,0 +1,118 @@
+//! No secret reaches the logs: passwords, security answers, session tokens,
+//! and (with SMTP) the links' tokens.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use portal_http::config::LogFormat;
+use serde_json::json;
+
+use crate::helpers::{ACTIVATION, Auth, Db, RESET, both, email_of, spawn_app};
+
+/// A writer into the shared buffer.
+#[derive(Debug, Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The logs of this process, captured from the first call on.
+fn captured() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    Arc::clone(LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(Arc::clone(&buffer));
+        portal_http::telemetry::init(LogFormat::Json, move || writer.clone());
+        buffer
+    }))
+}
+
+both!(no_secret_in_the_logs);
+async fn no_secret_in_the_logs(db: Db) {
+    let logs = captured();
+    let password = "Sentinel-Passw0rd-Zebra-9931";
+    let new_password = "Sentinel-Renewed-Otter-4472";
+    let answer = "sentinel answer mongoose";
+    let app = spawn_app(db, &[]).await;
+
+    let started = app.start_practitioner().await;
+    let id = app.accept(&started).await;
+    let created = app
+        .post(
+            &format!("/api/v1/registrations/{id}/account"),
+            &json!({"username": "dr.doe", "password": password, "email": email_of("dr.doe"),
+                    "security_question_id": 2, "security_answer": answer}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let activation = app.token_in("dr.doe", ACTIVATION, 1).await;
+    app.get(&format!("/activate?token={activation}")).await;
+    assert_eq!(
+        app.post("/api/v1/activations", &json!({"token": activation}))
+            .await
+            .status,
+        200
+    );
+    app.login("dr.doe", "Sentinel-Wrong-Walrus-1")
+        .await
+        .problem(401, "invalid_credentials");
+    let session = app.login("dr.doe", password).await.token();
+    assert_eq!(
+        app.get_as("/api/v1/me", Auth::Bearer(&session))
+            .await
+            .status,
+        200
+    );
+    app.get_as("/api/v1/me", Auth::Cookie(&session)).await;
+    app.post("/api/v1/password-resets", &json!({"username": "dr.doe"}))
+        .await;
+    let reset = app.token_in("dr.doe", RESET, 1).await;
+    assert_eq!(
+        app.post(
+            "/api/v1/password-resets/confirm",
+            &json!({"token": reset, "new_password": new_password}),
+        )
+        .await
+        .status,
+        204
+    );
+    let mut out = Vec::new();
+    crate::cli::run(
+        &app,
+        "support verify-answer --username dr.doe",
+        answer,
+        &mut out,
+    )
+    .await;
+    // Let the outbox worker log its deliveries.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("request finished"), "logs were captured");
+    for line in text.lines() {
+        let line: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(line.is_object());
+    }
+    for (what, secret) in [
+        ("password", password),
+        ("new password", new_password),
+        ("wrong password", "Sentinel-Wrong-Walrus-1"),
+        ("security answer", answer),
+        ("security answer", "mongoose"),
+        ("session token", &session),
+        ("activation token", &activation),
+        ("reset token", &reset),
+    ] {
+        assert!(!text.contains(secret), "the {what} is in the logs");
+    }
+    assert!(!text.contains("token="), "a link is in the logs");
+}
