@@ -80,6 +80,14 @@ async fn roster_import_is_all_or_nothing(db: Db) {
             .status,
         201
     );
+    // --replace makes the file the whole roster: Jane Doe becomes inactive.
+    app.register_active(false, "dr.doe").await;
+    let (exit, out) = output(&app, &format!("roster import {good} --replace"), "").await;
+    assert_eq!(exit, code(0), "{out}");
+    assert!(out.contains("deactivated"), "{out}");
+    app.login("dr.doe", PASSWORD)
+        .await
+        .problem(403, "provider_inactive");
     let missing = format!("{good}.missing");
     let (exit, _) = output(&app, &format!("roster import {missing}"), "").await;
     assert_eq!(exit, code(1));

@@ -38,15 +38,18 @@ pub enum Db {
 }
 
 /// Runs a scenario `async fn name(db: Db)` on both databases, as the tests
-/// `name::sqlite` and `name::postgres`.
+/// `name::sqlite` and `name::postgres`; attributes before the name (such as
+/// `#[ignore = "…"]`) apply to both.
 macro_rules! both {
-    ($name:ident) => {
+    ($(#[$attr:meta])* $name:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn sqlite() {
                 super::$name($crate::helpers::Db::Sqlite).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn postgres() {
                 super::$name($crate::helpers::Db::Postgres).await;
             }

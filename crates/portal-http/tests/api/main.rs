@@ -11,3 +11,4 @@ mod cli;
 mod errors;
 mod flows;
 mod logs;
+mod policies;
