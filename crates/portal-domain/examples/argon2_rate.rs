@@ -15,11 +15,18 @@ use portal_domain::values::Password;
 
 #[allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and times
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let threads = args.first().copied().unwrap_or(2).max(1);
     let seconds = args.get(1).copied().unwrap_or(5).max(1);
     let settings = match args[..] {
-        [_, _, m, t, p] => Argon2Settings { memory_kib: m, iterations: t, parallelism: p },
+        [_, _, m, t, p] => Argon2Settings {
+            memory_kib: m,
+            iterations: t,
+            parallelism: p,
+        },
         _ => Argon2Settings::default(),
     };
     let hasher = std::sync::Arc::new(Argon2Hasher::new(settings, None)?);

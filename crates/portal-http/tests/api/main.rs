@@ -12,3 +12,4 @@ mod errors;
 mod flows;
 mod logs;
 mod policies;
+mod replace;
