@@ -4,7 +4,8 @@
 //! `Overloaded` at once (`503` + `Retry-After`): memory stays bounded however
 //! many logins arrive.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use portal_domain::hashing::Argon2Hasher;
@@ -12,62 +13,96 @@ use portal_domain::password_policy::{PasswordPolicy, PolicyContext, PolicyViolat
 use portal_domain::ports::{HashError, PasswordHasher, Verification};
 use portal_domain::values::{Password, PasswordHash, SecurityAnswer};
 use time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
 
 /// How long a client should wait after `Overloaded` (SPEC: at most 5 s).
 const RETRY_AFTER: Duration = Duration::seconds(1);
 
-/// [`PasswordHasher`] on a bounded pool of blocking threads.
+type Job = Box<dyn FnOnce(&Argon2Hasher) + Send>;
+
+/// [`PasswordHasher`] on a fixed set of worker threads fed by a bounded
+/// queue. Dedicated threads (not tokio's blocking pool, which grows to
+/// hundreds of threads) keep the allocator's per-thread arenas, and so the
+/// memory of Argon2's 19 MiB blocks, to `workers` of them.
 #[derive(Debug, Clone)]
 pub struct HashPool {
-    inner: Arc<Argon2Hasher>,
-    /// Permits for running and waiting jobs together: `workers + queue`.
-    admission: Arc<Semaphore>,
-    /// Permits for running jobs: `workers`.
-    running: Arc<Semaphore>,
+    queue: SyncSender<Job>,
     metrics: Metrics,
 }
 
 impl HashPool {
     pub fn new(hasher: Argon2Hasher, workers: usize, queue: usize, metrics: Metrics) -> Self {
+        // `queue` jobs may wait; with 0 (a rendezvous channel) a job is
+        // taken only when a worker is idle.
+        let (sender, receiver) = sync_channel::<Job>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let hasher = Arc::new(hasher);
+        for n in 0..workers.max(1) {
+            let (receiver, hasher, metrics) =
+                (Arc::clone(&receiver), Arc::clone(&hasher), metrics.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("hash-{n}"))
+                .spawn(move || work(&receiver, &hasher, &metrics));
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start a hashing thread");
+            }
+        }
         Self {
-            inner: Arc::new(hasher),
-            admission: Arc::new(Semaphore::new(workers + queue)),
-            running: Arc::new(Semaphore::new(workers)),
+            queue: sender,
             metrics,
         }
     }
 
-    /// Runs `job` on a blocking thread once a worker is free, or refuses at
-    /// once when the queue is full.
+    /// Runs `job` on a hashing thread, or refuses at once when `queue` jobs
+    /// already wait.
     async fn run<T, F>(&self, job: F) -> Result<T, HashError>
     where
         T: Send + 'static,
         F: FnOnce(&Argon2Hasher) -> T + Send + 'static,
     {
-        let Ok(_admitted) = Arc::clone(&self.admission).try_acquire_owned() else {
-            self.metrics.hash_rejected();
-            return Err(HashError::Overloaded {
-                retry_after: RETRY_AFTER,
-            });
-        };
-        self.metrics.hash_queue_changed(1);
-        let running = Arc::clone(&self.running).acquire_owned().await;
-        self.metrics.hash_queue_changed(-1);
-        let _running =
-            running.map_err(|_| HashError::Failed("the hash pool is closed".to_owned()))?;
-        let hasher = Arc::clone(&self.inner);
+        let (done, result) = oneshot::channel();
         // The request's span follows the job, so its log lines keep the request id.
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| job(&hasher)))
+        let job: Job = Box::new(move |hasher| {
+            let _ = done.send(span.in_scope(|| job(hasher)));
+        });
+        self.metrics.hash_queue_changed(1);
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.metrics.hash_queue_changed(-1);
+                self.metrics.hash_rejected();
+                return Err(HashError::Overloaded {
+                    retry_after: RETRY_AFTER,
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.metrics.hash_queue_changed(-1);
+                return Err(HashError::Failed("the hash pool is closed".to_owned()));
+            }
+        }
+        result
             .await
-            .map_err(|e| HashError::Failed(format!("hash job failed: {e}")))
+            .map_err(|_| HashError::Failed("a hashing thread stopped".to_owned()))
     }
 }
 
-/// Futures can't borrow into `spawn_blocking`; secrets are cloned (they stay
+/// A hashing thread: takes jobs until the pool is dropped.
+fn work(receiver: &Mutex<Receiver<Job>>, hasher: &Argon2Hasher, metrics: &Metrics) {
+    loop {
+        let job = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        metrics.hash_queue_changed(-1);
+        job(hasher);
+    }
+}
+
+/// Jobs can't borrow from the request; secrets are cloned (they stay
 /// wrapped, so `Debug` still redacts them) and dropped with the job.
 fn block<T>(future: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(future)
