@@ -1,4 +1,4 @@
-//! The router: every route of SPEC §8, the layers around them, and the
+//! The router: every route of SPEC §8 (the HTML pages from [`pages`]), the layers around them, and the
 //! OpenAPI document generated from the handlers.
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -12,6 +12,7 @@ use utoipa::OpenApi;
 
 use crate::api;
 use crate::middleware::{client_addr, observe, rate_limit};
+use crate::pages;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -75,6 +76,7 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(rate_limited(&state))
+        .merge(pages::router(&state))
         .route("/api/v1/sessions/current", delete(api::logout))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/me/agreement", post(api::accept_current_agreement))

@@ -12,6 +12,7 @@ pub mod hashpool;
 pub mod mail;
 pub mod metrics;
 pub mod middleware;
+pub mod pages;
 pub mod problem;
 pub mod ratelimit;
 pub mod serve;

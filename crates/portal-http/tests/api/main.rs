@@ -11,5 +11,6 @@ mod cli;
 mod errors;
 mod flows;
 mod logs;
+mod pages;
 mod policies;
 mod replace;

@@ -1,0 +1,811 @@
+//! The server-rendered pages of SPEC §8: login, home, logout, forgot and
+//! reset password, activation. Plain HTML forms, usable without
+//! JavaScript, rendered with askama (auto-escaped) from `templates/`.
+//!
+//! Every form carries a CSRF token (double submit, see `docs/web.md`): each
+//! page `GET` sets the `portal_csrf` cookie and puts the same value in a
+//! hidden `csrf` field; each form `POST` must bring both, equal, and an
+//! `Origin`, when sent, equal to the public origin. Pages reuse the
+//! use cases and the messages of [`ApiError::detail`]; tokens from links
+//! travel only in the query string and form bodies, never in a log.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use portal_domain::service::{HelpLine, LoginError};
+use portal_domain::values::Password;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::api::{cleared_cookie, session_cookie};
+use crate::extract::{Ctx, session_token};
+use crate::middleware::rate_limit;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "portal_csrf";
+
+const STYLESHEET: &str = include_str!("../static/portal.css");
+
+/// The inbox tips of SPEC §6, shown wherever an email was (maybe) sent.
+const MAIL_TIPS: [&str; 3] = [
+    "Check your inbox for an email from webmaster; it may take a few minutes to arrive.",
+    "If it is not there, look in your spam or junk folder.",
+    "Make sure the email address on the account is the one you are reading.",
+];
+
+/// The pages, their form posts behind the API's rate limit.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let forms = Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/forgot-password", get(forgot_page).post(forgot_submit))
+        .route("/reset-password", get(reset_page).post(reset_submit))
+        .route("/activate", get(activate_page).post(activate_submit))
+        .route("/activation/resend", post(resend_submit))
+        // `rate_limit` counts only POSTs: the GETs pass through.
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+    Router::new()
+        .merge(forms)
+        .route("/", get(home_page))
+        .route("/logout", post(logout_submit))
+        .route("/static/portal.css", get(stylesheet))
+}
+
+// --- the frame, CSRF and rendering ---
+
+/// What every page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    brand: String,
+    help_lines: Vec<HelpLine>,
+    /// The CSRF token for this page's forms.
+    csrf: String,
+}
+
+impl Frame {
+    fn new(state: &AppState, csrf: String) -> Self {
+        let branding = &state.config.mail.branding;
+        Self {
+            brand: branding.brand.clone(),
+            help_lines: branding.help_lines.clone(),
+            csrf,
+        }
+    }
+}
+
+fn new_csrf_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn is_token_shape(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The token for a page's forms: the browser's current one, else a new one.
+fn csrf_for_page(headers: &HeaderMap) -> Result<String, ApiError> {
+    match cookie(headers, CSRF_COOKIE) {
+        Some(value) if is_token_shape(value) => Ok(value.to_owned()),
+        _ => new_csrf_token(),
+    }
+}
+
+fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("portal_csrf=; Max-Age=0; Path=/"))
+}
+
+/// Checks a form post: the cookie and the field are present and equal
+/// (compared in constant time), and `Origin`, if sent, is ours. The token
+/// to render the answer's forms with, or the 403 page.
+fn verify_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    field: Option<&str>,
+) -> Result<String, Box<Response>> {
+    let expected_origin = state.config.public_url.origin().ascii_serialization();
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .is_none_or(|origin| origin.to_str().is_ok_and(|o| o == expected_origin));
+    let token = match (cookie(headers, CSRF_COOKIE), field) {
+        (Some(cookie), Some(field))
+            if is_token_shape(cookie) && bool::from(cookie.as_bytes().ct_eq(field.as_bytes())) =>
+        {
+            Some(cookie.to_owned())
+        }
+        _ => None,
+    };
+    match token {
+        Some(token) if origin_ok => Ok(token),
+        _ => {
+            let csrf = new_csrf_token().unwrap_or_default();
+            Err(Box::new(message_page(
+                state,
+                &csrf,
+                StatusCode::FORBIDDEN,
+                Message {
+                    title: "Request refused",
+                    message: ApiError::CsrfRejected.detail(),
+                    alert: true,
+                    tips: Vec::new(),
+                    link: Some(("/login", "Login")),
+                },
+            )))
+        }
+    }
+}
+
+/// An HTML answer with the CSRF cookie set.
+fn html(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    rendered: Result<String, askama::Error>,
+) -> Response {
+    match rendered {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            headers.insert(header::SET_COOKIE, csrf_cookie(state, csrf));
+            response
+        }
+        Err(e) => ApiError::Internal(format!("page template: {e}")).into_response(),
+    }
+}
+
+fn see_other(location: &'static str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    frame: Frame,
+    title: &'a str,
+    message: String,
+    alert: bool,
+    tips: Vec<&'a str>,
+    link: Option<(&'a str, &'a str)>,
+}
+
+struct Message<'a> {
+    title: &'a str,
+    message: String,
+    alert: bool,
+    tips: Vec<&'a str>,
+    link: Option<(&'a str, &'a str)>,
+}
+
+fn message_page(state: &AppState, csrf: &str, status: StatusCode, m: Message<'_>) -> Response {
+    let page = MessagePage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: m.title,
+        message: m.message,
+        alert: m.alert,
+        tips: m.tips,
+        link: m.link,
+    };
+    html(state, csrf, status, page.render())
+}
+
+/// A failure no page handles specially: its status and `detail()`; the
+/// cause of a 5xx goes to the log only.
+fn error_page(state: &AppState, csrf: &str, error: &ApiError) -> Response {
+    if let ApiError::Internal(cause) = error {
+        tracing::error!(%cause, "internal error");
+    }
+    message_page(
+        state,
+        csrf,
+        error.status(),
+        Message {
+            title: "Something went wrong",
+            message: error.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: None,
+        },
+    )
+}
+
+fn non_empty(value: Option<&String>) -> Option<&str> {
+    value.map(String::as_str).filter(|v| !v.trim().is_empty())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+// --- login, home, logout ---
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    frame: Frame,
+    title: &'static str,
+    errors: Vec<String>,
+    username: String,
+    locked: bool,
+    not_activated: bool,
+}
+
+fn login_view(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    username: &str,
+    error: Option<&ApiError>,
+) -> Response {
+    let page = LoginPage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: "Login",
+        errors: error.map(ApiError::detail).into_iter().collect(),
+        username: username.to_owned(),
+        locked: matches!(error, Some(ApiError::AccountLocked { .. })),
+        not_activated: matches!(error, Some(ApiError::AccountNotActivated)),
+    };
+    html(state, csrf, status, page.render())
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match csrf_for_page(&headers) {
+        Ok(csrf) => login_view(&state, &csrf, StatusCode::OK, "", None),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A form post: every field optional, checked by the handler.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let username = form.username.clone().unwrap_or_default();
+    let (Some(name), Some(raw)) = (
+        non_empty(form.username.as_ref()),
+        form.password.as_deref().filter(|p| !p.is_empty()),
+    ) else {
+        let mut errors = portal_domain::service::InvalidInput::default();
+        if non_empty(form.username.as_ref()).is_none() {
+            errors.push("username", "is required");
+        }
+        errors.push("password", "is required");
+        let error = ApiError::InvalidInput(errors);
+        return login_view(&state, &csrf, error.status(), &username, Some(&error));
+    };
+    let Ok(password) = Password::parse(raw) else {
+        state.metrics.login("invalid_credentials");
+        let error = ApiError::InvalidCredentials;
+        return login_view(&state, &csrf, error.status(), &username, Some(&error));
+    };
+    let result = state.portal.login(name, &password, ctx).await;
+    match result {
+        Ok(session) => {
+            state.metrics.login("success");
+            let mut response = see_other("/");
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&state, session.token.expose()),
+            );
+            response
+        }
+        Err(e) => {
+            if matches!(e, LoginError::AccountLocked { .. }) {
+                state.metrics.lockout();
+            }
+            let error = ApiError::from(e);
+            state.metrics.login(error.code());
+            match error {
+                ApiError::InvalidCredentials
+                | ApiError::AccountLocked { .. }
+                | ApiError::AccountNotActivated
+                | ApiError::AccountDisabled
+                | ApiError::ProviderInactive => {
+                    login_view(&state, &csrf, error.status(), &username, Some(&error))
+                }
+                other => error_page(&state, &csrf, &other),
+            }
+        }
+    }
+}
+
+/// One provider row of the home page.
+#[derive(Debug)]
+struct ProviderRow {
+    provider_id: String,
+    kind: String,
+    name: String,
+    zips: String,
+    lines: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    frame: Frame,
+    title: &'static str,
+    username: String,
+    note: Option<String>,
+    providers: Vec<ProviderRow>,
+}
+
+async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let csrf = match csrf_for_page(&headers) {
+        Ok(csrf) => csrf,
+        Err(e) => return e.into_response(),
+    };
+    let Some((token, _)) = session_token(&headers) else {
+        return see_other("/login");
+    };
+    let auth = match state.portal.authenticate(&token).await {
+        Ok(auth) => auth,
+        Err(portal_domain::service::AuthError::Fault(f)) => {
+            return error_page(&state, &csrf, &ApiError::from(f));
+        }
+        Err(_) => return see_other("/login"),
+    };
+    let (note, providers) = if auth.agreement_required {
+        (Some(ApiError::AgreementRequired.detail()), Vec::new())
+    } else {
+        match state.portal.visible_providers(&auth.account).await {
+            Ok(providers) => (None, providers),
+            Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
+        }
+    };
+    let page = HomePage {
+        frame: Frame::new(&state, csrf.clone()),
+        title: "Home",
+        username: auth.account.username.as_str().to_owned(),
+        note,
+        providers: providers
+            .into_iter()
+            .map(|p| ProviderRow {
+                provider_id: p.provider_id.as_str().to_owned(),
+                kind: p.kind.as_str().to_owned(),
+                name: p.name,
+                zips: p
+                    .zips
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lines: p
+                    .lines_of_business
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+    };
+    html(&state, &csrf, StatusCode::OK, page.render())
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn logout_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    if let Some((token, _)) = session_token(&headers)
+        && let Err(f) = state.portal.logout(&token, ctx).await
+    {
+        return error_page(&state, &csrf, &ApiError::from(f));
+    }
+    let mut response = see_other("/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie(&state));
+    response
+}
+
+// --- forgot and reset password ---
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    frame: Frame,
+    title: &'static str,
+    errors: Vec<String>,
+}
+
+async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let csrf = match csrf_for_page(&headers) {
+        Ok(csrf) => csrf,
+        Err(e) => return e.into_response(),
+    };
+    let page = ForgotPage {
+        frame: Frame::new(&state, csrf.clone()),
+        title: "Forgot password?",
+        errors: Vec::new(),
+    };
+    html(&state, &csrf, StatusCode::OK, page.render())
+}
+
+/// A username, for the forgot-password and resend forms.
+#[derive(Debug, Deserialize)]
+pub struct UsernameForm {
+    csrf: Option<String>,
+    username: Option<String>,
+}
+
+fn username_required(state: &AppState, csrf: &str) -> Response {
+    let page = ForgotPage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: "Forgot password?",
+        errors: vec!["Username is required.".to_owned()],
+    };
+    html(state, csrf, StatusCode::UNPROCESSABLE_ENTITY, page.render())
+}
+
+async fn forgot_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<UsernameForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let Some(username) = non_empty(form.username.as_ref()) else {
+        return username_required(&state, &csrf);
+    };
+    if let Err(f) = state.portal.request_password_reset(username, ctx).await {
+        return error_page(&state, &csrf, &ApiError::from(f));
+    }
+    message_page(
+        &state,
+        &csrf,
+        StatusCode::OK,
+        Message {
+            title: "Check your email",
+            message: "If the account exists, we sent an email with a link to set a new password."
+                .to_owned(),
+            alert: false,
+            tips: MAIL_TIPS.to_vec(),
+            link: Some(("/login", "Login")),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    frame: Frame,
+    title: &'static str,
+    errors: Vec<String>,
+    token: String,
+    rules: Vec<String>,
+}
+
+/// The password rules in force, as shown before a password is chosen.
+fn password_rules(state: &AppState) -> Vec<String> {
+    use portal_domain::password_policy::PasswordPolicy;
+    let policy = &state.config.portal.password_policy;
+    let mut rules = vec![format!(
+        "be {} to {} characters long",
+        policy.min_length(),
+        PasswordPolicy::MAX_LENGTH
+    )];
+    if policy.requires_classes() {
+        rules.push(
+            "include a lowercase letter, an uppercase letter, a digit and a symbol".to_owned(),
+        );
+    }
+    rules.extend([
+        "not include your username or the name of your email address".to_owned(),
+        "not be easy to guess".to_owned(),
+        "not be a password you used before".to_owned(),
+    ]);
+    rules
+}
+
+fn reset_view(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    token: &str,
+    errors: Vec<String>,
+) -> Response {
+    let page = ResetPage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: "Set a new password",
+        errors,
+        token: token.to_owned(),
+        rules: password_rules(state),
+    };
+    html(state, csrf, status, page.render())
+}
+
+fn invalid_reset_link(state: &AppState, csrf: &str) -> Response {
+    message_page(
+        state,
+        csrf,
+        StatusCode::BAD_REQUEST,
+        Message {
+            title: "This link cannot be used",
+            message: ApiError::InvalidToken.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: Some(("/forgot-password", "Forgot password?")),
+        },
+    )
+}
+
+/// A link's token in the query string.
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn reset_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let csrf = match csrf_for_page(&headers) {
+        Ok(csrf) => csrf,
+        Err(e) => return e.into_response(),
+    };
+    // Nothing changes on GET: the token is only carried into the form.
+    match non_empty(query.token.as_ref()) {
+        Some(token) => reset_view(&state, &csrf, StatusCode::OK, token, Vec::new()),
+        None => invalid_reset_link(&state, &csrf),
+    }
+}
+
+/// The reset form.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    csrf: Option<String>,
+    token: Option<String>,
+    new_password: Option<String>,
+}
+
+async fn reset_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let Some(token) = non_empty(form.token.as_ref()) else {
+        return invalid_reset_link(&state, &csrf);
+    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    let password = match form.new_password.as_deref() {
+        None | Some("") => {
+            return reset_view(
+                &state,
+                &csrf,
+                status,
+                token,
+                vec!["New password is required.".to_owned()],
+            );
+        }
+        Some(text) => match Password::parse(text) {
+            Ok(password) => password,
+            Err(e) => return reset_view(&state, &csrf, status, token, vec![e.to_string()]),
+        },
+    };
+    match state.portal.confirm_password_reset(token, &password, ctx).await {
+        Ok(()) => message_page(
+            &state,
+            &csrf,
+            StatusCode::OK,
+            Message {
+                title: "Password changed",
+                message: "Your password was changed and your account is unlocked. Log in with the new password."
+                    .to_owned(),
+                alert: false,
+                tips: Vec::new(),
+                link: Some(("/login", "Login")),
+            },
+        ),
+        Err(e) => match ApiError::from(e) {
+            ApiError::InvalidToken => invalid_reset_link(&state, &csrf),
+            ApiError::PasswordPolicy(violations) => {
+                let mut errors = vec![ApiError::PasswordPolicy(violations.clone()).detail()];
+                errors.extend(violations.as_slice().iter().map(ToString::to_string));
+                reset_view(&state, &csrf, status, token, errors)
+            }
+            other => error_page(&state, &csrf, &other),
+        },
+    }
+}
+
+// --- activation ---
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+struct ActivatePage {
+    frame: Frame,
+    title: &'static str,
+    errors: Vec<String>,
+    /// `Some`: the Activate form; `None`: the resend form.
+    token: Option<String>,
+}
+
+fn activate_view(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    token: Option<&str>,
+    errors: Vec<String>,
+) -> Response {
+    let page = ActivatePage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: "Activate your account",
+        errors,
+        token: token.map(str::to_owned),
+    };
+    html(state, csrf, status, page.render())
+}
+
+async fn activate_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let csrf = match csrf_for_page(&headers) {
+        Ok(csrf) => csrf,
+        Err(e) => return e.into_response(),
+    };
+    // Nothing changes on GET: a mail scanner following the link activates nothing.
+    match non_empty(query.token.as_ref()) {
+        Some(token) => activate_view(&state, &csrf, StatusCode::OK, Some(token), Vec::new()),
+        None => activate_view(
+            &state,
+            &csrf,
+            StatusCode::BAD_REQUEST,
+            None,
+            vec![ApiError::InvalidToken.detail()],
+        ),
+    }
+}
+
+/// The Activate form.
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    csrf: Option<String>,
+    token: Option<String>,
+}
+
+async fn activate_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let invalid = |state: &AppState| {
+        activate_view(
+            state,
+            &csrf,
+            StatusCode::BAD_REQUEST,
+            None,
+            vec![ApiError::InvalidToken.detail()],
+        )
+    };
+    let Some(token) = non_empty(form.token.as_ref()) else {
+        return invalid(&state);
+    };
+    match state.portal.activate(token, ctx).await {
+        Ok(_) => message_page(
+            &state,
+            &csrf,
+            StatusCode::OK,
+            Message {
+                title: "Account activated",
+                message: "Your account is active. You can now log in.".to_owned(),
+                alert: false,
+                tips: Vec::new(),
+                link: Some(("/login", "Login")),
+            },
+        ),
+        Err(e) => match ApiError::from(e) {
+            ApiError::InvalidToken => invalid(&state),
+            other => error_page(&state, &csrf, &other),
+        },
+    }
+}
+
+async fn resend_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<UsernameForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let Some(username) = non_empty(form.username.as_ref()) else {
+        return activate_view(
+            &state,
+            &csrf,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            vec!["Username is required.".to_owned()],
+        );
+    };
+    if let Err(f) = state.portal.resend_activation(username, ctx).await {
+        return error_page(&state, &csrf, &ApiError::from(f));
+    }
+    message_page(
+        &state,
+        &csrf,
+        StatusCode::OK,
+        Message {
+            title: "Check your email",
+            message: "If the account is waiting for activation, we sent a new activation email."
+                .to_owned(),
+            alert: false,
+            tips: MAIL_TIPS.to_vec(),
+            link: Some(("/login", "Login")),
+        },
+    )
+}

@@ -1,0 +1,327 @@
+//! The server-rendered pages: forms posted as a browser without JavaScript
+//! would, cookies carried by hand, redirects not followed.
+
+use crate::helpers::{
+    ACTIVATION, Answer, Db, NEW_PASSWORD, PASSWORD, RESET, TestApp, both, spawn_app,
+};
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// The value of the cookie `name` set by `answer`.
+fn set_cookie(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The value of the hidden `csrf` field of a page.
+fn csrf_field(page: &Answer) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.text.find(marker).expect("a csrf field") + marker.len();
+    let end = page.text[start..].find('"').unwrap() + start;
+    page.text[start..end].to_owned()
+}
+
+/// A page and its CSRF token (cookie and field agree).
+async fn open(app: &TestApp, path: &str) -> (Answer, String) {
+    let page = app.send(browser().get(app.url(path))).await;
+    assert_eq!(page.status, 200, "{path}: {}", page.text);
+    let cookie = set_cookie(&page, "portal_csrf").expect("the CSRF cookie");
+    assert_eq!(cookie.len(), 64);
+    assert_eq!(csrf_field(&page), cookie);
+    (page, cookie)
+}
+
+/// Posts a form with these cookies (`name=value; …`).
+async fn submit(app: &TestApp, path: &str, cookies: &str, fields: &[(&str, &str)]) -> Answer {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    app.send(
+        browser()
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookies)
+            .body(body),
+    )
+    .await
+}
+
+fn is_html(answer: &Answer) -> bool {
+    answer
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html"))
+}
+
+both!(login_page_links);
+async fn login_page_links(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (page, _) = open(&app, "/login").await;
+    assert!(is_html(&page));
+    assert!(
+        page.text
+            .contains(r#"<a class="register-here" href="/register">Register Here</a>"#)
+    );
+    assert!(
+        page.text
+            .contains(r#"<a href="/forgot-password">Forgot password?</a>"#)
+    );
+    assert!(page.text.contains(r#"<label for="username">"#));
+    assert!(page.text.contains(r#"id="username""#));
+    assert!(
+        page.text
+            .contains(r#"<span class="required" aria-hidden="true">*</span>"#)
+    );
+    let css = app.get("/static/portal.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert!(css.text.contains(".register-here"));
+}
+
+both!(forms_without_a_matching_token_are_refused);
+async fn forms_without_a_matching_token_are_refused(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, token) = open(&app, "/login").await;
+    let login = [("username", "dr.doe"), ("password", PASSWORD)];
+    // No token at all.
+    let refused = submit(&app, "/login", "", &login).await;
+    assert_eq!(refused.status, 403);
+    assert!(is_html(&refused));
+    assert!(set_cookie(&refused, "portal_session").is_none());
+    // The cookie, and a field that differs.
+    let wrong = "0".repeat(64);
+    let mut fields = login.to_vec();
+    fields.push(("csrf", &wrong));
+    let refused = submit(&app, "/login", &format!("portal_csrf={token}"), &fields).await;
+    assert_eq!(refused.status, 403);
+    assert!(set_cookie(&refused, "portal_session").is_none());
+    // The field without the cookie.
+    let mut fields = login.to_vec();
+    fields.push(("csrf", &token));
+    assert_eq!(submit(&app, "/login", "", &fields).await.status, 403);
+    // Both, but posted from another origin.
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
+    let foreign = app
+        .send(
+            browser()
+                .post(app.url("/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("portal_csrf={token}"))
+                .header("origin", "https://evil.example")
+                .body(body),
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+}
+
+both!(login_through_the_form);
+async fn login_through_the_form(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    // Home without a session goes to the login page.
+    let home = app.send(browser().get(app.url("/"))).await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.header("location").as_deref(), Some("/login"));
+
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}");
+    let wrong = submit(
+        &app,
+        "/login",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("username", "dr.doe"),
+            ("password", "Wrong-Password-123!"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(is_html(&wrong));
+    assert!(wrong.text.contains(r#"role="alert""#));
+    assert!(
+        wrong
+            .text
+            .contains("The username or password is incorrect.")
+    );
+    assert!(set_cookie(&wrong, "portal_session").is_none());
+
+    let ok = submit(
+        &app,
+        "/login",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert_eq!(ok.header("location").as_deref(), Some("/"));
+    let session = set_cookie(&ok, "portal_session").expect("the session cookie");
+    let set = ok.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+
+    let jar = format!("portal_csrf={csrf}; portal_session={session}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert!(home.text.contains("P1001"), "{}", home.text);
+    assert!(home.text.contains(r#"action="/logout""#));
+
+    let out = submit(&app, "/logout", &jar, &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 303, "the session is revoked");
+}
+
+both!(forgot_and_reset_through_the_pages);
+async fn forgot_and_reset_through_the_pages(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/forgot-password").await;
+    let jar = format!("portal_csrf={csrf}");
+    let sent = submit(
+        &app,
+        "/forgot-password",
+        &jar,
+        &[("csrf", &csrf), ("username", "dr.doe")],
+    )
+    .await;
+    assert_eq!(sent.status, 200);
+    assert!(sent.text.contains("spam"));
+    // An unknown account gets the same page.
+    let unknown = submit(
+        &app,
+        "/forgot-password",
+        &jar,
+        &[("csrf", &csrf), ("username", "nobody")],
+    )
+    .await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(
+        unknown.text.replace("nobody", ""),
+        sent.text.replace("dr.doe", "")
+    );
+
+    let token = app.token_in("dr.doe", RESET, 1).await;
+    let (form, csrf) = open(&app, &format!("/reset-password?token={token}")).await;
+    assert_eq!(
+        form.header("referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    // Opening the form changed nothing.
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 201);
+    let jar = format!("portal_csrf={csrf}");
+
+    let weak = submit(
+        &app,
+        "/reset-password",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("token", &token),
+            ("new_password", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.text.contains(r#"role="alert""#));
+    assert!(weak.text.contains("Use at least"), "{}", weak.text);
+
+    let done = submit(
+        &app,
+        "/reset-password",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("token", &token),
+            ("new_password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains(">Login</a>"));
+    assert_eq!(app.login("dr.doe", NEW_PASSWORD).await.status, 201);
+
+    let used = submit(
+        &app,
+        "/reset-password",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("token", &token),
+            ("new_password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(used.status, 400);
+    assert!(used.text.contains(r#"href="/forgot-password""#));
+}
+
+both!(activation_through_the_page);
+async fn activation_through_the_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register(false, "dr.doe").await;
+    let token = app.token_in("dr.doe", ACTIVATION, 1).await;
+    let (page, csrf) = open(&app, &format!("/activate?token={token}")).await;
+    assert!(page.text.contains(">Activate</button>"));
+    // The GET activated nothing.
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 403);
+
+    let jar = format!("portal_csrf={csrf}");
+    let done = submit(
+        &app,
+        "/activate",
+        &jar,
+        &[("csrf", &csrf), ("token", &token)],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains(r#"href="/login""#));
+    assert!(done.text.contains(">Login</a>"));
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 201);
+
+    // Used again: the page offers a new email by username.
+    let again = submit(
+        &app,
+        "/activate",
+        &jar,
+        &[("csrf", &csrf), ("token", &token)],
+    )
+    .await;
+    assert_eq!(again.status, 400);
+    assert!(again.text.contains(r#"action="/activation/resend""#));
+    let resent = submit(
+        &app,
+        "/activation/resend",
+        &jar,
+        &[("csrf", &csrf), ("username", "dr.doe")],
+    )
+    .await;
+    assert_eq!(resent.status, 200);
+    assert!(resent.text.contains("spam"));
+}
