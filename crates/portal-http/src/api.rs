@@ -57,18 +57,18 @@ fn field<T, E: std::fmt::Display>(
 #[serde(deny_unknown_fields)]
 pub struct RegistrationRequest {
     /// `practitioner` or `group`.
-    provider_type: Option<String>,
-    provider_id: Option<String>,
+    pub provider_type: Option<String>,
+    pub provider_id: Option<String>,
     /// 9 digits; `12-3456789` and `123456789` are the same.
-    tax_id: Option<String>,
+    pub tax_id: Option<String>,
     /// 5 digits or ZIP+4.
-    zip: Option<String>,
+    pub zip: Option<String>,
     /// Practitioner only.
-    first_name: Option<String>,
+    pub first_name: Option<String>,
     /// Practitioner only.
-    last_name: Option<String>,
+    pub last_name: Option<String>,
     /// Group only.
-    group_name: Option<String>,
+    pub group_name: Option<String>,
 }
 
 impl RegistrationRequest {
@@ -176,12 +176,12 @@ pub async fn start_registration(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementRequest {
-    accepted: Option<bool>,
-    agreement_version: Option<String>,
+    pub accepted: Option<bool>,
+    pub agreement_version: Option<String>,
 }
 
 impl AgreementRequest {
-    fn try_into_domain(&self) -> Result<AgreementInput, InvalidInput> {
+    pub fn try_into_domain(&self) -> Result<AgreementInput, InvalidInput> {
         let mut errors = InvalidInput::default();
         if self.accepted.is_none() {
             errors.push("accepted", "is required");
@@ -232,16 +232,16 @@ pub async fn accept_agreement(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
-    username: Option<String>,
-    password: Option<String>,
-    email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email: Option<String>,
     /// One of `GET /api/v1/security-questions`.
-    security_question_id: Option<i64>,
-    security_answer: Option<String>,
+    pub security_question_id: Option<i64>,
+    pub security_answer: Option<String>,
 }
 
 impl AccountRequest {
-    fn try_into_domain(&self) -> Result<AccountInput, InvalidInput> {
+    pub fn try_into_domain(&self) -> Result<AccountInput, InvalidInput> {
         let mut errors = InvalidInput::default();
         let username = field(&mut errors, "username", &self.username, Username::parse);
         let password = password_field(&mut errors, "password", &self.password);

@@ -325,3 +325,82 @@ async fn activation_through_the_page(db: Db) {
     assert_eq!(resent.status, 200);
     assert!(resent.text.contains("spam"));
 }
+
+/// The value of the hidden field `name` of a page.
+fn hidden(page: &Answer, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.text.find(&marker).expect("the field") + marker.len();
+    let end = page.text[start..].find('"').unwrap() + start;
+    page.text[start..end].to_owned()
+}
+
+both!(registration_through_the_pages);
+async fn registration_through_the_pages(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let choice = app.get("/register").await;
+    assert_eq!(choice.status, 200);
+    assert!(
+        choice
+            .text
+            .contains(r#"href="/register?type=practitioner""#)
+    );
+    assert!(choice.text.contains(r#"href="/register?type=group""#));
+    assert!(choice.text.contains("welcome letter"));
+    let (_, csrf) = open(&app, "/register?type=practitioner").await;
+    let jar = format!("portal_csrf={csrf}");
+    let mut details = vec![
+        ("csrf", csrf.as_str()),
+        ("provider_type", "practitioner"),
+        ("provider_id", "P9999"),
+        ("tax_id", "12-3456789"),
+        ("first_name", "Jane"),
+        ("last_name", "Doe"),
+        ("zip", "45202"),
+    ];
+    let unknown = submit(&app, "/register", &jar, &details).await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.text.contains(r#"role="alert""#));
+    assert!(unknown.text.contains("does not exist in Provider Portal"));
+    assert!(unknown.text.contains("1-855-202-1058"));
+
+    details[2] = ("provider_id", "P1001");
+    let agreement = submit(&app, "/register", &jar, &details).await;
+    assert_eq!(agreement.status, 200, "{}", agreement.text);
+    assert!(agreement.text.contains(">Next</button>"));
+    let id = hidden(&agreement, "registration_id");
+    let version = hidden(&agreement, "agreement_version");
+    let step2 = [
+        ("csrf", csrf.as_str()),
+        ("registration_id", id.as_str()),
+        ("agreement_version", version.as_str()),
+    ];
+    let unticked = submit(&app, "/register/agreement", &jar, &step2).await;
+    assert_eq!(unticked.status, 422);
+    assert!(unticked.text.contains(r#"role="alert""#));
+    let mut ticked = step2.to_vec();
+    ticked.push(("accepted", "true"));
+    let account = submit(&app, "/register/agreement", &jar, &ticked).await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert!(account.text.contains(r#"id="password-rules""#));
+    assert!(account.text.contains(">Finish Registration</button>"));
+
+    let mut step3 = vec![
+        ("csrf", csrf.as_str()),
+        ("registration_id", id.as_str()),
+        ("username", "dr.doe"),
+        ("password", "short"),
+        ("email", "dr.doe@example.org"),
+        ("security_question_id", "1"),
+        ("security_answer", "Fluffy"),
+    ];
+    let weak = submit(&app, "/register/account", &jar, &step3).await;
+    assert_eq!(weak.status, 422);
+    assert!(weak.text.contains(r#"role="alert""#));
+    assert!(weak.text.contains("Use at least"), "{}", weak.text);
+    step3[3] = ("password", PASSWORD);
+    let done = submit(&app, "/register/account", &jar, &step3).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("spam"));
+    let token = app.token_in("dr.doe", ACTIVATION, 1).await;
+    assert!(!token.is_empty());
+}

@@ -302,10 +302,7 @@ async fn security_headers_on_every_answer(db: Db) {
 }
 
 // SPEC §8's server-rendered pages.
-both!(
-    #[ignore = "bug: the HTML pages of SPEC 8 (/login, /register, /activate, /forgot-password, /reset-password, /) are not served: 404"]
-    html_pages
-);
+both!(html_pages);
 async fn html_pages(db: Db) {
     let app = spawn_app(db, &[]).await;
     for path in [
