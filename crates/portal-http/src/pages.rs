@@ -10,8 +10,9 @@
 //! travel only in the query string and form bodies, never in a log.
 
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
@@ -25,7 +26,7 @@ use crate::api::{
 };
 use crate::extract::{Ctx, session_token};
 use crate::middleware::rate_limit;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, PendingProblem};
 use crate::state::AppState;
 
 /// The CSRF cookie's name.
@@ -52,12 +53,55 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register/agreement", post(agreement_submit))
         .route("/register/account", post(account_submit))
         // `rate_limit` counts only POSTs: the GETs pass through.
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit));
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limited_as_page,
+        ));
     Router::new()
         .merge(forms)
         .route("/", get(home_page))
         .route("/logout", post(logout_submit))
         .route("/static/portal.css", get(stylesheet))
+}
+
+/// Shows the API's `429 rate_limited` answer (same limiter, same
+/// `Retry-After`) as a page, since a browser posted a form.
+async fn rate_limited_as_page(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::TOO_MANY_REQUESTS
+        || response
+            .extensions()
+            .get::<PendingProblem>()
+            .is_none_or(|p| p.body["code"] != "rate_limited")
+    {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let error = ApiError::RateLimited {
+        retry_after_seconds: 60,
+    };
+    let mut page = message_page(
+        &state,
+        &csrf,
+        error.status(),
+        Message {
+            title: "Too many requests",
+            message: error.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: None,
+        },
+    );
+    if let Some(value) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    page
 }
 
 // --- the frame, CSRF and rendering ---

@@ -404,3 +404,47 @@ async fn registration_through_the_pages(db: Db) {
     let token = app.token_in("dr.doe", ACTIVATION, 1).await;
     assert!(!token.is_empty());
 }
+
+both!(locked_and_rate_limited_pages);
+async fn locked_and_rate_limited_pages(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}");
+    let wrong = [
+        ("csrf", csrf.as_str()),
+        ("username", "dr.doe"),
+        ("password", "Wrong-Password-123!"),
+    ];
+    let mut last = submit(&app, "/login", &jar, &wrong).await;
+    for _ in 0..4 {
+        last = submit(&app, "/login", &jar, &wrong).await;
+    }
+    assert_eq!(last.status, 423, "{}", last.text);
+    assert!(last.text.contains(r#"role="alert""#));
+    assert!(last.text.contains("24 hours"));
+    assert!(
+        last.text
+            .contains(r#"<a href="/forgot-password">Forgot password?</a>"#)
+    );
+    app.stop().await;
+
+    let limited = spawn_app(db, &[("PORTAL_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let (_, csrf) = open(&limited, "/forgot-password").await;
+    let jar = format!("portal_csrf={csrf}");
+    let form = [("csrf", csrf.as_str()), ("username", "nobody")];
+    for _ in 0..2 {
+        assert_eq!(
+            submit(&limited, "/forgot-password", &jar, &form)
+                .await
+                .status,
+            200
+        );
+    }
+    let refused = submit(&limited, "/forgot-password", &jar, &form).await;
+    assert_eq!(refused.status, 429);
+    assert!(is_html(&refused));
+    assert!(refused.header("retry-after").is_some());
+    // Pages themselves are not counted.
+    assert_eq!(limited.get("/forgot-password").await.status, 200);
+}
