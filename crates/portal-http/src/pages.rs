@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use portal_domain::service::{HelpLine, InvalidInput, LoginError};
-use portal_domain::values::{Password, SECURITY_QUESTIONS};
+use portal_domain::values::{AgreementVersion, Password, SECURITY_QUESTIONS};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -62,6 +62,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(forms)
         .route("/", get(home_page))
         .route("/logout", post(logout_submit))
+        .route("/agreement", post(current_agreement_submit))
         .route("/static/portal.css", get(stylesheet))
 }
 
@@ -421,6 +422,8 @@ struct HomePage {
     title: &'static str,
     username: String,
     note: Option<String>,
+    /// While a newer agreement awaits: its version and text.
+    agreement: Option<(String, String)>,
     providers: Vec<ProviderRow>,
 }
 
@@ -452,6 +455,13 @@ async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         title: "Home",
         username: auth.account.username.as_str().to_owned(),
         note,
+        agreement: auth.agreement_required.then(|| {
+            let agreement = &state.config.portal.agreement;
+            (
+                agreement.version.as_str().to_owned(),
+                agreement.text.clone(),
+            )
+        }),
         providers: providers
             .into_iter()
             .map(|p| ProviderRow {
@@ -502,6 +512,67 @@ async fn logout_submit(
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie(&state));
     response
+}
+
+/// Re-acceptance of a newer agreement, from the home page.
+#[derive(Debug, Deserialize)]
+pub struct CurrentAgreementForm {
+    csrf: Option<String>,
+    agreement_version: Option<String>,
+    accepted: Option<String>,
+}
+
+async fn current_agreement_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Form(form): Form<CurrentAgreementForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let Some((token, _)) = session_token(&headers) else {
+        return see_other("/login");
+    };
+    let auth = match state.portal.authenticate(&token).await {
+        Ok(auth) => auth,
+        Err(portal_domain::service::AuthError::Fault(f)) => {
+            return error_page(&state, &csrf, &ApiError::from(f));
+        }
+        Err(_) => return see_other("/login"),
+    };
+    let version = form
+        .agreement_version
+        .as_deref()
+        .and_then(|v| AgreementVersion::parse(v).ok());
+    let ticked = form.accepted.as_deref().is_some_and(|v| !v.is_empty());
+    let result = match version {
+        Some(version) if ticked => state
+            .portal
+            .accept_current_agreement(&auth, &version, ctx)
+            .await
+            .map_err(ApiError::from),
+        _ => Err(ApiError::AgreementNotAccepted),
+    };
+    match result {
+        Ok(()) => see_other("/"),
+        Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
+            error_page(&state, &csrf, &error)
+        }
+        Err(error) => message_page(
+            &state,
+            &csrf,
+            error.status(),
+            Message {
+                title: "Provider Agreement",
+                message: error.detail(),
+                alert: true,
+                tips: Vec::new(),
+                link: Some(("/", "Back")),
+            },
+        ),
+    }
 }
 
 // --- forgot and reset password ---

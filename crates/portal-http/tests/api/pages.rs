@@ -448,3 +448,38 @@ async fn locked_and_rate_limited_pages(db: Db) {
     // Pages themselves are not counted.
     assert_eq!(limited.get("/forgot-password").await.status, 200);
 }
+
+both!(a_new_agreement_is_accepted_from_the_home_page);
+async fn a_new_agreement_is_accepted_from_the_home_page(db: Db) {
+    let dir = std::env::temp_dir().join("portal-http-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = dir.join(format!(
+        "agreement-v2-pages-{db:?}-{}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&v2, "2025-06\nThe second Provider Agreement.\n").unwrap();
+    let v2 = v2.display().to_string();
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let app = app.restart(&[("PORTAL_AGREEMENT_FILE", &v2)]).await;
+    let session = app.login("dr.doe", PASSWORD).await.token();
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}; portal_session={session}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("second Provider Agreement"));
+    assert!(!home.text.contains("P1001"));
+    let fields = [("csrf", csrf.as_str()), ("agreement_version", "2025-06")];
+    let unticked = submit(&app, "/agreement", &jar, &fields).await;
+    assert_eq!(unticked.status, 422);
+    let mut ticked = fields.to_vec();
+    ticked.push(("accepted", "true"));
+    let accepted = submit(&app, "/agreement", &jar, &ticked).await;
+    assert_eq!(accepted.status, 303, "{}", accepted.text);
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert!(home.text.contains("P1001"), "{}", home.text);
+}
