@@ -10,7 +10,7 @@
 //! travel only in the query string and form bodies, never in a log.
 
 use askama::Template;
-use axum::extract::{Form, Query, Request, State};
+use axum::extract::{Form, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +19,7 @@ use axum::{Router, middleware};
 use portal_domain::service::{HelpLine, InvalidInput, LoginError};
 use portal_domain::values::{AgreementVersion, Password, SECURITY_QUESTIONS};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::api::{
@@ -103,6 +104,33 @@ async fn rate_limited_as_page(
         page.headers_mut().insert(header::RETRY_AFTER, value);
     }
     page
+}
+
+/// A form body (`application/x-www-form-urlencoded`); one that cannot be
+/// read answers a page, not plain text.
+#[derive(Debug, Clone)]
+pub struct PageForm<T>(pub T);
+
+impl<T> FromRequest<AppState> for PageForm<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge
+                } else {
+                    ApiError::MalformedRequest("the form could not be read".to_owned())
+                };
+                Err(error_page(state, &csrf, &error))
+            }
+        }
+    }
 }
 
 // --- the frame, CSRF and rendering ---
@@ -350,7 +378,7 @@ async fn login_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -496,7 +524,7 @@ async fn logout_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -526,7 +554,7 @@ async fn current_agreement_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<CurrentAgreementForm>,
+    PageForm(form): PageForm<CurrentAgreementForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -618,7 +646,7 @@ async fn forgot_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<UsernameForm>,
+    PageForm(form): PageForm<UsernameForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -743,7 +771,7 @@ async fn reset_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<ResetForm>,
+    PageForm(form): PageForm<ResetForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -855,7 +883,7 @@ async fn activate_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    PageForm(form): PageForm<TokenForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -897,7 +925,7 @@ async fn resend_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<UsernameForm>,
+    PageForm(form): PageForm<UsernameForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -1131,7 +1159,7 @@ async fn register_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<ProviderForm>,
+    PageForm(form): PageForm<ProviderForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -1202,7 +1230,7 @@ async fn agreement_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<AgreementForm>,
+    PageForm(form): PageForm<AgreementForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,
@@ -1296,7 +1324,7 @@ async fn account_submit(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(form): Form<AccountForm>,
+    PageForm(form): PageForm<AccountForm>,
 ) -> Response {
     let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
         Ok(csrf) => csrf,

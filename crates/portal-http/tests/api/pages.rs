@@ -483,3 +483,50 @@ async fn a_new_agreement_is_accepted_from_the_home_page(db: Db) {
         .await;
     assert!(home.text.contains("P1001"), "{}", home.text);
 }
+
+both!(unreadable_forms_answer_a_page);
+async fn unreadable_forms_answer_a_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let json = app
+        .send(
+            browser()
+                .post(app.url("/login"))
+                .header("content-type", "application/json")
+                .body(r#"{"username": "dr.doe"}"#),
+        )
+        .await;
+    assert_eq!(json.status, 400);
+    assert!(is_html(&json));
+    assert!(json.text.contains(r#"role="alert""#));
+}
+
+both!(a_practitioner_paid_under_a_group_is_told_to_register_as_a_group);
+async fn a_practitioner_paid_under_a_group_is_told_to_register_as_a_group(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (_, csrf) = open(&app, "/register?type=practitioner").await;
+    let jar = format!("portal_csrf={csrf}");
+    let refused = submit(
+        &app,
+        "/register",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("provider_type", "practitioner"),
+            ("provider_id", "P1002"),
+            ("tax_id", "123456789"),
+            ("first_name", "John"),
+            ("last_name", "Roe"),
+            ("zip", "45202"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains(r#"role="alert""#));
+    assert!(refused.text.contains("Register as a Group"));
+    // The typed values are kept.
+    assert!(refused.text.contains(r#"value="P1002""#));
+
+    let (group, _) = open(&app, "/register?type=group").await;
+    assert!(group.text.contains(r#"<label for="group_name">"#));
+    assert!(!group.text.contains(r#"id="first_name""#));
+}
