@@ -1191,6 +1191,11 @@ async fn register_submit(
             started.id.as_str(),
             Vec::new(),
         ),
+        Err(
+            error @ ApiError::AlreadyRegistered {
+                pending_activation: true,
+            },
+        ) => activate_view(&state, &csrf, error.status(), None, vec![error.detail()]),
         Err(error @ ApiError::AlreadyRegistered { .. }) => message_page(
             &state,
             &csrf,
@@ -1375,6 +1380,11 @@ async fn account_submit(
             | ApiError::PasswordPolicy(_)
             | ApiError::UsernameTaken),
         ) => account_view(&state, &csrf, error.status(), id, &form, error_lines(&error)),
+        Err(
+            error @ ApiError::AlreadyRegistered {
+                pending_activation: true,
+            },
+        ) => activate_view(&state, &csrf, error.status(), None, vec![error.detail()]),
         Err(error @ ApiError::AlreadyRegistered { .. }) => message_page(
             &state,
             &csrf,

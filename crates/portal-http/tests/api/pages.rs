@@ -530,3 +530,29 @@ async fn a_practitioner_paid_under_a_group_is_told_to_register_as_a_group(db: Db
     assert!(group.text.contains(r#"<label for="group_name">"#));
     assert!(!group.text.contains(r#"id="first_name""#));
 }
+
+both!(a_pending_registration_offers_the_resend_form);
+async fn a_pending_registration_offers_the_resend_form(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/register?type=practitioner").await;
+    let jar = format!("portal_csrf={csrf}");
+    let again = submit(
+        &app,
+        "/register",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("provider_type", "practitioner"),
+            ("provider_id", "P1001"),
+            ("tax_id", "12-3456789"),
+            ("first_name", "Jane"),
+            ("last_name", "Doe"),
+            ("zip", "45202"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("already registered"));
+    assert!(again.text.contains(r#"action="/activation/resend""#));
+}
