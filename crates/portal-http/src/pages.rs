@@ -53,6 +53,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register", get(register_page).post(register_submit))
         .route("/register/agreement", post(agreement_submit))
         .route("/register/account", post(account_submit))
+        .route("/password", post(password_submit))
         // `rate_limit` counts only POSTs: the GETs pass through.
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .route_layer(middleware::from_fn_with_state(
@@ -601,6 +602,84 @@ async fn current_agreement_submit(
             },
         ),
     }
+}
+
+/// The password change form on the home page.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Self-service password change (SPEC §6): the same rules as
+/// `POST /api/v1/me/password`; other sessions are revoked, this one kept.
+async fn password_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let Some((token, _)) = session_token(&headers) else {
+        return see_other("/login");
+    };
+    let auth = match state.portal.authenticate(&token).await {
+        Ok(auth) if !auth.agreement_required => auth,
+        Ok(_) => return see_other("/"),
+        Err(portal_domain::service::AuthError::Fault(f)) => {
+            return error_page(&state, &csrf, &ApiError::from(f));
+        }
+        Err(_) => return see_other("/login"),
+    };
+    let parse = |raw: &Option<String>| {
+        raw.as_deref()
+            .filter(|p| !p.is_empty())
+            .and_then(|p| Password::parse(p).ok())
+    };
+    let result = match (parse(&form.current_password), parse(&form.new_password)) {
+        (Some(current), Some(new)) => state
+            .portal
+            .change_password(&auth, &current, &new, ctx)
+            .await
+            .map_err(ApiError::from),
+        (None, _) => Err(ApiError::InvalidCredentials),
+        (Some(_), None) => Err(ApiError::InvalidInput(
+            portal_domain::service::InvalidInput::single("new_password", "is required"),
+        )),
+    };
+    let (status, message, alert) = match result {
+        Ok(()) => (
+            StatusCode::OK,
+            "Your password was changed. Your other sessions were logged out, and we emailed you a notice.".to_owned(),
+            false,
+        ),
+        Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => return error_page(&state, &csrf, &error),
+        Err(ApiError::PasswordPolicy(violations)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            std::iter::once(ApiError::PasswordPolicy(violations.clone()).detail())
+                .chain(violations.as_slice().iter().map(ToString::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+            true,
+        ),
+        Err(error) => (error.status(), error.detail(), true),
+    };
+    message_page(
+        &state,
+        &csrf,
+        status,
+        Message {
+            title: "Change password",
+            message,
+            alert,
+            tips: Vec::new(),
+            link: Some(("/", "Back")),
+        },
+    )
 }
 
 // --- forgot and reset password ---

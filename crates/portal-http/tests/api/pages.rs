@@ -2,7 +2,7 @@
 //! would, cookies carried by hand, redirects not followed.
 
 use crate::helpers::{
-    ACTIVATION, Answer, Db, NEW_PASSWORD, PASSWORD, RESET, TestApp, both, spawn_app,
+    ACTIVATION, Answer, CHANGED, Db, NEW_PASSWORD, PASSWORD, RESET, TestApp, both, spawn_app,
 };
 
 /// A client that shows redirects instead of following them.
@@ -555,4 +555,70 @@ async fn a_pending_registration_offers_the_resend_form(db: Db) {
     assert_eq!(again.status, 409, "{}", again.text);
     assert!(again.text.contains("already registered"));
     assert!(again.text.contains(r#"action="/activation/resend""#));
+}
+
+both!(the_password_is_changed_from_the_home_page);
+async fn the_password_is_changed_from_the_home_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let this = app.login("dr.doe", PASSWORD).await.token();
+    let other = app.login("dr.doe", PASSWORD).await.token();
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}; portal_session={this}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert!(home.text.contains(r#"action="/password""#), "{}", home.text);
+    assert!(home.text.contains(r#"<label for="new_password">"#));
+
+    let change = |current: &'static str, new: &'static str| {
+        let (app, jar, csrf) = (&app, jar.clone(), csrf.clone());
+        async move {
+            submit(
+                app,
+                "/password",
+                &jar,
+                &[
+                    ("csrf", &csrf),
+                    ("current_password", current),
+                    ("new_password", new),
+                ],
+            )
+            .await
+        }
+    };
+    let wrong = change("Wrong-Password-123!", NEW_PASSWORD).await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.text.contains(r#"role="alert""#) && wrong.text.contains("incorrect"),
+        "{}",
+        wrong.text
+    );
+    let reused = change(PASSWORD, PASSWORD).await;
+    assert_eq!(reused.status, 422);
+    assert!(
+        reused.text.contains("different from your current one"),
+        "{}",
+        reused.text
+    );
+
+    let changed = change(PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert!(changed.text.contains("Your password was changed"));
+    // This session is kept, the other one revoked, the notice sent.
+    assert_eq!(
+        app.send(browser().get(app.url("/")).header("cookie", &jar))
+            .await
+            .status,
+        200
+    );
+    let other_jar = format!("portal_session={other}");
+    assert_eq!(
+        app.send(browser().get(app.url("/")).header("cookie", &other_jar))
+            .await
+            .status,
+        303
+    );
+    app.mail("dr.doe", CHANGED, 1).await;
+    assert_eq!(app.login("dr.doe", NEW_PASSWORD).await.status, 201);
 }
