@@ -461,15 +461,9 @@ async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
-    let Some((token, _)) = session_token(&headers) else {
-        return see_other("/login");
-    };
-    let auth = match state.portal.authenticate(&token).await {
+    let auth = match page_session(&state, &headers, &csrf).await {
         Ok(auth) => auth,
-        Err(portal_domain::service::AuthError::Fault(f)) => {
-            return error_page(&state, &csrf, &ApiError::from(f));
-        }
-        Err(_) => return see_other("/login"),
+        Err(response) => return *response,
     };
     let (note, providers) = if auth.agreement_required {
         (Some(ApiError::AgreementRequired.detail()), Vec::new())
@@ -513,6 +507,24 @@ async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
             .collect(),
     };
     html(&state, &csrf, StatusCode::OK, page.render())
+}
+
+/// The session of a page request: without a live one, the login page.
+async fn page_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<portal_domain::service::Authenticated, Box<Response>> {
+    let Some((token, _)) = session_token(headers) else {
+        return Err(Box::new(see_other("/login")));
+    };
+    match state.portal.authenticate(&token).await {
+        Ok(auth) => Ok(auth),
+        Err(portal_domain::service::AuthError::Fault(f)) => {
+            Err(Box::new(error_page(state, csrf, &ApiError::from(f))))
+        }
+        Err(_) => Err(Box::new(see_other("/login"))),
+    }
 }
 
 /// A form with nothing but its CSRF token.
@@ -561,15 +573,9 @@ async fn current_agreement_submit(
         Ok(csrf) => csrf,
         Err(refused) => return *refused,
     };
-    let Some((token, _)) = session_token(&headers) else {
-        return see_other("/login");
-    };
-    let auth = match state.portal.authenticate(&token).await {
+    let auth = match page_session(&state, &headers, &csrf).await {
         Ok(auth) => auth,
-        Err(portal_domain::service::AuthError::Fault(f)) => {
-            return error_page(&state, &csrf, &ApiError::from(f));
-        }
-        Err(_) => return see_other("/login"),
+        Err(response) => return *response,
     };
     let version = form
         .agreement_version
@@ -624,16 +630,10 @@ async fn password_submit(
         Ok(csrf) => csrf,
         Err(refused) => return *refused,
     };
-    let Some((token, _)) = session_token(&headers) else {
-        return see_other("/login");
-    };
-    let auth = match state.portal.authenticate(&token).await {
+    let auth = match page_session(&state, &headers, &csrf).await {
         Ok(auth) if !auth.agreement_required => auth,
         Ok(_) => return see_other("/"),
-        Err(portal_domain::service::AuthError::Fault(f)) => {
-            return error_page(&state, &csrf, &ApiError::from(f));
-        }
-        Err(_) => return see_other("/login"),
+        Err(response) => return *response,
     };
     let parse = |raw: &Option<String>| {
         raw.as_deref()
