@@ -5,6 +5,7 @@
 //! that order, stopping at the first failure. The tidy checks (doc comments,
 //! I/O-free domain, no `unsafe`) live in [`tidy`] and run as ordinary tests.
 
+mod browser;
 #[cfg(test)]
 mod tidy;
 
@@ -32,6 +33,10 @@ The PostgreSQL adapter's tests need a PostgreSQL server on which they may
 create databases: DATABASE_URL names it (default
 postgres://postgres@127.0.0.1:5432/test). `test` checks that it answers
 before running the tests, and stops with instructions when it does not.
+
+The browser test needs `chromium` and `chromedriver` on PATH: `test`
+installs Debian's chromium and chromium-driver with apt-get when one is
+missing, and stops with instructions when it cannot.
 ";
 
 /// The server the PostgreSQL tests use when `DATABASE_URL` is unset.
@@ -150,6 +155,12 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if steps.iter().any(|step| step.name == NEXTEST.name)
+        && let Err(message) = browser::require_chromium()
+    {
+        eprintln!("xtask: {message}");
+        return ExitCode::FAILURE;
     }
     run_steps(steps)
 }

@@ -10,7 +10,8 @@
 //! travel only in the query string and form bodies, never in a log.
 
 use askama::Template;
-use axum::extract::{Form, FromRequest, Query, Request, State};
+use axum::extract::{Form, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -134,6 +135,47 @@ where
     }
 }
 
+/// A page's query string; one that cannot be read (a parameter given
+/// twice, say) answers a 400 page in the portal's layout, not plain text.
+#[derive(Debug, Clone)]
+pub struct PageQuery<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for PageQuery<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(_) => {
+                let csrf = csrf_for_page(&parts.headers).unwrap_or_default();
+                // Where to start again from this page.
+                let link = match parts.uri.path() {
+                    "/register" => ("/register", "Register Here"),
+                    "/reset-password" => ("/forgot-password", "Forgot password?"),
+                    _ => ("/login", "Login"),
+                };
+                Err(message_page(
+                    state,
+                    &csrf,
+                    StatusCode::BAD_REQUEST,
+                    Message {
+                        title: "This address cannot be used",
+                        message: "The address of this page is not valid. If you followed a link \
+                                  from an email, open it again or ask for a new one."
+                            .to_owned(),
+                        alert: true,
+                        tips: Vec::new(),
+                        link: Some(link),
+                    },
+                ))
+            }
+        }
+    }
+}
+
 // --- the frame, CSRF and rendering ---
 
 /// What every page shows around its content.
@@ -198,17 +240,29 @@ fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
 }
 
 /// Checks a form post: the cookie and the field are present and equal
-/// (compared in constant time), and `Origin`, if sent, is ours. The token
-/// to render the answer's forms with, or the 403 page.
+/// (compared in constant time), `Origin`, if sent, is ours, and
+/// `Sec-Fetch-Site`, if sent, is `same-origin`. The token to render the
+/// answer's forms with, or the 403 page.
+///
+/// `Origin: null` counts as no `Origin`: our pages are `Referrer-Policy:
+/// no-referrer`, and under that policy browsers send `null` as the origin
+/// of every form post, our own included (Fetch, "append a request
+/// `Origin` header"). The token still has to match, and `Sec-Fetch-Site`
+/// tells a cross-site post apart where the browser sends it.
 fn verify_csrf(
     state: &AppState,
     headers: &HeaderMap,
     field: Option<&str>,
 ) -> Result<String, Box<Response>> {
     let expected_origin = state.config.public_url.origin().ascii_serialization();
-    let origin_ok = headers
-        .get(header::ORIGIN)
-        .is_none_or(|origin| origin.to_str().is_ok_and(|o| o == expected_origin));
+    let origin_ok = headers.get(header::ORIGIN).is_none_or(|origin| {
+        origin
+            .to_str()
+            .is_ok_and(|o| o == "null" || o == expected_origin)
+    });
+    let fetch_site_ok = headers
+        .get("sec-fetch-site")
+        .is_none_or(|site| site.as_bytes() == b"same-origin");
     let token = match (cookie(headers, CSRF_COOKIE), field) {
         (Some(cookie), Some(field))
             if is_token_shape(cookie) && bool::from(cookie.as_bytes().ct_eq(field.as_bytes())) =>
@@ -218,7 +272,7 @@ fn verify_csrf(
         _ => None,
     };
     match token {
-        Some(token) if origin_ok => Ok(token),
+        Some(token) if origin_ok && fetch_site_ok => Ok(token),
         _ => {
             let csrf = new_csrf_token().unwrap_or_default();
             Err(Box::new(message_page(
@@ -825,7 +879,7 @@ pub struct TokenQuery {
 async fn reset_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
     let csrf = match csrf_for_page(&headers) {
         Ok(csrf) => csrf,
@@ -932,7 +986,7 @@ fn activate_view(
 async fn activate_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
+    PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
     let csrf = match csrf_for_page(&headers) {
         Ok(csrf) => csrf,
@@ -1154,7 +1208,7 @@ fn register_view(
 async fn register_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<TypeQuery>,
+    PageQuery(query): PageQuery<TypeQuery>,
 ) -> Response {
     let csrf = match csrf_for_page(&headers) {
         Ok(csrf) => csrf,
@@ -1218,18 +1272,31 @@ fn agreement_view(
 }
 
 /// A step refused for the flow itself (unknown, expired, out of order):
-/// start again.
+/// what happened, and a way to start again.
 fn flow_page(state: &AppState, csrf: &str, error: &ApiError) -> Response {
+    let message = match error {
+        ApiError::NotFound => {
+            "We could not find this registration. It may have been finished or removed. \
+             Please start again."
+                .to_owned()
+        }
+        ApiError::InvalidTransition => {
+            "This registration step is not available now: the steps are done in order, each \
+             once. Please start again."
+                .to_owned()
+        }
+        other => other.detail(),
+    };
     message_page(
         state,
         csrf,
         error.status(),
         Message {
             title: "Registration cannot continue",
-            message: error.detail(),
+            message,
             alert: true,
             tips: Vec::new(),
-            link: Some(("/register", "Register Here")),
+            link: Some(("/register", "Start again")),
         },
     )
 }

@@ -622,3 +622,235 @@ async fn the_password_is_changed_from_the_home_page(db: Db) {
     app.mail("dr.doe", CHANGED, 1).await;
     assert_eq!(app.login("dr.doe", NEW_PASSWORD).await.status, 201);
 }
+
+both!(malformed_queries_answer_a_page);
+async fn malformed_queries_answer_a_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    // A parameter given twice cannot be read: a page, not axum's plain text.
+    for (path, back) in [
+        (
+            "/register?type=practitioner&type=group",
+            r#"href="/register""#,
+        ),
+        ("/activate?token=a&token=b", r#"href="/login""#),
+        (
+            "/reset-password?token=a&token=b",
+            r#"href="/forgot-password""#,
+        ),
+    ] {
+        let page = app.get(path).await;
+        assert_eq!(page.status, 400, "{path}: {}", page.text);
+        assert!(is_html(&page), "{path}: {:?}", page.headers);
+        assert!(page.text.contains(r#"<main id="main">"#), "{path}");
+        assert!(page.text.contains(r#"role="alert""#), "{path}");
+        assert!(page.text.contains("This address cannot be used"), "{path}");
+        assert!(page.text.contains(back), "{path}: {}", page.text);
+        assert!(set_cookie(&page, "portal_csrf").is_some(), "{path}");
+    }
+    // An unknown type offers the choice; a badly encoded token is only
+    // carried into the form (the POST refuses it).
+    let choice = app.get("/register?type=bogus").await;
+    assert_eq!(choice.status, 200);
+    assert!(
+        choice
+            .text
+            .contains(r#"href="/register?type=practitioner""#)
+    );
+    let activate = app.get("/activate?token=%ZZ").await;
+    assert_eq!(activate.status, 200, "{}", activate.text);
+    assert!(activate.text.contains(">Activate</button>"));
+    let reset = app.get("/reset-password?token=%ZZ").await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert!(reset.text.contains(r#"id="password-rules""#));
+}
+
+/// Step 1 through the page; the flow's id and the CSRF cookie jar.
+async fn start_through_the_page(app: &TestApp) -> (String, String, String) {
+    let (_, csrf) = open(app, "/register?type=practitioner").await;
+    let jar = format!("portal_csrf={csrf}");
+    let agreement = submit(
+        app,
+        "/register",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("provider_type", "practitioner"),
+            ("provider_id", "P1001"),
+            ("tax_id", "12-3456789"),
+            ("first_name", "Jane"),
+            ("last_name", "Doe"),
+            ("zip", "45202"),
+        ],
+    )
+    .await;
+    assert_eq!(agreement.status, 200, "{}", agreement.text);
+    (hidden(&agreement, "registration_id"), csrf, jar)
+}
+
+/// A "Registration cannot continue" page with this status, saying `why`,
+/// with a way to start again.
+#[track_caller]
+fn assert_start_again(page: &Answer, status: u16, why: &str) {
+    assert_eq!(page.status, status, "{}", page.text);
+    assert!(is_html(page));
+    assert!(page.text.contains("Registration cannot continue"));
+    assert!(page.text.contains(r#"role="alert""#));
+    assert!(page.text.contains(why), "{why:?} in {}", page.text);
+    assert!(
+        page.text
+            .contains(r#"<a class="button" href="/register">Start again</a>"#),
+        "{}",
+        page.text
+    );
+}
+
+both!(registration_edge_pages_offer_to_start_again);
+async fn registration_edge_pages_offer_to_start_again(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (id, csrf, jar) = start_through_the_page(&app).await;
+    let account = |id: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("registration_id".to_owned(), id.to_owned()),
+            ("username".to_owned(), "dr.doe".to_owned()),
+            ("password".to_owned(), PASSWORD.to_owned()),
+            ("email".to_owned(), "dr.doe@example.org".to_owned()),
+            ("security_question_id".to_owned(), "1".to_owned()),
+            ("security_answer".to_owned(), "Fluffy".to_owned()),
+        ]
+    };
+    let post = |path: &'static str, fields: Vec<(String, String)>| {
+        let (app, jar) = (&app, jar.clone());
+        async move {
+            let fields: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            submit(app, path, &jar, &fields).await
+        }
+    };
+
+    // The account step before the agreement was accepted: out of order.
+    let early = post("/register/account", account(&id)).await;
+    assert_start_again(&early, 409, "steps are done in order");
+    // Unknown, malformed and missing flow ids.
+    for unknown in ["00000000-0000-0000-0000-000000000000", "not-a-flow"] {
+        let page = post("/register/account", account(unknown)).await;
+        assert_start_again(&page, 404, "could not find this registration");
+        let page = post(
+            "/register/agreement",
+            vec![
+                ("csrf".to_owned(), csrf.clone()),
+                ("registration_id".to_owned(), unknown.to_owned()),
+                ("agreement_version".to_owned(), "1".to_owned()),
+                ("accepted".to_owned(), "true".to_owned()),
+            ],
+        )
+        .await;
+        assert_start_again(&page, 404, "could not find this registration");
+    }
+    let page = post(
+        "/register/agreement",
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("accepted".to_owned(), "true".to_owned()),
+        ],
+    )
+    .await;
+    assert_start_again(&page, 404, "could not find this registration");
+    // The refusals changed nothing: the flow goes on, then is done once.
+    let accepted = post(
+        "/register/agreement",
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("registration_id".to_owned(), id.clone()),
+            (
+                "agreement_version".to_owned(),
+                app.state
+                    .config
+                    .portal
+                    .agreement
+                    .version
+                    .as_str()
+                    .to_owned(),
+            ),
+            ("accepted".to_owned(), "true".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let done = post("/register/account", account(&id)).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let again = post("/register/account", account(&id)).await;
+    assert_start_again(&again, 409, "steps are done in order");
+    app.stop().await;
+
+    // A flow left longer than PORTAL_REGISTRATION_TTL has expired.
+    let app = spawn_app(db, &[("PORTAL_REGISTRATION_TTL", "1s")]).await;
+    let (id, csrf, jar) = start_through_the_page(&app).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let version = app
+        .state
+        .config
+        .portal
+        .agreement
+        .version
+        .as_str()
+        .to_owned();
+    let expired = submit(
+        &app,
+        "/register/agreement",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("registration_id", id.as_str()),
+            ("agreement_version", version.as_str()),
+            ("accepted", "true"),
+        ],
+    )
+    .await;
+    assert_start_again(&expired, 410, "This registration has expired.");
+}
+
+both!(forms_posted_with_a_null_origin_are_accepted);
+async fn forms_posted_with_a_null_origin_are_accepted(db: Db) {
+    // Our pages are `Referrer-Policy: no-referrer`, so a browser posts
+    // their forms with `Origin: null` and `Sec-Fetch-Site: same-origin`.
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/login").await;
+    let post = |fields: Vec<(&'static str, String)>, site: &'static str| {
+        let (app, csrf) = (&app, csrf.clone());
+        async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&fields)
+                .finish();
+            app.send(
+                browser()
+                    .post(app.url("/login"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", format!("portal_csrf={csrf}"))
+                    .header("origin", "null")
+                    .header("sec-fetch-site", site)
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let login = vec![
+        ("csrf", csrf.clone()),
+        ("username", "dr.doe".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let ok = post(login.clone(), "same-origin").await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert!(set_cookie(&ok, "portal_session").is_some());
+    // The token is still required, and a cross-site post is refused.
+    let mut tokenless = login.clone();
+    tokenless.remove(0);
+    assert_eq!(post(tokenless, "same-origin").await.status, 403);
+    let cross = post(login.clone(), "cross-site").await;
+    assert_eq!(cross.status, 403);
+    assert!(set_cookie(&cross, "portal_session").is_none());
+    assert_eq!(post(login, "same-site").await.status, 403);
+}
