@@ -3,9 +3,10 @@
 //! It runs inline on the calling thread; `portal-http` wraps it in a bounded
 //! pool so that it never runs on the async worker threads.
 
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -92,54 +93,123 @@ impl Argon2Hasher {
             pepper,
             dummy: PasswordHash::from_phc(String::new()),
         };
-        hasher.dummy = hasher
-            .hash_sync(b"dummy password for unknown users")
-            .map_err(|e| Argon2SettingsError(e.to_string()))?;
+        // The building thread (usually `main`) does not hash again: it does
+        // not keep Argon2's memory for this one hash.
+        let building_thread_hashes = BLOCKS.with_borrow(|blocks| !blocks.is_empty());
+        let dummy = hasher.hash_sync(b"dummy password for unknown users");
+        if !building_thread_hashes {
+            BLOCKS.take();
+        }
+        hasher.dummy = dummy.map_err(|e| Argon2SettingsError(e.to_string()))?;
         Ok(hasher)
     }
 
     fn argon2(&self) -> Result<Argon2<'_>, HashError> {
+        self.argon2_with(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    fn argon2_with(
+        &self,
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+    ) -> Result<Argon2<'_>, HashError> {
         match &self.pepper {
-            None => Ok(Argon2::new(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                self.params.clone(),
-            )),
+            None => Ok(Argon2::new(algorithm, version, params)),
             Some(pepper) => Argon2::new_with_secret(
                 pepper.expose_secret().as_bytes(),
-                Algorithm::Argon2id,
-                Version::V0x13,
-                self.params.clone(),
+                algorithm,
+                version,
+                params,
             )
-            .map_err(|e| HashError::Failed(e.to_string())),
+            .map_err(failed),
         }
     }
 
     fn hash_sync(&self, secret: &[u8]) -> Result<PasswordHash, HashError> {
-        let phc = self
-            .argon2()?
-            .hash_password(secret)
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let salt = argon2::password_hash::try_generate_salt()
+            .map_err(|e| HashError::Failed(format!("no randomness for a salt: {e}")))?;
+        let salt = Salt::new(&salt).map_err(failed)?;
+        let output = compute(&self.argon2()?, &self.params, secret, &salt)?;
+        let phc = Phc {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(failed)?,
+            salt: Some(salt),
+            hash: Some(output),
+        };
         Ok(PasswordHash::from_phc(phc.to_string()))
     }
 
+    /// Verifies as `argon2`'s `PasswordVerifier` does (the stored hash's own
+    /// algorithm, version and parameters; a constant-time comparison of the
+    /// outputs), on the thread's reused memory.
     fn verify_sync(&self, secret: &[u8], hash: &PasswordHash) -> Result<Verification, HashError> {
         let Ok(parsed) = Phc::new(hash.as_phc()) else {
             return Ok(Verification::Mismatch);
         };
-        match self.argon2()?.verify_password(secret, &parsed) {
-            Ok(()) => {
-                let needs_rehash = parsed.algorithm.as_str() != "argon2id"
-                    || Params::try_from(&parsed).map_or(true, |stored| {
-                        stored.m_cost() != self.params.m_cost()
-                            || stored.t_cost() != self.params.t_cost()
-                            || stored.p_cost() != self.params.p_cost()
-                    });
-                Ok(Verification::Match { needs_rehash })
-            }
-            Err(_) => Ok(Verification::Mismatch),
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Ok(Verification::Mismatch);
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+            return Ok(Verification::Mismatch);
+        };
+        let Ok(version) = parsed
+            .version
+            .map_or(Ok(Version::default()), Version::try_from)
+        else {
+            return Ok(Verification::Mismatch);
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return Ok(Verification::Mismatch);
+        };
+        let argon2 = self.argon2_with(algorithm, version, stored.clone())?;
+        if compute(&argon2, &stored, secret, salt)? != *expected {
+            return Ok(Verification::Mismatch);
         }
+        let needs_rehash = algorithm != Algorithm::Argon2id
+            || stored.m_cost() != self.params.m_cost()
+            || stored.t_cost() != self.params.t_cost()
+            || stored.p_cost() != self.params.p_cost();
+        Ok(Verification::Match { needs_rehash })
     }
+}
+
+thread_local! {
+    /// Argon2's working memory (19 MiB with the default parameters), kept
+    /// by each thread that hashes. Allocating it per hash cost the zeroing
+    /// of every page, and the allocator kept the freed blocks in per-thread
+    /// arenas anyway: the hash pool's RSS grew to several times its workers'
+    /// needs. Argon2 writes every block before reading it, so reuse is safe.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Argon2 of `secret` with `salt` into an output of the parameters' length.
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    secret: &[u8],
+    salt: &[u8],
+) -> Result<Output, HashError> {
+    let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = buffer
+        .get_mut(..length)
+        .ok_or_else(|| HashError::Failed("Argon2 output too long".to_owned()))?;
+    let count = params.block_count();
+    BLOCKS
+        .with_borrow_mut(|blocks| {
+            if blocks.len() < count {
+                blocks.resize(count, Block::default());
+            }
+            argon2.hash_password_into_with_memory(secret, salt, out, &mut blocks[..count])
+        })
+        .map_err(failed)?;
+    Output::new(out).map_err(failed)
+}
+
+fn failed(error: impl std::fmt::Display) -> HashError {
+    HashError::Failed(error.to_string())
 }
 
 #[async_trait]
@@ -209,6 +279,56 @@ mod tests {
         assert_eq!(
             block(hasher.verify_password(&wrong, &first)).unwrap(),
             Verification::Mismatch
+        );
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let settings = Argon2Settings {
+            memory_kib: 64,
+            iterations: 2,
+            parallelism: 2,
+        };
+        let hasher = Argon2Hasher::new(settings, None).unwrap();
+        let password = Password::parse("Quartz-Harbor-71").unwrap();
+        let crate_argon2 = Argon2::from(Params::new(64, 2, 2, None).unwrap());
+
+        let ours = block(hasher.hash_password(&password)).unwrap();
+        let parsed = Phc::new(ours.as_phc()).unwrap();
+        assert!(
+            crate_argon2
+                .verify_password(b"Quartz-Harbor-71", &parsed)
+                .is_ok()
+        );
+        assert!(
+            crate_argon2
+                .verify_password(b"Quartz-Harbor-72", &parsed)
+                .is_err()
+        );
+
+        let theirs = crate_argon2.hash_password(b"Quartz-Harbor-71").unwrap();
+        let theirs = PasswordHash::from_phc(theirs.to_string());
+        assert_eq!(
+            block(hasher.verify_password(&password, &theirs)).unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(64, 2, 2, None).unwrap(),
+        );
+        let legacy = PasswordHash::from_phc(
+            argon2i
+                .hash_password(b"Quartz-Harbor-71")
+                .unwrap()
+                .to_string(),
+        );
+        assert_eq!(
+            block(hasher.verify_password(&password, &legacy)).unwrap(),
+            Verification::Match { needs_rehash: true }
         );
     }
 

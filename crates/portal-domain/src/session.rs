@@ -23,6 +23,17 @@ impl Default for SessionPolicy {
     }
 }
 
+impl SessionPolicy {
+    /// How stale a session's `last_seen_at` may get before a request writes
+    /// it again: one write per session per interval rather than one per
+    /// request (a read-mostly `/me` stays free of commits), at the price of
+    /// the idle timeout ending up to this much early. A thirtieth of the idle
+    /// time, at most a minute.
+    pub fn touch_interval(&self) -> Duration {
+        (self.idle / 30_i32).min(Duration::minutes(1))
+    }
+}
+
 /// A stored session; the token itself is never stored, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -40,6 +51,11 @@ impl Session {
 
     pub fn is_live(&self, now: OffsetDateTime, policy: SessionPolicy) -> bool {
         now < self.expires_at(policy)
+    }
+
+    /// Whether a request at `now` should store a new `last_seen_at`.
+    pub fn needs_touch(&self, now: OffsetDateTime, policy: SessionPolicy) -> bool {
+        now - self.last_seen_at >= policy.touch_interval()
     }
 }
 
@@ -66,6 +82,21 @@ mod tests {
         assert!(session(0, 0).is_live(at(29), policy));
         assert!(!session(0, 0).is_live(at(30), policy));
         assert!(session(0, 20).is_live(at(49), policy));
+    }
+
+    #[test]
+    fn activity_is_stored_at_most_once_per_touch_interval() {
+        let policy = SessionPolicy::default();
+        assert_eq!(policy.touch_interval(), Duration::minutes(1));
+        let seen = session(0, 10);
+        assert!(!seen.needs_touch(at(10), policy));
+        assert!(!seen.needs_touch(at(11) - Duration::SECOND, policy));
+        assert!(seen.needs_touch(at(11), policy));
+        let short = SessionPolicy {
+            idle: Duration::seconds(60),
+            absolute: Duration::hours(1),
+        };
+        assert_eq!(short.touch_interval(), Duration::seconds(2));
     }
 
     #[test]

@@ -237,10 +237,14 @@ where
         if account.disabled || !self.provider_is_active(&account).await? {
             return Err(AuthError::Unauthenticated);
         }
-        self.store.touch_session(&hash, now).await?;
-        let touched = Session {
-            last_seen_at: now,
-            ..session
+        let touched = if session.needs_touch(now, policy) {
+            self.store.touch_session(&hash, now).await?;
+            Session {
+                last_seen_at: now,
+                ..session
+            }
+        } else {
+            session
         };
         Ok(Authenticated {
             agreement_required: self.agreement_pending(&account),

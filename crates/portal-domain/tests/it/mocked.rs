@@ -1783,6 +1783,22 @@ async fn authenticate_one_nanosecond_before_idle_expiry_is_live_and_touched() {
 }
 
 #[tokio::test]
+async fn authenticate_within_the_touch_interval_does_not_write() {
+    let mut fx = Fx::at(NOW);
+    let last_seen = NOW - Duration::seconds(30);
+    session_found(
+        &mut fx,
+        Ok(Some(session(NOW - Duration::hours(1), last_seen))),
+    );
+    account_loaded(&mut fx, Ok(Some(active_account())));
+    fx.roster
+        .expect_find()
+        .return_const(Ok(Some(sample::jane_doe())));
+    fx.store.expect_touch_session().never();
+    assert_eq!(authenticate(fx).await, Ok(active_account()));
+}
+
+#[tokio::test]
 async fn authenticate_at_exactly_the_absolute_limit_is_unauthenticated() {
     let absolute = PortalSettings::default().sessions.absolute;
     let mut fx = Fx::at(NOW);
