@@ -6,6 +6,7 @@
 //! I/O-free domain, no `unsafe`) live in [`tidy`] and run as ordinary tests.
 
 mod browser;
+mod fuzz;
 #[cfg(test)]
 mod tidy;
 
@@ -25,7 +26,12 @@ Commands:
   bench   run the benchmarks and print their figures: the domain's
             criterion benches, the PostgreSQL storage figures, then the
             HTTP figures (xtask/bench-http.sh; installs wrk if missing)
+  fuzz [SECONDS]
+          run every cargo-fuzz target of fuzz/ for SECONDS each (default
+            30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
   help    print this message
+
+fuzz is run by hand, not by CI; see docs/abuse-testing.md.
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
 
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
         ["test"] => (TEST, true),
         ["lint"] => (LINT, false),
         ["bench"] => (BENCH, true),
+        ["fuzz", ref rest @ ..] => return fuzz::run(rest),
         _ => {
             eprintln!("xtask: unexpected arguments: {}\n\n{USAGE}", args.join(" "));
             return ExitCode::from(2);
