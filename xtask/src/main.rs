@@ -7,6 +7,8 @@
 
 mod browser;
 mod fuzz;
+mod schemathesis;
+mod service;
 #[cfg(test)]
 mod tidy;
 
@@ -29,9 +31,13 @@ Commands:
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
+  schemathesis [MAX_EXAMPLES]
+          run schemathesis (installed from PyPI into target/) against the
+            release service's /api/v1/openapi.json; fails on any 5xx
   help    print this message
 
-fuzz is run by hand, not by CI; see docs/abuse-testing.md.
+fuzz and schemathesis are run by hand, not by CI; see
+docs/abuse-testing.md.
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
 
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
         ["lint"] => (LINT, false),
         ["bench"] => (BENCH, true),
         ["fuzz", ref rest @ ..] => return fuzz::run(rest),
+        ["schemathesis", ref rest @ ..] => return schemathesis::run(rest),
         _ => {
             eprintln!("xtask: unexpected arguments: {}\n\n{USAGE}", args.join(" "));
             return ExitCode::from(2);

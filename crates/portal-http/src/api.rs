@@ -50,6 +50,10 @@ fn field<T, E: std::fmt::Display>(
     parse(text).map_err(|e| errors.push(name, e)).ok()
 }
 
+// Members are `Option`s so that one `422 invalid_input` can list every
+// missing one; the OpenAPI document still marks the members the API requires
+// as required strings (`#[schema(required = true, ...)]`).
+
 // --- registration ---
 
 /// Step 1: the provider's details as printed on the EOB or welcome letter.
@@ -57,11 +61,15 @@ fn field<T, E: std::fmt::Display>(
 #[serde(deny_unknown_fields)]
 pub struct RegistrationRequest {
     /// `practitioner` or `group`.
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub provider_type: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub provider_id: Option<String>,
     /// 9 digits; `12-3456789` and `123456789` are the same.
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub tax_id: Option<String>,
     /// 5 digits or ZIP+4.
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub zip: Option<String>,
     /// Practitioner only.
     pub first_name: Option<String>,
@@ -176,7 +184,9 @@ pub async fn start_registration(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgreementRequest {
+    #[schema(required = true, value_type = bool)]
     pub accepted: Option<bool>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub agreement_version: Option<String>,
 }
 
@@ -232,11 +242,16 @@ pub async fn accept_agreement(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub username: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub password: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub email: Option<String>,
     /// One of `GET /api/v1/security-questions`.
+    #[schema(required = true, value_type = i64)]
     pub security_question_id: Option<i64>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub security_answer: Option<String>,
 }
 
@@ -310,6 +325,7 @@ pub async fn create_account(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     token: Option<String>,
 }
 
@@ -334,6 +350,7 @@ pub async fn activate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsernameRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     username: Option<String>,
 }
 
@@ -361,7 +378,9 @@ pub async fn resend_activation(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     username: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     password: Option<String>,
 }
 
@@ -452,7 +471,8 @@ pub async fn login(
     Ok(response)
 }
 
-#[utoipa::path(delete, path = "/api/v1/sessions/current", responses((status = 204, description = "logged out")))]
+#[utoipa::path(delete, path = "/api/v1/sessions/current", responses((status = 204, description = "logged out"),
+    (status = 401, description = "unauthenticated")))]
 pub async fn logout(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
@@ -523,11 +543,13 @@ pub async fn me(State(state): State<AppState>, Session(auth): Session) -> ApiRes
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeAgreementRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     agreement_version: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/me/agreement", request_body = MeAgreementRequest,
-    responses((status = 204, description = "accepted"), (status = 422, description = "agreement_not_accepted")))]
+    responses((status = 204, description = "accepted"), (status = 422, description = "agreement_not_accepted"),
+        (status = 401, description = "unauthenticated")))]
 pub async fn accept_current_agreement(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
@@ -553,7 +575,9 @@ pub async fn accept_current_agreement(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     current_password: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     new_password: Option<String>,
 }
 
@@ -573,8 +597,8 @@ fn password_field(
 
 #[utoipa::path(post, path = "/api/v1/me/password", request_body = PasswordChangeRequest,
     responses((status = 204, description = "changed; other sessions revoked"),
-        (status = 401, description = "invalid_credentials"), (status = 423, description = "account_locked"),
-        (status = 422, description = "password_policy")))]
+        (status = 401, description = "invalid_credentials, unauthenticated"), (status = 423, description = "account_locked"),
+        (status = 403, description = "agreement_required"), (status = 422, description = "password_policy")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
@@ -621,7 +645,9 @@ pub async fn request_password_reset(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
     token: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
     new_password: Option<String>,
 }
 

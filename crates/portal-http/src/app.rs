@@ -42,10 +42,64 @@ pub const BODY_LIMIT: usize = 16 * 1024;
         api::password_policy,
         api::agreement,
         openapi,
-    )
+    ),
+    modifiers(&CommonResponses)
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// The answers SPEC §8 allows on every route, added to each operation that
+/// does not document them itself: the JSON extractor's `400`, `413` and
+/// `415` and the members' `422 invalid_input` wherever a body is read, and
+/// `429`/`503` with `Retry-After` anywhere. Without them the document
+/// under-promises, and a client (or schemathesis) generated from it meets
+/// statuses it was never told about.
+#[derive(Debug)]
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Response};
+        const BODY: &[(&str, &str)] = &[
+            (
+                "400",
+                "malformed_request: the body is not a JSON object of this shape",
+            ),
+            ("413", "body_too_large"),
+            (
+                "415",
+                "unsupported_media_type: the body must be application/json",
+            ),
+            (
+                "422",
+                "invalid_input: every missing or invalid member, listed",
+            ),
+        ];
+        const ANY: &[(&str, &str)] = &[
+            ("429", "rate_limited, with Retry-After"),
+            ("503", "overloaded, with Retry-After"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let body = if operation.request_body.is_some() {
+                    BODY
+                } else {
+                    &[]
+                };
+                for (status, description) in body.iter().chain(ANY) {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::T(Response::new(*description)));
+                }
+            }
+        }
+    }
+}
 
 /// The account-changing routes, behind the per-address rate limit.
 fn rate_limited(state: &AppState) -> Router<AppState> {
