@@ -91,6 +91,7 @@ impl HashPool {
 
 /// A hashing thread: takes jobs until the pool is dropped.
 fn work(receiver: &Mutex<Receiver<Job>>, hasher: &Argon2Hasher, metrics: &Metrics) {
+    yield_to_requests();
     loop {
         let job = match receiver.lock() {
             Ok(receiver) => receiver.recv(),
@@ -99,6 +100,26 @@ fn work(receiver: &Mutex<Receiver<Job>>, hasher: &Argon2Hasher, metrics: &Metric
         let Ok(job) = job else { return };
         metrics.hash_queue_changed(-1);
         job(hasher);
+    }
+}
+
+/// Lowers the calling hashing thread's CPU priority (nice 19, `SCHED_BATCH`),
+/// so that the async workers and the database, whose requests take
+/// microseconds, run first when the hash pool saturates the cores: `/me`
+/// keeps its latency during a login flood. Hashing still gets every cycle
+/// the rest leaves, so login throughput does not change.
+fn yield_to_requests() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let lowered = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
+    if let Err(error) = lowered {
+        tracing::warn!(?error, "could not lower the priority of a hashing thread");
     }
 }
 
