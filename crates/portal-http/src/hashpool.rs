@@ -205,6 +205,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashing_threads_yield_to_everything_else() {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
+        };
+        let pool = pool(1, 1);
+        let (policy, name) = pool
+            .run(|_| {
+                let name = std::thread::current().name().map(str::to_owned);
+                (thread_schedule_policy(), name)
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("hash-0"));
+        assert_eq!(
+            policy.unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch)
+        );
+    }
+
+    #[tokio::test]
     async fn a_full_queue_answers_overloaded_at_once() {
         let pool = pool(1, 1);
         let gate = Arc::new(std::sync::Barrier::new(2));
