@@ -11,6 +11,7 @@ mod schemathesis;
 mod service;
 #[cfg(test)]
 mod tidy;
+mod timing;
 
 use std::env;
 use std::ffi::OsString;
@@ -34,9 +35,13 @@ Commands:
   schemathesis [MAX_EXAMPLES]
           run schemathesis (installed from PyPI into target/) against the
             release service's /api/v1/openapi.json; fails on any 5xx
+  timing [ROUNDS]
+          compare login and reset times for a known vs an unknown username
+            on the release service (default 200 rounds); fails when the
+            medians differ by 10 % of one hash time or more
   help    print this message
 
-fuzz and schemathesis are run by hand, not by CI; see
+fuzz, schemathesis and timing are run by hand, not by CI; see
 docs/abuse-testing.md.
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
         ["bench"] => (BENCH, true),
         ["fuzz", ref rest @ ..] => return fuzz::run(rest),
         ["schemathesis", ref rest @ ..] => return schemathesis::run(rest),
+        ["timing", ref rest @ ..] => return timing::run(rest),
         _ => {
             eprintln!("xtask: unexpected arguments: {}\n\n{USAGE}", args.join(" "));
             return ExitCode::from(2);
