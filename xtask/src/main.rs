@@ -6,6 +6,7 @@
 //! I/O-free domain, no `unsafe`) live in [`tidy`] and run as ordinary tests.
 
 mod browser;
+mod chaos;
 mod fuzz;
 mod schemathesis;
 mod service;
@@ -39,6 +40,9 @@ Commands:
           compare login and reset times for a known vs an unknown username
             on the release service (default 200 rounds); fails when the
             medians differ by 10 % of one hash time or more
+  chaos [SCENARIO...]
+          fault tests of the release service (smtp, pg-restart, kill,
+            two-instances; default all); see docs/chaos.md
   help    print this message
 
 fuzz, schemathesis and timing are run by hand, not by CI; see
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
         ["test"] => (TEST, true),
         ["lint"] => (LINT, false),
         ["bench"] => (BENCH, true),
+        ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["fuzz", ref rest @ ..] => return fuzz::run(rest),
         ["schemathesis", ref rest @ ..] => return schemathesis::run(rest),
         ["timing", ref rest @ ..] => return timing::run(rest),
