@@ -8,6 +8,7 @@
 mod browser;
 mod chaos;
 mod fuzz;
+mod runbook;
 mod schemathesis;
 mod service;
 #[cfg(test)]
@@ -58,6 +59,8 @@ before running the tests, and stops with instructions when it does not.
 The browser test needs `chromium` and `chromedriver` on PATH: `test`
 installs Debian's chromium and chromium-driver with apt-get when one is
 missing, and stops with instructions when it cannot.
+The runbook test runs pg_dump, pg_restore and sqlite3: `test` installs
+Debian's postgresql-client and sqlite3 the same way.
 ";
 
 /// The server the PostgreSQL tests use when `DATABASE_URL` is unset.
@@ -183,6 +186,12 @@ fn main() -> ExitCode {
     }
     if steps.iter().any(|step| step.name == NEXTEST.name)
         && let Err(message) = browser::require_chromium()
+    {
+        eprintln!("xtask: {message}");
+        return ExitCode::FAILURE;
+    }
+    if steps.iter().any(|step| step.name == NEXTEST.name)
+        && let Err(message) = runbook::require_backup_tools()
     {
         eprintln!("xtask: {message}");
         return ExitCode::FAILURE;

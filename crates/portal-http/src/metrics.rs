@@ -95,7 +95,7 @@ impl Metrics {
         );
         registry.register(
             "emails",
-            "Outbox emails by outcome (sent, retried, failed)",
+            "Outbox email deliveries by outcome (sent, transient_failure, rejected)",
             emails.clone(),
         );
         registry.register(

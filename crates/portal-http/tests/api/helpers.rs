@@ -98,32 +98,56 @@ pub async fn fresh_database(db: Db) -> String {
             }
             format!("sqlite://{}", path.display())
         }
-        Db::Postgres => {
-            // PostgreSQL names are at most 63 bytes: keep the end, which
-            // tells the tests apart.
-            let mut name = format!("portal_{name}");
-            if name.len() > 63 {
-                name = format!("p{}", &name[name.len() - 62..]);
-            }
-            let admin = admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            // The name is made of [a-z0-9_] only (see `test_name`).
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let _ = conn.close().await;
-            let mut url = url::Url::parse(&admin).unwrap();
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        }
+        Db::Postgres => fresh_postgres_database(&name).await,
     }
+}
+
+/// A fresh, empty PostgreSQL database named after `name` (made of
+/// `[a-z0-9_]`, see `test_name`) on the server of `DATABASE_URL`; its URL.
+pub async fn fresh_postgres_database(name: &str) -> String {
+    // PostgreSQL names are at most 63 bytes: keep the end, which tells the
+    // tests apart.
+    let mut name = format!("portal_{name}");
+    if name.len() > 63 {
+        name = format!("p{}", &name[name.len() - 62..]);
+    }
+    let admin = admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Drops a database made by [`fresh_postgres_database`], given its URL.
+pub async fn drop_postgres_database(database_url: &str) {
+    let name = url::Url::parse(database_url).unwrap().path()[1..].to_owned();
+    assert!(
+        name.starts_with('p')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "not a test database: {name}"
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+    // The name was made by `fresh_postgres_database`: [a-z0-9_] only.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let _ = conn.close().await;
 }
 
 /// A service under test.

@@ -15,3 +15,4 @@ mod logs;
 mod pages;
 mod policies;
 mod replace;
+mod runbook;
