@@ -170,8 +170,17 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// How long `/readyz` waits for the database. While PostgreSQL is down the
+/// pool keeps trying to connect for its whole acquire timeout (5 s), so an
+/// unbounded probe would hang through a short outage and then answer 200:
+/// the outage would never show. A probe answers promptly instead.
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.database.is_ready().await {
+    let ready = tokio::time::timeout(READY_WITHIN, state.database.is_ready())
+        .await
+        .unwrap_or(false);
+    if ready {
         Json(json!({"status": "ready"})).into_response()
     } else {
         (

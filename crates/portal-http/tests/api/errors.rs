@@ -720,6 +720,49 @@ async fn openapi_documents_the_answers_every_route_may_give(db: Db) {
         .problem(400, "malformed_request");
 }
 
+// While PostgreSQL cannot be reached, `/readyz` answers 503 within its
+// bound instead of waiting out the pool's acquire timeout (and then, after a
+// short outage, answering 200 as if nothing happened). Found by
+// `cargo xtask chaos pg-restart` (docs/chaos.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_answers_promptly_while_the_database_is_unreachable() {
+    use portal_adapters_postgres::PgStore;
+    use portal_http::app::READY_WITHIN;
+    use portal_http::config::Config;
+    use portal_http::state::{AppState, Database};
+
+    let port = portal_adapters_smtp::testing::closed_port();
+    // A pool as the service makes one, but waiting longer for a connection
+    // than the probe may.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/gone"))
+        .unwrap();
+    let env = [("PORTAL_LOG_FORMAT", "json")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let config = Config::load(&env, |path| std::fs::read_to_string(path)).unwrap();
+    let state = AppState::new(config, Database::Postgres(PgStore::from_pool(pool))).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(portal_http::serve::serve(
+        state,
+        listener,
+        std::future::pending(),
+        Vec::new(),
+    ));
+    let started = tokio::time::Instant::now();
+    let answer = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(answer.status().as_u16(), 503);
+    assert!(
+        took < READY_WITHIN + Duration::from_secs(1),
+        "/readyz took {took:?}"
+    );
+    server.abort();
+}
+
 both!(operational_endpoints_and_headers);
 async fn operational_endpoints_and_headers(db: Db) {
     let app = spawn_app(db, &[]).await;
