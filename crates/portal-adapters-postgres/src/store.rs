@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockState, LockoutPolicy};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
     PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
@@ -359,7 +359,20 @@ impl UserStore for PgStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        // The row lock orders racing failures: each reads the state the
+        // previous one left, and so knows whether it is the one that set
+        // the lock (the lockout is audited once).
+        let before = sqlx::query(
+            "SELECT failed_logins, locked_until FROM accounts WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.get())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(op("lock account"))?
+        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+        let before = lock_state(&before)?;
         // LockState::after_failure in one statement: PostgreSQL re-evaluates
         // it against the newest row version under concurrency, so no count
         // is lost and only the attempt that reaches the limit sets the lock.
@@ -379,20 +392,13 @@ impl UserStore for PgStore {
         .bind(now)
         .bind(i32::try_from(policy.max_failed).unwrap_or(i32::MAX))
         .bind(now + policy.duration)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(op("record login failure"))?
         .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        Ok(LockState {
-            failed_count: u32::try_from(
-                row.try_get::<i32, _>("failed_logins")
-                    .map_err(op("read failed_logins"))?,
-            )
-            .unwrap_or(0),
-            locked_until: row
-                .try_get("locked_until")
-                .map_err(op("read locked_until"))?,
-        })
+        let after = lock_state(&row)?;
+        tx.commit().await.map_err(op("commit login failure"))?;
+        Ok(RecordedFailure::between(before, after, now))
     }
 
     async fn record_login_success(
@@ -810,5 +816,19 @@ fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
         username: row.try_get("username").map_err(&read)?,
         client_addr: client_addr.and_then(|addr| addr.parse().ok()),
         outcome: row.try_get("outcome").map_err(&read)?,
+    })
+}
+
+/// The `failed_logins` and `locked_until` columns of a row.
+fn lock_state(row: &PgRow) -> Result<LockState, StoreError> {
+    Ok(LockState {
+        failed_count: u32::try_from(
+            row.try_get::<i32, _>("failed_logins")
+                .map_err(op("read failed_logins"))?,
+        )
+        .unwrap_or(0),
+        locked_until: row
+            .try_get("locked_until")
+            .map_err(op("read locked_until"))?,
     })
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockState, LockoutPolicy};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
     PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
@@ -364,10 +364,24 @@ impl UserStore for SqliteStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError> {
-        // LockState::after_failure in one statement: SQLite re-evaluates
-        // it against the newest row version under concurrency, so no count
-        // is lost and only the attempt that reaches the limit sets the lock.
+    ) -> Result<RecordedFailure, StoreError> {
+        // One writer at a time: the failure reads the state the previous one
+        // left, and so knows whether it is the one that set the lock (the
+        // lockout is audited once).
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        let before = sqlx::query("SELECT failed_logins, locked_until FROM accounts WHERE id = ?1")
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("read lock"))?
+            .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+        let before = lock_state(&before)?;
+        // LockState::after_failure in one statement, so no count is lost and
+        // only the attempt that reaches the limit sets the lock.
         let row = sqlx::query(
             "UPDATE accounts SET \
                failed_logins = CASE \
@@ -384,18 +398,13 @@ impl UserStore for SqliteStore {
         .bind(Ts(now))
         .bind(i64::from(policy.max_failed))
         .bind(Ts(now + policy.duration))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(op("record login failure"))?
         .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        Ok(LockState {
-            failed_count: u32::try_from(
-                row.try_get::<i64, _>("failed_logins")
-                    .map_err(op("read failed_logins"))?,
-            )
-            .unwrap_or(0),
-            locked_until: opt_time(&row, "locked_until")?,
-        })
+        let after = lock_state(&row)?;
+        tx.commit().await.map_err(op("commit login failure"))?;
+        Ok(RecordedFailure::between(before, after, now))
     }
 
     async fn record_login_success(
@@ -848,5 +857,17 @@ fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
         username: row.try_get("username").map_err(&read)?,
         client_addr: client_addr.and_then(|addr| addr.parse().ok()),
         outcome: row.try_get("outcome").map_err(&read)?,
+    })
+}
+
+/// The `failed_logins` and `locked_until` columns of a row.
+fn lock_state(row: &SqliteRow) -> Result<LockState, StoreError> {
+    Ok(LockState {
+        failed_count: u32::try_from(
+            row.try_get::<i64, _>("failed_logins")
+                .map_err(op("read failed_logins"))?,
+        )
+        .unwrap_or(0),
+        locked_until: opt_time(row, "locked_until")?,
     })
 }

@@ -70,6 +70,34 @@ impl LockState {
     }
 }
 
+/// What counting one failed login did
+/// ([`UserStore::record_login_failure`](crate::ports::UserStore::record_login_failure)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFailure {
+    /// The state after the failure.
+    pub state: LockState,
+    /// Whether this failure set the lock. However many failures race, one
+    /// per lock does: the others were counted before it, or found it set.
+    /// The lockout is audited once, by that failure.
+    pub set_lock: bool,
+}
+
+impl RecordedFailure {
+    /// The failure that moves `before` to `before.after_failure(now, policy)`.
+    pub fn after(before: LockState, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
+        Self::between(before, before.after_failure(now, policy), now)
+    }
+
+    /// A failure a store recorded: `before` as it was once the store held
+    /// the account (no other failure in between), `after` as it wrote it.
+    pub fn between(before: LockState, after: LockState, now: OffsetDateTime) -> Self {
+        Self {
+            state: after,
+            set_lock: !before.is_locked(now) && after.is_locked(now),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +146,28 @@ mod tests {
                 locked_until: None
             }
         );
+    }
+
+    #[test]
+    fn only_the_failure_that_locks_sets_the_lock() {
+        let fourth = RecordedFailure::after(fail(3, t(0)), t(1), POLICY);
+        assert!(!fourth.set_lock);
+        let fifth = RecordedFailure::after(fourth.state, t(2), POLICY);
+        assert!(fifth.set_lock);
+        assert_eq!(fifth.state.locked_until, Some(t(2) + Duration::hours(24)));
+        // A failure during the lock finds it set.
+        let during = RecordedFailure::after(fifth.state, t(3), POLICY);
+        assert!(!during.set_lock);
+        assert_eq!(during.state, fifth.state);
+        // After the lock, counting starts again and the fifth failure locks anew.
+        let end = t(2) + Duration::hours(24);
+        let mut recorded = during;
+        for _ in 0..5 {
+            assert!(!recorded.set_lock);
+            recorded = RecordedFailure::after(recorded.state, end, POLICY);
+        }
+        assert!(recorded.set_lock);
+        assert_eq!(recorded.state.failed_count, 5);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy};
+use crate::lockout::{LockoutPolicy, RecordedFailure};
 use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -239,15 +239,19 @@ pub trait UserStore: Send + Sync {
         email: &Email,
     ) -> Result<Account, CreateAccountError>;
 
-    /// Atomically counts a failed login ([`LockState::after_failure`]) and
-    /// returns the new state. Never loses a count under concurrency. An
-    /// unknown id is `Unexpected`.
+    /// Atomically counts a failed login
+    /// ([`LockState::after_failure`](crate::lockout::LockState::after_failure))
+    /// and returns the new state, and whether this failure set the lock
+    /// ([`RecordedFailure::between`] the state it counted from and the new
+    /// one). Never loses a count under concurrency, and of failures racing
+    /// past the limit exactly one reports `set_lock`. An unknown id is
+    /// `Unexpected`.
     async fn record_login_failure(
         &self,
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError>;
+    ) -> Result<RecordedFailure, StoreError>;
 
     /// In one transaction: clears the failure count and lock, sets the last
     /// login, stores the session, and replaces the password hash when a
@@ -613,7 +617,7 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
         (**self).record_login_failure(id, now, policy).await
     }
     async fn record_login_success(

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::{Email, OutboxId, QueuedEmail};
-use portal_domain::lockout::{LockState, LockoutPolicy};
+use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, OutboxStore,
     ProofingFailures, PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
@@ -149,7 +149,7 @@ impl UserStore for FlakyStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
         self.inner.record_login_failure(id, now, policy).await
     }
     async fn record_login_success(

@@ -176,19 +176,21 @@ where
         })
     }
 
-    /// Counts a failure; returns the lock's end when this attempt set it.
+    /// Counts a failure; returns the lock's end when the account is locked
+    /// after it (this attempt set the lock, or raced with the one that did).
     async fn count_failure(
         &self,
         account: &Account,
         now: OffsetDateTime,
         ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
-        let state = self
+        let recorded = self
             .store
             .record_login_failure(account.id, now, self.settings.lockout)
             .await?;
-        let locked_until = state.locked_until(now);
-        if locked_until.is_some() {
+        // Failures that raced past the lock check answer `account_locked`
+        // too, but only the one that set the lock audits it.
+        if recorded.set_lock {
             self.audit(
                 AuditAction::AccountLocked,
                 Some(account.username.as_str()),
@@ -197,7 +199,7 @@ where
             )
             .await;
         }
-        Ok(locked_until)
+        Ok(recorded.state.locked_until(now))
     }
 
     async fn provider_is_active(&self, account: &Account) -> Result<bool, Fault> {

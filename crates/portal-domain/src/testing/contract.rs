@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 use crate::account::{Account, AccountProvider, NewAccount};
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind};
-use crate::lockout::{LockState, LockoutPolicy};
+use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     CreateAccountError, FlowUpdateError, ImportMode, IssueOutcome, LinkToken, NewToken,
     OutboxStore, ProviderRoster, RedeemError, TokenPurpose, UserStore,
@@ -478,41 +478,41 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
         max_failed: 3,
         duration: Duration::hours(24),
     };
-    assert_eq!(
-        s.store
-            .record_login_failure(account.id, at(1), policy)
+    for (minute, count) in [(1, 1), (2, 2)] {
+        let recorded = s
+            .store
+            .record_login_failure(account.id, at(minute), policy)
             .await
-            .unwrap()
-            .failed_count,
-        1
-    );
-    assert_eq!(
-        s.store
-            .record_login_failure(account.id, at(2), policy)
-            .await
-            .unwrap()
-            .failed_count,
-        2
-    );
-    let locked = s
+            .unwrap();
+        assert_eq!(recorded.state.failed_count, count);
+        assert!(!recorded.set_lock);
+    }
+    let locking = s
         .store
         .record_login_failure(account.id, at(3), policy)
         .await
         .unwrap();
+    let locked = LockState {
+        failed_count: 3,
+        locked_until: Some(at(3) + Duration::hours(24)),
+    };
     assert_eq!(
-        locked,
-        LockState {
-            failed_count: 3,
-            locked_until: Some(at(3) + Duration::hours(24))
+        locking,
+        RecordedFailure {
+            state: locked,
+            set_lock: true
         }
     );
-    // During the lock nothing changes.
+    // During the lock nothing changes, and the lock is not set again.
     assert_eq!(
         s.store
             .record_login_failure(account.id, at(4), policy)
             .await
             .unwrap(),
-        locked
+        RecordedFailure {
+            state: locked,
+            set_lock: false
+        }
     );
     let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
     assert_eq!(stored.lock, locked);
@@ -524,9 +524,12 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
         .unwrap();
     assert_eq!(
         after,
-        LockState {
-            failed_count: 1,
-            locked_until: None
+        RecordedFailure {
+            state: LockState {
+                failed_count: 1,
+                locked_until: None
+            },
+            set_lock: false
         }
     );
 }
@@ -544,7 +547,7 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
         join_all((0..50).map(|i| s.store.record_login_failure(counted.id, at(i), generous))).await;
     let mut counts: Vec<u32> = results
         .into_iter()
-        .map(|r| r.unwrap().failed_count)
+        .map(|r| r.unwrap().state.failed_count)
         .collect();
     counts.sort_unstable();
     assert_eq!(
@@ -560,10 +563,15 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
     };
     let results =
         join_all((0..50).map(|i| s.store.record_login_failure(locked.id, at(i), policy))).await;
-    let states: Vec<LockState> = results.into_iter().map(Result::unwrap).collect();
-    let ends: std::collections::BTreeSet<_> =
-        states.iter().filter_map(|s| s.locked_until).collect();
+    let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
+    let ends: std::collections::BTreeSet<_> = recorded
+        .iter()
+        .filter_map(|r| r.state.locked_until)
+        .collect();
     assert_eq!(ends.len(), 1, "exactly one lock was set: {ends:?}");
+    // Only one failure reports that it set the lock (the lockout is audited
+    // once), however many raced past the limit.
+    assert_eq!(recorded.iter().filter(|r| r.set_lock).count(), 1);
     let stored = s.store.account_by_id(locked.id).await.unwrap().unwrap();
     assert_eq!(stored.lock.failed_count, 5);
     assert_eq!(stored.lock.locked_until, ends.into_iter().next());
@@ -918,6 +926,7 @@ pub async fn password_reset_changes_everything_at_once<
             .record_login_failure(account.id, at(2), policy)
             .await
             .unwrap()
+            .state
             .is_locked(at(2))
     );
     let reset = NewToken {

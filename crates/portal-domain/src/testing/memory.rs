@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, Activation, NewAccount};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy};
+use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     Clock, CreateAccountError, FlowUpdateError, ImportMode, ImportSummary, IssueOutcome, LinkToken,
     NewToken, OutboxStore, ProofingFailures, ProviderRoster, PurgeCounts, RandomnessError,
@@ -304,11 +304,12 @@ impl UserStore for InMemoryStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-    ) -> Result<LockState, StoreError> {
+    ) -> Result<RecordedFailure, StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
-        account.lock = account.lock.after_failure(now, policy);
-        Ok(account.lock)
+        let recorded = RecordedFailure::after(account.lock, now, policy);
+        account.lock = recorded.state;
+        Ok(recorded)
     }
 
     async fn record_login_success(

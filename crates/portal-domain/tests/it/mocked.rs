@@ -19,7 +19,7 @@ use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
-use portal_domain::lockout::{LockState, LockoutPolicy};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, HashError, IssueOutcome, LinkToken, MailError, NewToken,
@@ -1433,11 +1433,14 @@ async fn login_at_the_exact_end_of_the_lock_proceeds_to_verification() {
         .expect_record_login_failure()
         .times(1)
         .returning(|_, now, policy| {
-            Ok(LockState {
-                failed_count: 5,
-                locked_until: Some(NOW),
-            }
-            .after_failure(now, policy))
+            Ok(RecordedFailure::after(
+                LockState {
+                    failed_count: 5,
+                    locked_until: Some(NOW),
+                },
+                now,
+                policy,
+            ))
         });
     assert_eq!(login(fx).await, Err(LoginError::InvalidCredentials));
 }
@@ -1493,11 +1496,14 @@ fn wrong_password(fx: &mut Fx, failures_before: u32) {
         })
         .times(1)
         .returning(move |_, now, policy| {
-            Ok(LockState {
-                failed_count: failures_before,
-                locked_until: None,
-            }
-            .after_failure(now, policy))
+            Ok(RecordedFailure::after(
+                LockState {
+                    failed_count: failures_before,
+                    locked_until: None,
+                },
+                now,
+                policy,
+            ))
         });
 }
 
@@ -1534,6 +1540,40 @@ async fn login_wrong_password_reaching_the_limit_is_account_locked() {
             (AuditAction::AccountLocked, "locked".to_owned()),
             (AuditAction::LoginFailed, "account_locked".to_owned()),
         ]
+    );
+}
+
+// A wrong password verified while another attempt locked the account: the
+// store finds the lock set, the answer is `account_locked`, and the lockout
+// is not audited a second time (found by `cargo xtask chaos two-instances`:
+// 100 parallel wrong logins logged 51 lockouts for one lock).
+#[tokio::test]
+async fn login_wrong_password_racing_the_lock_is_locked_without_a_second_lockout_event() {
+    let mut fx = Fx::new();
+    let audit = fx.audit.clone();
+    login_until(&mut fx, active_account(), LoginCall::Verify);
+    fx.hasher
+        .expect_verify_password()
+        .times(1)
+        .return_const(Ok(Verification::Mismatch));
+    let locked = LockState {
+        failed_count: 5,
+        locked_until: Some(NOW + Duration::hours(24)),
+    };
+    fx.store
+        .expect_record_login_failure()
+        .times(1)
+        .returning(move |_, now, policy| Ok(RecordedFailure::after(locked, now, policy)));
+    no_session_written(&mut fx);
+    assert_eq!(
+        login(fx).await,
+        Err(LoginError::AccountLocked {
+            locked_until: NOW + Duration::hours(24)
+        })
+    );
+    assert_eq!(
+        audit.outcomes(),
+        [(AuditAction::LoginFailed, "account_locked".to_owned())]
     );
 }
 
@@ -2871,7 +2911,7 @@ mockall::mock! {
             id: AccountId,
             now: OffsetDateTime,
             policy: LockoutPolicy,
-        ) -> Result<LockState, StoreError>;
+        ) -> Result<RecordedFailure, StoreError>;
         async fn record_login_success(
             &self,
             id: AccountId,
