@@ -66,6 +66,12 @@ impl HashPool {
         // The request's span follows the job, so its log lines keep the request id.
         let span = tracing::Span::current();
         let job: Job = Box::new(move |hasher| {
+            // A request that ended while its job waited (the client gave up
+            // or timed out) gets no hashing: under overload, the cores go to
+            // requests that someone still waits for.
+            if done.is_closed() {
+                return;
+            }
             let _ = done.send(span.in_scope(|| job(hasher)));
         });
         self.metrics.hash_queue_changed(1);
@@ -251,5 +257,32 @@ mod tests {
         assert!(running.await.unwrap().is_ok());
         assert!(waiting.await.unwrap().is_ok());
         assert!(pool.run(|_| ()).await.is_ok(), "capacity returns");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_request_ended_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let pool = pool(1, 4);
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let opener = Arc::clone(&gate);
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(move |_| gate.wait()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // A request queues its job behind the running one, then goes away.
+        let ran = Arc::new(AtomicBool::new(false));
+        let abandoned = tokio::spawn({
+            let (pool, ran) = (pool.clone(), Arc::clone(&ran));
+            async move { pool.run(move |_| ran.store(true, Ordering::SeqCst)).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        opener.wait();
+        assert!(running.await.unwrap().is_ok());
+        // The next job runs after the abandoned one was taken off the queue.
+        assert!(pool.run(|_| ()).await.is_ok());
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job was not run");
     }
 }
