@@ -19,9 +19,9 @@ mod store;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection as _, PgPool};
 
 pub use error::ConnectError;
 
@@ -34,6 +34,10 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+/// How long a pooled connection may sit idle before it is pinged again
+/// when handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 impl PgStore {
     /// Connects to `url` (`postgres://…`). The pool waits at most 5 s for a
     /// connection, so an outage surfaces as `StoreError::Unavailable`
@@ -42,6 +46,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection it hands out: a round trip before
+            // each query, on the request's path. A busy connection was just
+            // checked when it came back to the pool (sqlx pings on release),
+            // so only one that sat idle for a while is pinged again.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(ConnectError::Connect)?;
