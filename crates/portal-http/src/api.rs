@@ -515,7 +515,7 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, description = "unauthenticated"),
         (status = 403, description = "agreement_required")))]
 pub async fn me(State(state): State<AppState>, Session(auth): Session) -> ApiResult {
-    let providers = state.portal.visible_providers(&auth.account).await?;
+    let providers = state.portal.visible_providers_of(&auth).await?;
     let account = &auth.account;
     Ok(Json(Me {
         username: account.username.as_str().to_owned(),

@@ -522,7 +522,7 @@ async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let (note, providers) = if auth.agreement_required {
         (Some(ApiError::AgreementRequired.detail()), Vec::new())
     } else {
-        match state.portal.visible_providers(&auth.account).await {
+        match state.portal.visible_providers_of(&auth).await {
             Ok(providers) => (None, providers),
             Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
         }

@@ -10,6 +10,7 @@ use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
 use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore, Verification};
 use crate::registration::AgreementAcceptance;
+use crate::roster::RosterEntry;
 use crate::session::Session;
 use crate::values::{AgreementVersion, Password, RawToken, TokenHash, Username};
 
@@ -45,6 +46,8 @@ pub enum LoginError {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub account: Account,
+    /// The account's own roster entry, active, as read for this request.
+    pub provider: RosterEntry,
     pub session_hash: TokenHash,
     pub session_expires_at: OffsetDateTime,
     /// A newer agreement awaits: only the agreement and logout are allowed.
@@ -203,11 +206,16 @@ where
     }
 
     async fn provider_is_active(&self, account: &Account) -> Result<bool, Fault> {
+        Ok(self.active_provider(account).await?.is_some())
+    }
+
+    /// The account's own roster entry, when it is active.
+    async fn active_provider(&self, account: &Account) -> Result<Option<RosterEntry>, Fault> {
         let entry = self
             .roster
             .find(&account.provider.tax_id, &account.provider.provider_id)
             .await?;
-        Ok(entry.is_some_and(|e| e.is_active()))
+        Ok(entry.filter(RosterEntry::is_active))
     }
 
     fn agreement_pending(&self, account: &Account) -> bool {
@@ -236,9 +244,12 @@ where
             .account_by_id(session.account_id)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        if account.disabled || !self.provider_is_active(&account).await? {
+        if account.disabled {
             return Err(AuthError::Unauthenticated);
         }
+        let Some(provider) = self.active_provider(&account).await? else {
+            return Err(AuthError::Unauthenticated);
+        };
         let touched = if session.needs_touch(now, policy) {
             self.store.touch_session(&hash, now).await?;
             Session {
@@ -251,6 +262,7 @@ where
         Ok(Authenticated {
             agreement_required: self.agreement_pending(&account),
             account,
+            provider,
             session_hash: hash,
             session_expires_at: touched.expires_at(policy),
         })

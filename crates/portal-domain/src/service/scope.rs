@@ -1,8 +1,9 @@
 //! Access scope (SPEC §4): which roster providers an account sees.
 
-use super::{Fault, Portal};
+use super::{Authenticated, Fault, Portal};
 use crate::account::Account;
 use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore};
+use crate::roster::RosterEntry;
 use crate::values::{LineOfBusiness, ProviderId, ProviderKind, Zip};
 
 /// A provider as the API lists it.
@@ -38,15 +39,31 @@ where
                 .collect(),
             ProviderKind::Group => self.roster.active_under_tax_id(&provider.tax_id).await?,
         };
-        Ok(entries
-            .into_iter()
-            .map(|entry| ProviderItem {
-                kind: entry.kind(),
-                name: entry.display_name(),
-                provider_id: entry.provider_id,
-                zips: entry.zips,
-                lines_of_business: entry.lines_of_business,
-            })
-            .collect())
+        Ok(entries.into_iter().map(ProviderItem::from).collect())
+    }
+
+    /// [`Self::visible_providers`] for a request: a practitioner's own entry
+    /// was read when its session was authenticated, so only a group reads
+    /// the roster again.
+    pub async fn visible_providers_of(
+        &self,
+        auth: &Authenticated,
+    ) -> Result<Vec<ProviderItem>, Fault> {
+        match auth.account.provider.kind {
+            ProviderKind::Practitioner => Ok(vec![ProviderItem::from(auth.provider.clone())]),
+            ProviderKind::Group => self.visible_providers(&auth.account).await,
+        }
+    }
+}
+
+impl From<RosterEntry> for ProviderItem {
+    fn from(entry: RosterEntry) -> Self {
+        Self {
+            kind: entry.kind(),
+            name: entry.display_name(),
+            provider_id: entry.provider_id,
+            zips: entry.zips,
+            lines_of_business: entry.lines_of_business,
+        }
     }
 }

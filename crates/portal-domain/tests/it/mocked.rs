@@ -1999,6 +1999,7 @@ async fn logout_audit_failure_does_not_fail_a_logout() {
 fn authenticated(account: Account) -> Authenticated {
     Authenticated {
         account,
+        provider: sample::jane_doe(),
         session_hash: raw_token(5).hash(),
         session_expires_at: NOW + Duration::minutes(30),
         agreement_required: true,
@@ -2770,6 +2771,32 @@ async fn scope_practitioner_whose_entry_is_inactive_or_gone_sees_nothing() {
         let result = fx.build().visible_providers(&active_account()).await;
         assert_eq!(result, Ok(Vec::<ProviderItem>::new()));
     }
+}
+
+#[tokio::test]
+async fn scope_of_a_request_reuses_the_practitioners_authenticated_entry() {
+    let mut fx = Fx::new();
+    fx.roster.expect_find().never();
+    fx.roster.expect_active_under_tax_id().never();
+    let mut auth = authenticated(active_account());
+    auth.agreement_required = false;
+    let result = fx.build().visible_providers_of(&auth).await.unwrap();
+    assert_eq!(result, vec![ProviderItem::from(sample::jane_doe())]);
+}
+
+#[tokio::test]
+async fn scope_of_a_request_reads_a_groups_providers() {
+    let mut fx = Fx::new();
+    fx.roster
+        .expect_active_under_tax_id()
+        .times(1)
+        .return_const(Ok(vec![sample::jane_doe()]));
+    let result = fx
+        .build()
+        .visible_providers_of(&authenticated(group_account()))
+        .await
+        .unwrap();
+    assert_eq!(result, vec![ProviderItem::from(sample::jane_doe())]);
 }
 
 // ---------------------------------------------------------------------------
