@@ -109,11 +109,12 @@ fn work(receiver: &Mutex<Receiver<Job>>, hasher: &Argon2Hasher, metrics: &Metric
     }
 }
 
-/// Lowers the calling hashing thread's CPU priority (nice 19, `SCHED_BATCH`),
-/// so that the async workers and the database, whose requests take
-/// microseconds, run first when the hash pool saturates the cores: `/me`
-/// keeps its latency during a login flood. Hashing still gets every cycle
-/// the rest leaves, so login throughput does not change.
+/// Puts the calling hashing thread under `SCHED_IDLE`: it runs when nothing
+/// else wants the core, and any waking request thread or database process
+/// preempts it at once. When the hash pool saturates the cores, requests that
+/// need microseconds of CPU (`/me`) keep their latency; hashing still gets
+/// every cycle the rest leaves, so login throughput does not change. (On a
+/// host shared with other CPU-bound work, hashing yields to it as well.)
 fn yield_to_requests() {
     use thread_priority::{
         NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
@@ -122,7 +123,7 @@ fn yield_to_requests() {
     let lowered = set_thread_priority_and_policy(
         thread_native_id(),
         ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
     );
     if let Err(error) = lowered {
         tracing::warn!(?error, "could not lower the priority of a hashing thread");
@@ -226,7 +227,7 @@ mod tests {
         assert_eq!(name.as_deref(), Some("hash-0"));
         assert_eq!(
             policy.unwrap(),
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch)
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
         );
     }
 
