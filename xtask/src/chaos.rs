@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use portal_adapters_smtp::testing::SmtpSink;
 use serde_json::{Value, json};
 
-use super::{DEFAULT_DATABASE_URL, cargo, workspace_root};
+use super::{DEFAULT_DATABASE_URL, workspace_root};
 
 /// The password of every account the scenarios create.
 const PASSWORD: &str = "Quartz-Harbor-71-Lantern";
@@ -131,16 +131,7 @@ struct Ctx {
 
 fn prepare() -> Result<Ctx, String> {
     let root = workspace_root();
-    eprintln!("xtask chaos: cargo build --release -p portal-http");
-    let status = Command::new(cargo())
-        .args(["build", "--release", "-q", "-p", "portal-http", "--bin"])
-        .arg("portal-http")
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("could not run cargo build: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build failed: {status}"));
-    }
+    crate::service::build_release()?;
     let work = std::env::temp_dir().join(format!("portal-chaos-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;

@@ -32,19 +32,9 @@ struct Outcome {
 }
 
 pub fn run(args: &[&str]) -> ExitCode {
-    let seconds = match args {
-        [] => DEFAULT_SECONDS,
-        [s] => match s.parse::<u64>() {
-            Ok(s) if s > 0 => s,
-            _ => {
-                eprintln!("xtask fuzz: SECONDS must be a positive number, not {s:?}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("xtask fuzz: expected at most one argument, SECONDS");
-            return ExitCode::from(2);
-        }
+    let seconds = match crate::optional_number::<u64>("fuzz", "SECONDS", args, DEFAULT_SECONDS, 1) {
+        Ok(n) => n,
+        Err(code) => return code,
     };
     match fuzz_all(seconds) {
         Ok(outcomes) => report(&outcomes),

@@ -30,7 +30,7 @@ Commands:
   lint    run the fmt check and clippy
   bench   run the benchmarks and print their figures: the domain's
             criterion benches, the PostgreSQL storage figures, then the
-            HTTP figures (xtask/bench-http.sh; installs wrk if missing)
+            HTTP figures (xtask/bench-http.sh; installs wrk and oha if missing)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -319,6 +319,36 @@ fn postgres_address(url: &str) -> Option<String> {
 }
 
 /// The `cargo` running us (set by cargo for `cargo run`), else the one on `PATH`.
+/// The one optional number a command takes: `default` when absent, at
+/// least `min`. A bad or extra argument is reported, and the command exits 2.
+fn optional_number<T>(
+    command: &str,
+    name: &str,
+    args: &[&str],
+    default: T,
+    min: T,
+) -> Result<T, ExitCode>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match args {
+        [] => Ok(default),
+        [value] => match value.parse::<T>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => {
+                eprintln!(
+                    "xtask {command}: {name} must be a number of at least {min}, not {value:?}"
+                );
+                Err(ExitCode::from(2))
+            }
+        },
+        _ => {
+            eprintln!("xtask {command}: expected at most one argument, {name}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn cargo() -> OsString {
     env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }

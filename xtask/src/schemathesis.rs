@@ -27,19 +27,15 @@ const USERNAMES: [&str; 2] = ["schema.gate", "schema.checks"];
 const PASSWORD: &str = "Quartz-Harbor-71-Lantern";
 
 pub fn run(args: &[&str]) -> ExitCode {
-    let max_examples = match args {
-        [] => DEFAULT_MAX_EXAMPLES,
-        [n] => match n.parse::<u32>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("xtask schemathesis: MAX_EXAMPLES must be a positive number, not {n:?}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("xtask schemathesis: expected at most one argument, MAX_EXAMPLES");
-            return ExitCode::from(2);
-        }
+    let max_examples = match crate::optional_number::<u32>(
+        "schemathesis",
+        "MAX_EXAMPLES",
+        args,
+        DEFAULT_MAX_EXAMPLES,
+        1,
+    ) {
+        Ok(n) => n,
+        Err(code) => return code,
     };
     match test(max_examples) {
         Ok(code) => code,

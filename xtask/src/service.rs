@@ -37,16 +37,7 @@ impl Service {
     /// described in the module docs. Waits until `/healthz` answers.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Result<Self, String> {
         let root = workspace_root();
-        eprintln!("xtask: building the release portal-http");
-        let status = Command::new(cargo())
-            .args(["build", "--release", "-q", "-p", "portal-http", "--bin"])
-            .arg("portal-http")
-            .current_dir(root)
-            .status()
-            .map_err(|e| format!("could not run cargo build: {e}"))?;
-        if !status.success() {
-            return Err(format!("cargo build failed: {status}"));
-        }
+        build_release()?;
         let dir = std::env::temp_dir().join(format!("portal-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -210,6 +201,22 @@ impl Drop for Service {
 }
 
 /// A loopback port nobody listens on right now.
+/// Builds the release `portal-http` (`target/release/portal-http`).
+pub fn build_release() -> Result<(), String> {
+    eprintln!("xtask: cargo build --release -p portal-http");
+    let status = Command::new(cargo())
+        .args(["build", "--release", "-q", "-p", "portal-http", "--bin"])
+        .arg("portal-http")
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not run cargo build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build failed: {status}"))
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|listener| listener.local_addr())

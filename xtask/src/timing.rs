@@ -32,19 +32,10 @@ const WRONG_PASSWORD: &str = "Wrong-Harbor-71-Lantern";
 const LIMIT_SHARE: f64 = 0.10;
 
 pub fn run(args: &[&str]) -> ExitCode {
-    let rounds = match args {
-        [] => DEFAULT_ROUNDS,
-        [n] => match n.parse::<usize>() {
-            Ok(n) if n >= 10 => n,
-            _ => {
-                eprintln!("xtask timing: ROUNDS must be a number of at least 10, not {n:?}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
-            eprintln!("xtask timing: expected at most one argument, ROUNDS");
-            return ExitCode::from(2);
-        }
+    let rounds = match crate::optional_number::<usize>("timing", "ROUNDS", args, DEFAULT_ROUNDS, 10)
+    {
+        Ok(n) => n,
+        Err(code) => return code,
     };
     match measure(rounds) {
         Ok(report) => report.print(),
