@@ -5,10 +5,9 @@
 //! that order, stopping at the first failure. The tidy checks (doc comments,
 //! I/O-free domain, no `unsafe`) live in [`tidy`] and run as ordinary tests.
 
-mod browser;
 mod chaos;
 mod fuzz;
-mod runbook;
+mod prerequisites;
 mod schemathesis;
 mod service;
 #[cfg(test)]
@@ -185,13 +184,7 @@ fn main() -> ExitCode {
         }
     }
     if steps.iter().any(|step| step.name == NEXTEST.name)
-        && let Err(message) = browser::require_chromium()
-    {
-        eprintln!("xtask: {message}");
-        return ExitCode::FAILURE;
-    }
-    if steps.iter().any(|step| step.name == NEXTEST.name)
-        && let Err(message) = runbook::require_backup_tools()
+        && let Err(message) = prerequisites::require()
     {
         eprintln!("xtask: {message}");
         return ExitCode::FAILURE;
