@@ -354,6 +354,13 @@ pub struct UsernameRequest {
     username: Option<String>,
 }
 
+impl UsernameRequest {
+    fn username(&self) -> Result<&str, ApiError> {
+        let mut errors = InvalidInput::default();
+        required(&mut errors, "username", &self.username).ok_or(ApiError::InvalidInput(errors))
+    }
+}
+
 fn accepted() -> Response {
     (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response()
 }
@@ -365,9 +372,7 @@ pub async fn resend_activation(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<UsernameRequest>,
 ) -> ApiResult {
-    let mut errors = InvalidInput::default();
-    let username = required(&mut errors, "username", &body.username)
-        .ok_or(ApiError::InvalidInput(errors.clone()))?;
+    let username = body.username()?;
     state.portal.resend_activation(username, ctx).await?;
     Ok(accepted())
 }
@@ -634,9 +639,7 @@ pub async fn request_password_reset(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<UsernameRequest>,
 ) -> ApiResult {
-    let mut errors = InvalidInput::default();
-    let username = required(&mut errors, "username", &body.username)
-        .ok_or(ApiError::InvalidInput(errors.clone()))?;
+    let username = body.username()?;
     state.portal.request_password_reset(username, ctx).await?;
     Ok(accepted())
 }

@@ -166,14 +166,19 @@ pub fn session_token(headers: &HeaderMap) -> Option<(String, Credential)> {
     {
         return Some((token.trim().to_owned(), Credential::Bearer));
     }
+    cookie(headers, SESSION_COOKIE).map(|value| (value.to_owned(), Credential::Cookie))
+}
+
+/// The value of the request cookie `name`, if sent.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| (value.to_owned(), Credential::Cookie))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
 }
 
 /// A live session whose account may act: a pending newer agreement is

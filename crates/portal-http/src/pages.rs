@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use crate::api::{
     AccountRequest, AgreementRequest, RegistrationRequest, cleared_cookie, session_cookie,
 };
-use crate::extract::{Ctx, session_token};
+use crate::extract::{Ctx, cookie, session_token};
 use crate::middleware::rate_limit;
 use crate::problem::{ApiError, PendingProblem};
 use crate::state::AppState;
@@ -206,17 +206,6 @@ fn new_csrf_token() -> Result<String, ApiError> {
 
 fn is_token_shape(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
 
 /// The token for a page's forms: the browser's current one, else a new one.
@@ -1337,23 +1326,9 @@ async fn register_submit(
             started.id.as_str(),
             Vec::new(),
         ),
-        Err(
-            error @ ApiError::AlreadyRegistered {
-                pending_activation: true,
-            },
-        ) => activate_view(&state, &csrf, error.status(), None, vec![error.detail()]),
-        Err(error @ ApiError::AlreadyRegistered { .. }) => message_page(
-            &state,
-            &csrf,
-            error.status(),
-            Message {
-                title: "Already registered",
-                message: error.detail(),
-                alert: true,
-                tips: Vec::new(),
-                link: Some(("/login", "Login")),
-            },
-        ),
+        Err(error @ ApiError::AlreadyRegistered { pending_activation }) => {
+            already_registered_page(&state, &csrf, &error, pending_activation)
+        }
         Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
             error_page(&state, &csrf, &error)
         }
@@ -1526,26 +1501,37 @@ async fn account_submit(
             | ApiError::PasswordPolicy(_)
             | ApiError::UsernameTaken),
         ) => account_view(&state, &csrf, error.status(), id, &form, error_lines(&error)),
-        Err(
-            error @ ApiError::AlreadyRegistered {
-                pending_activation: true,
-            },
-        ) => activate_view(&state, &csrf, error.status(), None, vec![error.detail()]),
-        Err(error @ ApiError::AlreadyRegistered { .. }) => message_page(
-            &state,
-            &csrf,
-            error.status(),
-            Message {
-                title: "Already registered",
-                message: error.detail(),
-                alert: true,
-                tips: Vec::new(),
-                link: Some(("/login", "Login")),
-            },
-        ),
+        Err(error @ ApiError::AlreadyRegistered { pending_activation }) => {
+            already_registered_page(&state, &csrf, &error, pending_activation)
+        }
         Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
             error_page(&state, &csrf, &error)
         }
         Err(error) => flow_page(&state, &csrf, &error),
     }
+}
+
+/// `already_registered`: a login link, or while the account still awaits
+/// activation the resend form.
+fn already_registered_page(
+    state: &AppState,
+    csrf: &str,
+    error: &ApiError,
+    pending_activation: bool,
+) -> Response {
+    if pending_activation {
+        return activate_view(state, csrf, error.status(), None, vec![error.detail()]);
+    }
+    message_page(
+        state,
+        csrf,
+        error.status(),
+        Message {
+            title: "Already registered",
+            message: error.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: Some(("/login", "Login")),
+        },
+    )
 }
