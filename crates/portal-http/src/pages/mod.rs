@@ -1,0 +1,383 @@
+//! The server-rendered pages of SPEC §8: registration, login, home,
+//! logout, forgot and reset password, activation. Plain HTML forms, usable without
+//! JavaScript, rendered with askama (auto-escaped) from `templates/`.
+//!
+//! Every form carries a CSRF token (double submit, see `docs/web.md`): each
+//! page `GET` sets the `portal_csrf` cookie and puts the same value in a
+//! hidden `csrf` field; each form `POST` must bring both, equal, and an
+//! `Origin`, when sent, equal to the public origin. Pages reuse the
+//! use cases and the messages of [`ApiError::detail`]; tokens from links
+//! travel only in the query string and form bodies, never in a log.
+
+use askama::Template;
+use axum::extract::{Form, FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use portal_domain::service::{HelpLine, InvalidInput, LoginError};
+use portal_domain::values::{AgreementVersion, Password, SECURITY_QUESTIONS};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::api::{
+    AccountRequest, AgreementRequest, RegistrationRequest, cleared_cookie, session_cookie,
+};
+use crate::extract::{Ctx, cookie, session_token};
+use crate::middleware::rate_limit;
+use crate::problem::{ApiError, PendingProblem};
+use crate::state::AppState;
+
+mod activation;
+mod recovery;
+mod registration;
+mod session;
+
+use activation::*;
+use recovery::*;
+use registration::*;
+use session::*;
+
+/// The CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "portal_csrf";
+
+const STYLESHEET: &str = include_str!("../../static/portal.css");
+
+/// The inbox tips of SPEC §6, shown wherever an email was (maybe) sent.
+const MAIL_TIPS: [&str; 3] = [
+    "Check your inbox for an email from webmaster; it may take a few minutes to arrive.",
+    "If it is not there, look in your spam or junk folder.",
+    "Make sure the email address on the account is the one you are reading.",
+];
+
+/// The pages, their form posts behind the API's rate limit.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let forms = Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/forgot-password", get(forgot_page).post(forgot_submit))
+        .route("/reset-password", get(reset_page).post(reset_submit))
+        .route("/activate", get(activate_page).post(activate_submit))
+        .route("/activation/resend", post(resend_submit))
+        .route("/register", get(register_page).post(register_submit))
+        .route("/register/agreement", post(agreement_submit))
+        .route("/register/account", post(account_submit))
+        .route("/password", post(password_submit))
+        // `rate_limit` counts only POSTs: the GETs pass through.
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limited_as_page,
+        ));
+    Router::new()
+        .merge(forms)
+        .route("/", get(home_page))
+        .route("/logout", post(logout_submit))
+        .route("/agreement", post(current_agreement_submit))
+        .route("/static/portal.css", get(stylesheet))
+}
+
+/// Shows the API's `429 rate_limited` answer (same limiter, same
+/// `Retry-After`) as a page, since a browser posted a form.
+async fn rate_limited_as_page(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::TOO_MANY_REQUESTS
+        || response
+            .extensions()
+            .get::<PendingProblem>()
+            .is_none_or(|p| p.body["code"] != "rate_limited")
+    {
+        return response;
+    }
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+    let error = ApiError::RateLimited {
+        retry_after_seconds: 60,
+    };
+    let mut page = message_page(
+        &state,
+        &csrf,
+        error.status(),
+        Message {
+            title: "Too many requests",
+            message: error.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: None,
+        },
+    );
+    if let Some(value) = retry_after {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    page
+}
+
+/// A form body (`application/x-www-form-urlencoded`); one that cannot be
+/// read answers a page, not plain text.
+#[derive(Debug, Clone)]
+pub struct PageForm<T>(pub T);
+
+impl<T> FromRequest<AppState> for PageForm<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge
+                } else {
+                    ApiError::MalformedRequest("the form could not be read".to_owned())
+                };
+                Err(error_page(state, &csrf, &error))
+            }
+        }
+    }
+}
+
+/// A page's query string; one that cannot be read (a parameter given
+/// twice, say) answers a 400 page in the portal's layout, not plain text.
+#[derive(Debug, Clone)]
+pub struct PageQuery<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for PageQuery<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(_) => {
+                let csrf = csrf_for_page(&parts.headers).unwrap_or_default();
+                // Where to start again from this page.
+                let link = match parts.uri.path() {
+                    "/register" => ("/register", "Register Here"),
+                    "/reset-password" => ("/forgot-password", "Forgot password?"),
+                    _ => ("/login", "Login"),
+                };
+                Err(message_page(
+                    state,
+                    &csrf,
+                    StatusCode::BAD_REQUEST,
+                    Message {
+                        title: "This address cannot be used",
+                        message: "The address of this page is not valid. If you followed a link \
+                                  from an email, open it again or ask for a new one."
+                            .to_owned(),
+                        alert: true,
+                        tips: Vec::new(),
+                        link: Some(link),
+                    },
+                ))
+            }
+        }
+    }
+}
+
+// --- the frame, CSRF and rendering ---
+
+/// What every page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    brand: String,
+    help_lines: Vec<HelpLine>,
+    /// The CSRF token for this page's forms.
+    csrf: String,
+}
+
+impl Frame {
+    fn new(state: &AppState, csrf: String) -> Self {
+        let branding = &state.config.mail.branding;
+        Self {
+            brand: branding.brand.clone(),
+            help_lines: branding.help_lines.clone(),
+            csrf,
+        }
+    }
+}
+
+fn new_csrf_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn is_token_shape(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The token for a page's forms: the browser's current one, else a new one.
+fn csrf_for_page(headers: &HeaderMap) -> Result<String, ApiError> {
+    match cookie(headers, CSRF_COOKIE) {
+        Some(value) if is_token_shape(value) => Ok(value.to_owned()),
+        _ => new_csrf_token(),
+    }
+}
+
+fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("portal_csrf=; Max-Age=0; Path=/"))
+}
+
+/// Checks a form post: the cookie and the field are present and equal
+/// (compared in constant time), `Origin`, if sent, is ours, and
+/// `Sec-Fetch-Site`, if sent, is `same-origin`. The token to render the
+/// answer's forms with, or the 403 page.
+///
+/// `Origin: null` counts as no `Origin`: our pages are `Referrer-Policy:
+/// no-referrer`, and under that policy browsers send `null` as the origin
+/// of every form post, our own included (Fetch, "append a request
+/// `Origin` header"). The token still has to match, and `Sec-Fetch-Site`
+/// tells a cross-site post apart where the browser sends it.
+fn verify_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    field: Option<&str>,
+) -> Result<String, Box<Response>> {
+    let expected_origin = state.config.public_url.origin().ascii_serialization();
+    let origin_ok = headers.get(header::ORIGIN).is_none_or(|origin| {
+        origin
+            .to_str()
+            .is_ok_and(|o| o == "null" || o == expected_origin)
+    });
+    let fetch_site_ok = headers
+        .get("sec-fetch-site")
+        .is_none_or(|site| site.as_bytes() == b"same-origin");
+    let token = match (cookie(headers, CSRF_COOKIE), field) {
+        (Some(cookie), Some(field))
+            if is_token_shape(cookie) && bool::from(cookie.as_bytes().ct_eq(field.as_bytes())) =>
+        {
+            Some(cookie.to_owned())
+        }
+        _ => None,
+    };
+    match token {
+        Some(token) if origin_ok && fetch_site_ok => Ok(token),
+        _ => {
+            let csrf = new_csrf_token().unwrap_or_default();
+            Err(Box::new(message_page(
+                state,
+                &csrf,
+                StatusCode::FORBIDDEN,
+                Message {
+                    title: "Request refused",
+                    message: ApiError::CsrfRejected.detail(),
+                    alert: true,
+                    tips: Vec::new(),
+                    link: Some(("/login", "Login")),
+                },
+            )))
+        }
+    }
+}
+
+/// An HTML answer with the CSRF cookie set.
+fn html(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    rendered: Result<String, askama::Error>,
+) -> Response {
+    match rendered {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            headers.insert(header::SET_COOKIE, csrf_cookie(state, csrf));
+            response
+        }
+        Err(e) => ApiError::Internal(format!("page template: {e}")).into_response(),
+    }
+}
+
+fn see_other(location: &'static str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    frame: Frame,
+    title: &'a str,
+    message: String,
+    alert: bool,
+    tips: Vec<&'a str>,
+    link: Option<(&'a str, &'a str)>,
+}
+
+struct Message<'a> {
+    title: &'a str,
+    message: String,
+    alert: bool,
+    tips: Vec<&'a str>,
+    link: Option<(&'a str, &'a str)>,
+}
+
+fn message_page(state: &AppState, csrf: &str, status: StatusCode, m: Message<'_>) -> Response {
+    let page = MessagePage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: m.title,
+        message: m.message,
+        alert: m.alert,
+        tips: m.tips,
+        link: m.link,
+    };
+    html(state, csrf, status, page.render())
+}
+
+/// A failure no page handles specially: its status and `detail()`; the
+/// cause of a 5xx goes to the log only.
+fn error_page(state: &AppState, csrf: &str, error: &ApiError) -> Response {
+    if let ApiError::Internal(cause) = error {
+        tracing::error!(%cause, "internal error");
+    }
+    message_page(
+        state,
+        csrf,
+        error.status(),
+        Message {
+            title: "Something went wrong",
+            message: error.detail(),
+            alert: true,
+            tips: Vec::new(),
+            link: None,
+        },
+    )
+}
+
+fn non_empty(value: Option<&String>) -> Option<&str> {
+    value.map(String::as_str).filter(|v| !v.trim().is_empty())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}

@@ -1,0 +1,355 @@
+//! Login, the home page, logout, re-accepting a newer Provider Agreement
+//! and changing the password: the pages of a session.
+
+use super::*;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    frame: Frame,
+    title: &'static str,
+    errors: Vec<String>,
+    username: String,
+    locked: bool,
+    not_activated: bool,
+}
+
+fn login_view(
+    state: &AppState,
+    csrf: &str,
+    status: StatusCode,
+    username: &str,
+    error: Option<&ApiError>,
+) -> Response {
+    let page = LoginPage {
+        frame: Frame::new(state, csrf.to_owned()),
+        title: "Login",
+        errors: error.map(ApiError::detail).into_iter().collect(),
+        username: username.to_owned(),
+        locked: matches!(error, Some(ApiError::AccountLocked { .. })),
+        not_activated: matches!(error, Some(ApiError::AccountNotActivated)),
+    };
+    html(state, csrf, status, page.render())
+}
+
+pub(super) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match csrf_for_page(&headers) {
+        Ok(csrf) => login_view(&state, &csrf, StatusCode::OK, "", None),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A form post: every field optional, checked by the handler.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+pub(super) async fn login_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<LoginForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let username = form.username.clone().unwrap_or_default();
+    let (Some(name), Some(raw)) = (
+        non_empty(form.username.as_ref()),
+        form.password.as_deref().filter(|p| !p.is_empty()),
+    ) else {
+        let mut errors = InvalidInput::default();
+        if non_empty(form.username.as_ref()).is_none() {
+            errors.push("username", "is required");
+        }
+        errors.push("password", "is required");
+        let error = ApiError::InvalidInput(errors);
+        return login_view(&state, &csrf, error.status(), &username, Some(&error));
+    };
+    let Ok(password) = Password::parse(raw) else {
+        state.metrics.login("invalid_credentials");
+        let error = ApiError::InvalidCredentials;
+        return login_view(&state, &csrf, error.status(), &username, Some(&error));
+    };
+    let result = state.portal.login(name, &password, ctx).await;
+    match result {
+        Ok(session) => {
+            state.metrics.login("success");
+            let mut response = see_other("/");
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(&state, session.token.expose()),
+            );
+            response
+        }
+        Err(e) => {
+            if matches!(e, LoginError::AccountLocked { .. }) {
+                state.metrics.lockout();
+            }
+            let error = ApiError::from(e);
+            state.metrics.login(error.code());
+            match error {
+                ApiError::InvalidCredentials
+                | ApiError::AccountLocked { .. }
+                | ApiError::AccountNotActivated
+                | ApiError::AccountDisabled
+                | ApiError::ProviderInactive => {
+                    login_view(&state, &csrf, error.status(), &username, Some(&error))
+                }
+                other => error_page(&state, &csrf, &other),
+            }
+        }
+    }
+}
+
+/// One provider row of the home page.
+#[derive(Debug)]
+struct ProviderRow {
+    provider_id: String,
+    kind: String,
+    name: String,
+    zips: String,
+    lines: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    frame: Frame,
+    title: &'static str,
+    username: String,
+    note: Option<String>,
+    /// While a newer agreement awaits: its version and text.
+    agreement: Option<(String, String)>,
+    providers: Vec<ProviderRow>,
+}
+
+pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let csrf = match csrf_for_page(&headers) {
+        Ok(csrf) => csrf,
+        Err(e) => return e.into_response(),
+    };
+    let auth = match page_session(&state, &headers, &csrf).await {
+        Ok(auth) => auth,
+        Err(response) => return *response,
+    };
+    let (note, providers) = if auth.agreement_required {
+        (Some(ApiError::AgreementRequired.detail()), Vec::new())
+    } else {
+        match state.portal.visible_providers_of(&auth).await {
+            Ok(providers) => (None, providers),
+            Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
+        }
+    };
+    let page = HomePage {
+        frame: Frame::new(&state, csrf.clone()),
+        title: "Home",
+        username: auth.account.username.as_str().to_owned(),
+        note,
+        agreement: auth.agreement_required.then(|| {
+            let agreement = &state.config.portal.agreement;
+            (
+                agreement.version.as_str().to_owned(),
+                agreement.text.clone(),
+            )
+        }),
+        providers: providers
+            .into_iter()
+            .map(|p| ProviderRow {
+                provider_id: p.provider_id.as_str().to_owned(),
+                kind: p.kind.as_str().to_owned(),
+                name: p.name,
+                zips: p
+                    .zips
+                    .iter()
+                    .map(|z| z.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lines: p
+                    .lines_of_business
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+    };
+    html(&state, &csrf, StatusCode::OK, page.render())
+}
+
+/// The session of a page request: without a live one, the login page.
+async fn page_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<portal_domain::service::Authenticated, Box<Response>> {
+    let Some((token, _)) = session_token(headers) else {
+        return Err(Box::new(see_other("/login")));
+    };
+    match state.portal.authenticate(&token).await {
+        Ok(auth) => Ok(auth),
+        Err(portal_domain::service::AuthError::Fault(f)) => {
+            Err(Box::new(error_page(state, csrf, &ApiError::from(f))))
+        }
+        Err(_) => Err(Box::new(see_other("/login"))),
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+pub(super) async fn logout_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    if let Some((token, _)) = session_token(&headers)
+        && let Err(f) = state.portal.logout(&token, ctx).await
+    {
+        return error_page(&state, &csrf, &ApiError::from(f));
+    }
+    let mut response = see_other("/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie(&state));
+    response
+}
+
+/// Re-acceptance of a newer agreement, from the home page.
+#[derive(Debug, Deserialize)]
+pub struct CurrentAgreementForm {
+    csrf: Option<String>,
+    agreement_version: Option<String>,
+    accepted: Option<String>,
+}
+
+pub(super) async fn current_agreement_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<CurrentAgreementForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let auth = match page_session(&state, &headers, &csrf).await {
+        Ok(auth) => auth,
+        Err(response) => return *response,
+    };
+    let version = form
+        .agreement_version
+        .as_deref()
+        .and_then(|v| AgreementVersion::parse(v).ok());
+    let ticked = form.accepted.as_deref().is_some_and(|v| !v.is_empty());
+    let result = match version {
+        Some(version) if ticked => state
+            .portal
+            .accept_current_agreement(&auth, &version, ctx)
+            .await
+            .map_err(ApiError::from),
+        _ => Err(ApiError::AgreementNotAccepted),
+    };
+    match result {
+        Ok(()) => see_other("/"),
+        Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
+            error_page(&state, &csrf, &error)
+        }
+        Err(error) => message_page(
+            &state,
+            &csrf,
+            error.status(),
+            Message {
+                title: "Provider Agreement",
+                message: error.detail(),
+                alert: true,
+                tips: Vec::new(),
+                link: Some(("/", "Back")),
+            },
+        ),
+    }
+}
+
+/// The password change form on the home page.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Self-service password change (SPEC §6): the same rules as
+/// `POST /api/v1/me/password`; other sessions are revoked, this one kept.
+pub(super) async fn password_submit(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Response {
+    let csrf = match verify_csrf(&state, &headers, form.csrf.as_deref()) {
+        Ok(csrf) => csrf,
+        Err(refused) => return *refused,
+    };
+    let auth = match page_session(&state, &headers, &csrf).await {
+        Ok(auth) if !auth.agreement_required => auth,
+        Ok(_) => return see_other("/"),
+        Err(response) => return *response,
+    };
+    let parse = |raw: &Option<String>| {
+        raw.as_deref()
+            .filter(|p| !p.is_empty())
+            .and_then(|p| Password::parse(p).ok())
+    };
+    let result = match (parse(&form.current_password), parse(&form.new_password)) {
+        (Some(current), Some(new)) => state
+            .portal
+            .change_password(&auth, &current, &new, ctx)
+            .await
+            .map_err(ApiError::from),
+        (None, _) => Err(ApiError::InvalidCredentials),
+        (Some(_), None) => Err(ApiError::InvalidInput(
+            portal_domain::service::InvalidInput::single("new_password", "is required"),
+        )),
+    };
+    let (status, message, alert) = match result {
+        Ok(()) => (
+            StatusCode::OK,
+            "Your password was changed. Your other sessions were logged out, and we emailed you a notice.".to_owned(),
+            false,
+        ),
+        Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => return error_page(&state, &csrf, &error),
+        Err(ApiError::PasswordPolicy(violations)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            std::iter::once(ApiError::PasswordPolicy(violations.clone()).detail())
+                .chain(violations.as_slice().iter().map(ToString::to_string))
+                .collect::<Vec<_>>()
+                .join(" "),
+            true,
+        ),
+        Err(error) => (error.status(), error.detail(), true),
+    };
+    message_page(
+        &state,
+        &csrf,
+        status,
+        Message {
+            title: "Change password",
+            message,
+            alert,
+            tips: Vec::new(),
+            link: Some(("/", "Back")),
+        },
+    )
+}
