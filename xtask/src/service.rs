@@ -217,7 +217,8 @@ pub fn build_release() -> Result<(), String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16, String> {
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
