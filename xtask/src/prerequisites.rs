@@ -48,7 +48,7 @@ pub fn require() -> Result<(), String> {
     }
     let mut packages: Vec<&str> = absent.iter().map(|(_, package, _)| *package).collect();
     packages.dedup();
-    let mut install = vec!["install", "-y", "-q"];
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
     install.extend(&packages);
     for (program, _, needed_by) in &absent {
         eprintln!("xtask: {program} is not on PATH ({needed_by} needs it)");
@@ -58,7 +58,7 @@ pub fn require() -> Result<(), String> {
         install.join(" ")
     );
     let how = format!(
-        "Install them by hand (Debian: `apt-get install -y {}`) and make sure the \
+        "Install them by hand (Debian: `apt-get install -y --no-install-recommends {}`) and make sure the \
          programs are on PATH.",
         packages.join(" ")
     );
