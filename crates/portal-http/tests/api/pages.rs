@@ -423,10 +423,11 @@ async fn locked_and_rate_limited_pages(db: Db) {
     assert_eq!(last.status, 423, "{}", last.text);
     assert!(last.text.contains(r#"role="alert""#));
     assert!(last.text.contains("24 hours"));
-    assert!(
-        last.text
-            .contains(r#"<a href="/forgot-password">Forgot password?</a>"#)
-    );
+    // The locked page's own advice, with its link (the login form's
+    // Forgot password? link is on every login page).
+    assert!(last.text.contains(
+        r#"Use <a href="/forgot-password">Forgot password?</a> to set a new password now"#
+    ));
     app.stop().await;
 
     let limited = spawn_app(db, &[("PORTAL_RATE_LIMIT_PER_MINUTE", "2")]).await;
