@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use portal_adapters_postgres::PgStore;
+use portal_domain::audit::{AuditAction, AuditEvent};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::lockout::LockoutPolicy;
 use portal_domain::ports::{ImportMode, UserStore};
@@ -143,7 +144,16 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
                 created_at: now,
                 last_seen_at: now,
             };
-            store.record_login_success(found.id, &session, None).await?;
+            let audit = AuditEvent {
+                at: now,
+                action: AuditAction::LoginSucceeded,
+                username: Some(found.username.as_str().to_owned()),
+                client_addr: None,
+                outcome: "success".to_owned(),
+            };
+            store
+                .record_login_success(found.id, &session, None, &audit)
+                .await?;
         } else {
             store
                 .record_login_failure(

@@ -406,21 +406,30 @@ impl UserStore for PgStore {
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         // One statement, so one round trip and one commit: this is the hot
         // path of every login.
         sqlx::query(
             "WITH account AS ( \
                  UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $3, \
-                 password_hash = coalesce($5, password_hash) WHERE id = $2 RETURNING id) \
-             INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
-             SELECT $1, id, $3, $4 FROM account",
+                 password_hash = coalesce($5, password_hash) WHERE id = $2 RETURNING id), \
+             session AS ( \
+                 INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
+                 SELECT $1, id, $3, $4 FROM account RETURNING account_id) \
+             INSERT INTO audit_events (at, event, username, client_addr, outcome) \
+             SELECT $6, $7, $8, $9, $10 FROM session",
         )
         .bind(hash_bytes(&session.token_hash))
         .bind(id.get())
         .bind(session.created_at)
         .bind(session.last_seen_at)
         .bind(rehashed.as_ref().map(PasswordHash::as_phc))
+        .bind(audit.at)
+        .bind(audit.action.as_str())
+        .bind(audit.username.as_deref())
+        .bind(audit.client_addr.map(|addr| addr.to_string()))
+        .bind(&audit.outcome)
         .execute(&self.pool)
         .await
         .map_err(op("record login success"))?;
@@ -625,22 +634,30 @@ impl UserStore for PgStore {
         tx.commit().await.map_err(op("commit password change"))
     }
 
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, created_at, last_seen_at FROM sessions WHERE token_hash = $1",
-        )
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT s.created_at AS session_created_at, s.last_seen_at, a.* FROM sessions s \
+             CROSS JOIN LATERAL (SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = s.account_id) a WHERE s.token_hash = $1"
+        ))
         .bind(hash_bytes(hash))
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find session"))?;
         row.map(|row| {
             let read = op("read session");
-            Ok(Session {
+            let account = rows::account(&row)?;
+            let session = Session {
                 token_hash: *hash,
-                account_id: AccountId::new(row.try_get("account_id").map_err(&read)?),
-                created_at: row.try_get("created_at").map_err(&read)?,
+                account_id: account.id,
+                created_at: row.try_get("session_created_at").map_err(&read)?,
                 last_seen_at: row.try_get("last_seen_at").map_err(&read)?,
-            })
+            };
+            Ok((session, account))
         })
         .transpose()
     }

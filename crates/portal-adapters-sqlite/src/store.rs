@@ -412,6 +412,7 @@ impl UserStore for SqliteStore {
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self
             .pool
@@ -429,6 +430,7 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("record login success"))?;
         insert_session(&mut tx, session).await?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit login"))
     }
 
@@ -650,22 +652,29 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(op("commit password change"))
     }
 
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, created_at, last_seen_at FROM sessions WHERE token_hash = ?1",
-        )
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT s.created_at AS session_created_at, s.last_seen_at, a.* FROM sessions s \
+             JOIN (SELECT ",
+            account_columns!(),
+            " FROM accounts) a ON a.id = s.account_id WHERE s.token_hash = ?1"
+        ))
         .bind(hash_bytes(hash))
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find session"))?;
         row.map(|row| {
-            let read = op("read session");
-            Ok(Session {
+            let account = rows::account(&row)?;
+            let session = Session {
                 token_hash: *hash,
-                account_id: AccountId::new(row.try_get("account_id").map_err(&read)?),
-                created_at: time(&row, "created_at")?,
+                account_id: account.id,
+                created_at: time(&row, "session_created_at")?,
                 last_seen_at: time(&row, "last_seen_at")?,
-            })
+            };
+            Ok((session, account))
         })
         .transpose()
     }
@@ -799,16 +808,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(Ts(event.at))
-            .bind(event.action.as_str())
-            .bind(event.username.as_deref())
-            .bind(event.client_addr.map(|addr| addr.to_string()))
-            .bind(&event.outcome)
-            .execute(&self.pool)
-            .await
-            .map_err(op("append audit event"))?;
-        Ok(())
+        insert_audit(&self.pool, event).await
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
@@ -870,4 +870,20 @@ fn lock_state(row: &SqliteRow) -> Result<LockState, StoreError> {
         .unwrap_or(0),
         locked_until: opt_time(row, "locked_until")?,
     })
+}
+
+async fn insert_audit<'e, E>(executor: E, event: &AuditEvent) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(Ts(event.at))
+        .bind(event.action.as_str())
+        .bind(event.username.as_deref())
+        .bind(event.client_addr.map(|addr| addr.to_string()))
+        .bind(&event.outcome)
+        .execute(executor)
+        .await
+        .map_err(op("append audit event"))?;
+    Ok(())
 }

@@ -157,8 +157,11 @@ impl UserStore for FlakyStore {
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        self.inner.record_login_success(id, session, rehashed).await
+        self.inner
+            .record_login_success(id, session, rehashed, audit)
+            .await
     }
     async fn record_agreement(
         &self,
@@ -214,7 +217,10 @@ impl UserStore for FlakyStore {
             .change_password(id, new_hash, keep, notice, now)
             .await
     }
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError> {
         self.inner.find_session(hash).await
     }
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -102,8 +102,11 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        (**self).record_login_success(id, session, rehashed).await
+        (**self)
+            .record_login_success(id, session, rehashed, audit)
+            .await
     }
     async fn record_agreement(
         &self,
@@ -159,7 +162,10 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
             .change_password(id, new_hash, keep, notice, now)
             .await
     }
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError> {
         (**self).find_session(hash).await
     }
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {

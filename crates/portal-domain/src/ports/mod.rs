@@ -254,13 +254,15 @@ pub trait UserStore: Send + Sync {
     ) -> Result<RecordedFailure, StoreError>;
 
     /// In one transaction: clears the failure count and lock, sets the last
-    /// login, stores the session, and replaces the password hash when a
-    /// rehash is given.
+    /// login, stores the session, replaces the password hash when a rehash
+    /// is given, and appends the login's audit event (a session never exists
+    /// without its record).
     async fn record_login_success(
         &self,
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Records a new acceptance of the Provider Agreement.
@@ -332,7 +334,12 @@ pub trait UserStore: Send + Sync {
 
     // --- sessions ---
 
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+    /// The session and the account it belongs to (read together: every
+    /// authenticated request needs both).
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError>;
 
     /// Moves the session's `last_seen_at` forward to `now` (never back).
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError>;

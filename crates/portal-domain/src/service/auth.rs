@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Fault, Portal, RequestContext, faults_into};
+use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
@@ -102,16 +102,12 @@ where
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
         let result = self.try_login(username, password, ctx).await;
-        let outcome = match &result {
-            Ok(_) => "success",
-            Err(e) => login_error_code(e),
-        };
-        let action = if result.is_ok() {
-            AuditAction::LoginSucceeded
-        } else {
-            AuditAction::LoginFailed
-        };
-        self.audit(action, Some(username), ctx, outcome).await;
+        // A success stored its audit event with the session.
+        if let Err(e) = &result {
+            let outcome = login_error_code(e);
+            self.audit(AuditAction::LoginFailed, Some(username), ctx, outcome)
+                .await;
+        }
         result
     }
 
@@ -167,9 +163,11 @@ where
             created_at: now,
             last_seen_at: now,
         };
+        let audit = self.audit_event(AuditAction::LoginSucceeded, Some(username), ctx, "success");
         self.store
-            .record_login_success(account.id, &session, rehashed)
+            .record_login_success(account.id, &session, rehashed, &audit)
             .await?;
+        trace_audit(&audit);
         let agreement_required = self.agreement_pending(&account);
         Ok(LoggedIn {
             token,
@@ -229,7 +227,7 @@ where
         let hash = RawToken::parse(token)
             .map_err(|_| AuthError::Unauthenticated)?
             .hash();
-        let session = self
+        let (session, account) = self
             .store
             .find_session(&hash)
             .await?
@@ -239,11 +237,6 @@ where
             self.store.revoke_session(&hash).await?;
             return Err(AuthError::Unauthenticated);
         }
-        let account = self
-            .store
-            .account_by_id(session.account_id)
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
         if account.disabled {
             return Err(AuthError::Unauthenticated);
         }

@@ -283,22 +283,39 @@ where
         ctx: RequestContext,
         outcome: &str,
     ) {
-        let event = AuditEvent {
+        let event = self.audit_event(action, username, ctx, outcome);
+        trace_audit(&event);
+        if let Err(error) = self.store.append_audit(&event).await {
+            tracing::error!(target: "audit", event = action.as_str(), %error, "audit event not stored");
+        }
+    }
+
+    /// An event for a change that stores its own record in the same
+    /// transaction (see [`trace_audit`] once it committed).
+    fn audit_event(
+        &self,
+        action: AuditAction,
+        username: Option<&str>,
+        ctx: RequestContext,
+        outcome: &str,
+    ) -> AuditEvent {
+        AuditEvent {
             at: self.now(),
             action,
             username: username.map(str::to_owned),
             client_addr: ctx.client_addr,
             outcome: outcome.to_owned(),
-        };
-        tracing::info!(
-            target: "audit",
-            event = action.as_str(),
-            username = event.username.as_deref(),
-            client_addr = ?event.client_addr,
-            outcome,
-        );
-        if let Err(error) = self.store.append_audit(&event).await {
-            tracing::error!(target: "audit", event = action.as_str(), %error, "audit event not stored");
         }
     }
+}
+
+/// Writes a stored audit event under the tracing target `audit`.
+fn trace_audit(event: &AuditEvent) {
+    tracing::info!(
+        target: "audit",
+        event = event.action.as_str(),
+        username = event.username.as_deref(),
+        client_addr = ?event.client_addr,
+        outcome = event.outcome,
+    );
 }

@@ -265,6 +265,26 @@ async fn seed_active<S: UserStore>(
         .unwrap_or_else(|e| panic!("activate {name}: {e}"))
 }
 
+/// The audit event a login stores with its session.
+fn login_audit() -> AuditEvent {
+    AuditEvent {
+        at: T0,
+        action: AuditAction::LoginSucceeded,
+        username: Some("dr.doe".to_owned()),
+        client_addr: None,
+        outcome: "success".to_owned(),
+    }
+}
+
+/// The stored session, without its account.
+async fn stored_session<S: UserStore>(store: &S, hash: &TokenHash) -> Option<Session> {
+    store
+        .find_session(hash)
+        .await
+        .unwrap()
+        .map(|(session, _)| session)
+}
+
 fn session_for(account: &Account, n: u8, now: OffsetDateTime) -> Session {
     Session {
         token_hash: token(n).hash(),
@@ -589,7 +609,7 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
         .unwrap();
     let session = session_for(&account, 9, at(2));
     s.store
-        .record_login_success(account.id, &session, Some(hash("rehashed")))
+        .record_login_success(account.id, &session, Some(hash("rehashed")), &login_audit())
         .await
         .unwrap();
     let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
@@ -598,11 +618,19 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     assert_eq!(stored.password_hash, hash("rehashed"));
     assert_eq!(
         s.store.find_session(&session.token_hash).await.unwrap(),
-        Some(session)
+        Some((session, stored)),
+        "the session comes with its account"
     );
+    let audited = s.store.audit_events(&AuditFilter::default()).await.unwrap();
+    assert_eq!(audited, vec![login_audit()], "stored with the session");
     // Without a rehash the hash stays.
     s.store
-        .record_login_success(account.id, &session_for(&account, 10, at(3)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 10, at(3)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -621,7 +649,7 @@ pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let session = session_for(&account, 9, at(0));
     s.store
-        .record_login_success(account.id, &session, None)
+        .record_login_success(account.id, &session, None, &login_audit())
         .await
         .unwrap();
     s.store
@@ -632,21 +660,19 @@ pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(
         .touch_session(&session.token_hash, at(50))
         .await
         .unwrap();
-    let touched = s
+    let (touched, owner) = s
         .store
         .find_session(&session.token_hash)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(owner.id, account.id);
     assert_eq!(touched.last_seen_at, at(100), "never moves back");
     assert_eq!(touched.created_at, at(0));
     s.store.revoke_session(&session.token_hash).await.unwrap();
-    assert_eq!(
-        s.store.find_session(&session.token_hash).await.unwrap(),
-        None
-    );
+    assert_eq!(stored_session(&s.store, &session.token_hash).await, None);
     s.store.revoke_session(&session.token_hash).await.unwrap();
-    assert_eq!(s.store.find_session(&token(77).hash()).await.unwrap(), None);
+    assert_eq!(stored_session(&s.store, &token(77).hash()).await, None);
 }
 
 pub async fn agreement_acceptance_is_recorded<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
@@ -677,11 +703,21 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
     s.store
-        .record_login_success(account.id, &session_for(&account, 20, at(1)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(1)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store
-        .record_login_success(other.id, &session_for(&other, 21, at(1)), None)
+        .record_login_success(
+            other.id,
+            &session_for(&other, 21, at(1)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store.set_disabled(account.id, true).await.unwrap();
@@ -693,14 +729,8 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
             .unwrap()
             .disabled
     );
-    assert_eq!(s.store.find_session(&token(20).hash()).await.unwrap(), None);
-    assert!(
-        s.store
-            .find_session(&token(21).hash())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
     s.store.set_disabled(account.id, false).await.unwrap();
     assert!(
         !s.store
@@ -910,15 +940,30 @@ pub async fn password_reset_changes_everything_at_once<
         duration: Duration::hours(24),
     };
     s.store
-        .record_login_success(account.id, &session_for(&account, 20, at(1)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(1)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store
-        .record_login_success(account.id, &session_for(&account, 21, at(1)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 21, at(1)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store
-        .record_login_success(other.id, &session_for(&other, 22, at(1)), None)
+        .record_login_success(
+            other.id,
+            &session_for(&other, 22, at(1)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     assert!(
@@ -955,14 +1000,10 @@ pub async fn password_reset_changes_everything_at_once<
     let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, hash("new"));
     assert_eq!(stored.lock, LockState::cleared());
-    assert_eq!(s.store.find_session(&token(20).hash()).await.unwrap(), None);
-    assert_eq!(s.store.find_session(&token(21).hash()).await.unwrap(), None);
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert_eq!(stored_session(&s.store, &token(21).hash()).await, None);
     assert!(
-        s.store
-            .find_session(&token(22).hash())
-            .await
-            .unwrap()
-            .is_some(),
+        stored_session(&s.store, &token(22).hash()).await.is_some(),
         "other accounts keep theirs"
     );
     assert_eq!(
@@ -992,7 +1033,12 @@ pub async fn password_change_keeps_only_the_current_session<
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     for n in [20, 21, 22] {
         s.store
-            .record_login_success(account.id, &session_for(&account, n, at(1)), None)
+            .record_login_success(
+                account.id,
+                &session_for(&account, n, at(1)),
+                None,
+                &login_audit(),
+            )
             .await
             .unwrap();
     }
@@ -1017,15 +1063,9 @@ pub async fn password_change_keeps_only_the_current_session<
             .password_hash,
         hash("changed")
     );
-    assert_eq!(s.store.find_session(&token(20).hash()).await.unwrap(), None);
-    assert!(
-        s.store
-            .find_session(&token(21).hash())
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(s.store.find_session(&token(22).hash()).await.unwrap(), None);
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    assert_eq!(stored_session(&s.store, &token(22).hash()).await, None);
     assert_eq!(
         drain(&s.store, at(100))
             .await
@@ -1150,11 +1190,21 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
     let idle = Duration::minutes(30);
     let absolute = Duration::hours(12);
     s.store
-        .record_login_success(account.id, &session_for(&account, 20, at(0)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(0)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store
-        .record_login_success(account.id, &session_for(&account, 21, at(3600)), None)
+        .record_login_success(
+            account.id,
+            &session_for(&account, 21, at(3600)),
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     let open = RegistrationFlow::start(
@@ -1178,14 +1228,8 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
         .await
         .unwrap();
     assert_eq!(counts.sessions, 1);
-    assert_eq!(s.store.find_session(&token(20).hash()).await.unwrap(), None);
-    assert!(
-        s.store
-            .find_session(&token(21).hash())
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
     assert!(
         s.store.load_flow(&open.id).await.unwrap().is_some(),
         "kept 24 h after expiry"

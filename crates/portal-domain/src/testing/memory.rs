@@ -317,6 +317,7 @@ impl UserStore for InMemoryStore {
         id: AccountId,
         session: &Session,
         rehashed: Option<PasswordHash>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
@@ -326,6 +327,7 @@ impl UserStore for InMemoryStore {
             account.password_hash = hash;
         }
         state.sessions.insert(session.token_hash, session.clone());
+        state.audit.push(audit.clone());
         Ok(())
     }
 
@@ -463,8 +465,15 @@ impl UserStore for InMemoryStore {
         Ok(())
     }
 
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
-        Ok(lock(&self.state).sessions.get(hash).cloned())
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Account)>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state.sessions.get(hash).and_then(|session| {
+            let account = state.accounts.get(&session.account_id)?;
+            Some((session.clone(), account.clone()))
+        }))
     }
 
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -82,6 +82,7 @@ mockall::mock! {
             id: AccountId,
             session: &Session,
             rehashed: Option<PasswordHash>,
+            audit: &AuditEvent,
         ) -> Result<(), StoreError>;
         async fn record_agreement(
             &self,
@@ -123,7 +124,10 @@ mockall::mock! {
             notice: &Email,
             now: OffsetDateTime,
         ) -> Result<(), StoreError>;
-        async fn find_session(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError>;
+        async fn find_session(
+            &self,
+            hash: &TokenHash,
+        ) -> Result<Option<(Session, Account)>, StoreError>;
         async fn touch_session(
             &self,
             hash: &TokenHash,

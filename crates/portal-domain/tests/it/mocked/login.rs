@@ -167,7 +167,7 @@ async fn login_at_the_exact_end_of_the_lock_succeeds_with_the_real_hasher() {
     fx.tokens.expect_token().return_const(Ok(raw_token(5)));
     fx.store
         .expect_record_login_success()
-        .withf(|id, session, rehashed| {
+        .withf(|id, session, rehashed, _| {
             *id == AccountId::new(42) && session.created_at == NOW && rehashed.is_none()
         })
         .times(1)
@@ -402,19 +402,24 @@ async fn login_store_error_recording_the_success_is_a_fault() {
 }
 
 #[tokio::test]
-async fn login_audit_failure_does_not_fail_a_login() {
+async fn login_success_stores_its_audit_event_with_the_session() {
     let mut fx = Fx::new();
+    // A separate audit append would fail: the success must not use one.
     fx.audit_fails = true;
     let audit = fx.audit.clone();
     login_until(&mut fx, active_account(), LoginCall::Record);
     fx.store
         .expect_record_login_success()
-        .withf(|_, session, _| session.token_hash == raw_token(5).hash())
+        .withf(|_, session, _, event| {
+            session.token_hash == raw_token(5).hash()
+                && event.action == AuditAction::LoginSucceeded
+                && event.outcome == "success"
+                && event.username.as_deref() == Some("Dr.Doe")
+                && event.client_addr == ctx().client_addr
+                && event.at == NOW
+        })
         .times(1)
         .return_const(Ok(()));
     assert_eq!(login(fx).await, Ok(active_account()));
-    assert_eq!(
-        audit.outcomes(),
-        [(AuditAction::LoginSucceeded, "success".to_owned())]
-    );
+    assert_eq!(audit.outcomes(), [], "nothing appended separately");
 }

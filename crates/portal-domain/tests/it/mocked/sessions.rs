@@ -16,7 +16,12 @@ pub(super) fn session(created_at: OffsetDateTime, last_seen_at: OffsetDateTime) 
     }
 }
 
-fn session_found(fx: &mut Fx, found: Result<Option<Session>, StoreError>) {
+/// The session and its account, as the store reads them together.
+fn owned(session: Session) -> Option<(Session, Account)> {
+    Some((session, active_account()))
+}
+
+fn session_found(fx: &mut Fx, found: Result<Option<(Session, Account)>, StoreError>) {
     fx.store
         .expect_find_session()
         .withf(|hash| *hash == raw_token(5).hash())
@@ -34,14 +39,8 @@ pub(super) fn account_loaded(fx: &mut Fx, found: Result<Option<Account>, StoreEr
 
 /// A session seen a minute ago, its account and its provider, all fine.
 fn live_session(fx: &mut Fx, account: Account) {
-    session_found(
-        fx,
-        Ok(Some(session(
-            NOW - Duration::hours(1),
-            NOW - Duration::minutes(1),
-        ))),
-    );
-    account_loaded(fx, Ok(Some(account)));
+    let live = session(NOW - Duration::hours(1), NOW - Duration::minutes(1));
+    session_found(fx, Ok(Some((live, account))));
 }
 
 async fn authenticate(fx: Fx) -> Result<Account, AuthError> {
@@ -82,7 +81,7 @@ async fn authenticate_at_exactly_last_seen_plus_idle_is_unauthenticated_and_revo
     let idle = PortalSettings::default().sessions.idle;
     let last_seen = NOW - idle;
     let mut fx = Fx::at(NOW);
-    session_found(&mut fx, Ok(Some(session(last_seen, last_seen))));
+    session_found(&mut fx, Ok(owned(session(last_seen, last_seen))));
     fx.store
         .expect_revoke_session()
         .withf(|hash| *hash == raw_token(5).hash())
@@ -99,8 +98,7 @@ async fn authenticate_one_nanosecond_before_idle_expiry_is_live_and_touched() {
     let last_seen = NOW - idle;
     let now = NOW - nanos(1);
     let mut fx = Fx::at(now);
-    session_found(&mut fx, Ok(Some(session(last_seen, last_seen))));
-    account_loaded(&mut fx, Ok(Some(active_account())));
+    session_found(&mut fx, Ok(owned(session(last_seen, last_seen))));
     fx.roster
         .expect_find()
         .return_const(Ok(Some(sample::jane_doe())));
@@ -119,9 +117,8 @@ async fn authenticate_within_the_touch_interval_does_not_write() {
     let last_seen = NOW - Duration::seconds(30);
     session_found(
         &mut fx,
-        Ok(Some(session(NOW - Duration::hours(1), last_seen))),
+        Ok(owned(session(NOW - Duration::hours(1), last_seen))),
     );
-    account_loaded(&mut fx, Ok(Some(active_account())));
     fx.roster
         .expect_find()
         .return_const(Ok(Some(sample::jane_doe())));
@@ -135,7 +132,7 @@ async fn authenticate_at_exactly_the_absolute_limit_is_unauthenticated() {
     let mut fx = Fx::at(NOW);
     session_found(
         &mut fx,
-        Ok(Some(session(NOW - absolute, NOW - Duration::minutes(1)))),
+        Ok(owned(session(NOW - absolute, NOW - Duration::minutes(1)))),
     );
     fx.store
         .expect_revoke_session()
@@ -150,7 +147,7 @@ async fn authenticate_store_error_revoking_an_expired_session_is_a_fault() {
     let mut fx = Fx::at(NOW);
     session_found(
         &mut fx,
-        Ok(Some(session(
+        Ok(owned(session(
             NOW - Duration::days(1),
             NOW - Duration::days(1),
         ))),
@@ -160,39 +157,6 @@ async fn authenticate_store_error_revoking_an_expired_session_is_a_fault() {
         authenticate(fx).await,
         Err(AuthError::Fault(Fault::Store(down())))
     );
-}
-
-#[tokio::test]
-async fn authenticate_store_error_loading_the_account_is_a_fault() {
-    let mut fx = Fx::new();
-    session_found(
-        &mut fx,
-        Ok(Some(session(
-            NOW - Duration::hours(1),
-            NOW - Duration::minutes(1),
-        ))),
-    );
-    account_loaded(&mut fx, Err(down()));
-    fx.store.expect_touch_session().never();
-    assert_eq!(
-        authenticate(fx).await,
-        Err(AuthError::Fault(Fault::Store(down())))
-    );
-}
-
-#[tokio::test]
-async fn authenticate_session_of_a_deleted_account_is_unauthenticated() {
-    let mut fx = Fx::new();
-    session_found(
-        &mut fx,
-        Ok(Some(session(
-            NOW - Duration::hours(1),
-            NOW - Duration::minutes(1),
-        ))),
-    );
-    account_loaded(&mut fx, Ok(None));
-    fx.store.expect_touch_session().never();
-    assert_eq!(authenticate(fx).await, Err(AuthError::Unauthenticated));
 }
 
 #[tokio::test]
