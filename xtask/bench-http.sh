@@ -106,28 +106,48 @@ registrations_per_second() {
   awk -v n="$done" -v a="$started" -v b="$ended" 'BEGIN { printf "%.1f", n / (b - a) }'
 }
 
-RAW=$(target/release/examples/argon2_rate "$CORES" 5)
-L16=$(logins_per_second 16 10)
-L256=$(logins_per_second 256 10)
+# Three rounds, each measuring the raw rate right before its logins, so
+# that the ratio compares figures taken seconds apart (the raw rate of a
+# shared host drifts a few percent); the median round is the figure.
+ROUNDS=3
+: >"$WORK/rounds"
+for _ in $(seq "$ROUNDS"); do
+  raw=$(target/release/examples/argon2_rate "$CORES" 5)
+  echo "$raw $(logins_per_second 16 10) $(logins_per_second 256 10)" >>"$WORK/rounds"
+done
+# "median min max" of column $1 of the rounds as a percentage of column 1.
+ratio() {
+  awk -v c="$1" '{ print 100 * $c / $1 }' "$WORK/rounds" | sort -n |
+    awk '{ v[NR] = $1 } END { printf "%.1f %.1f %.1f", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+median() { awk -v c="$1" '{ print $c }' "$WORK/rounds" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+RAW=$(median 1)
+L16=$(median 2)
+L256=$(median 3)
+read -r L16_PCT L16_MIN L16_MAX <<<"$(ratio 2)"
+read -r L256_PCT L256_MIN L256_MAX <<<"$(ratio 3)"
 ME_MAX=$(me_max_rate 5)
 read -r ME_P50 ME_P99 <<<"$(me_latency 8)"
-wrk -t1 -c256 -d14s --timeout 30s -s "$WORK/login.lua" "$BASE/api/v1/sessions" >/dev/null &
+# Three 10-second windows of /me latency in one flood; the median window.
+wrk -t1 -c256 -d36s --timeout 30s -s "$WORK/login.lua" "$BASE/api/v1/sessions" >/dev/null &
 FLOOD=$!
 sleep 2
-read -r FLOOD_P50 FLOOD_P99 <<<"$(me_latency 10)"
+: >"$WORK/flood"
+for _ in 1 2 3; do me_latency 10 >>"$WORK/flood"; done
 wait $FLOOD
+read -r FLOOD_P50 FLOOD_P99 <<<"$(sort -k2 -n "$WORK/flood" | sed -n 2p)"
+FLOOD_P99S=$(sort -k2 -n "$WORK/flood" | awk '{ printf "%s%s", sep, $2; sep = ", " }')
 REGS=$(registrations_per_second)
 wrk -t2 -c1000 -d10s --timeout 30s -s "$WORK/login.lua" "$BASE/api/v1/sessions" >/dev/null
 RSS_KIB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
 
-pct() { awk -v a="$1" -v b="$RAW" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 echo "| HTTP (PostgreSQL, release, $CORES cores) | figure | goal |"
 echo "| --- | --- | --- |"
-echo "| raw Argon2id verifications/s ($CORES threads) | $RAW | |"
-echo "| logins/s at concurrency 16 | $L16 ($(pct "$L16") % of raw) | ≥ 90 % |"
-echo "| logins/s at concurrency 256 | $L256 ($(pct "$L256") % of raw) | ≥ 90 % |"
+echo "| raw Argon2id verifications/s ($CORES threads; median of $ROUNDS rounds) | $RAW | |"
+echo "| logins/s at concurrency 16 (median round) | $L16 ($L16_PCT % of raw; rounds $L16_MIN–$L16_MAX %) | ≥ 90 % |"
+echo "| logins/s at concurrency 256 (median round) | $L256 ($L256_PCT % of raw; rounds $L256_MIN–$L256_MAX %) | ≥ 90 % |"
 echo "| GET /api/v1/me, most per second (4 connections) | $ME_MAX | |"
 echo "| GET /api/v1/me at 200/s alone: p50 / p99 | $ME_P50 / $ME_P99 ms | |"
-echo "| GET /api/v1/me at 200/s under a 256-connection login flood: p50 / p99 | $FLOOD_P50 / $FLOOD_P99 ms | p99 < 5 ms |"
+echo "| GET /api/v1/me at 200/s under a 256-connection login flood, median of 3 windows: p50 / p99 | $FLOOD_P50 / $FLOOD_P99 ms (p99s $FLOOD_P99S) | p99 < 5 ms |"
 echo "| registrations/s end to end (16 at a time) | $REGS | |"
 echo "| peak RSS after 1,000 concurrent logins | $((RSS_KIB / 1024)) MiB | < 150 MiB |"
