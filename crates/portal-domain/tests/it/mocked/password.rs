@@ -18,6 +18,14 @@ enum ChangeCall {
     Commit,
 }
 
+fn account_loaded(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
+    fx.store
+        .expect_account_by_id()
+        .withf(|id| *id == AccountId::new(42))
+        .times(1)
+        .return_const(found);
+}
+
 fn change_until(fx: &mut Fx, account: Account, upto: ChangeCall) {
     if upto > ChangeCall::Load {
         account_loaded(fx, Ok(Some(account)));

@@ -29,14 +29,6 @@ fn session_found(fx: &mut Fx, found: Result<Option<(Session, Account)>, StoreErr
         .return_const(found);
 }
 
-pub(super) fn account_loaded(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
-    fx.store
-        .expect_account_by_id()
-        .withf(|id| *id == AccountId::new(42))
-        .times(1)
-        .return_const(found);
-}
-
 /// A session seen a minute ago, its account and its provider, all fine.
 fn live_session(fx: &mut Fx, account: Account) {
     let live = session(NOW - Duration::hours(1), NOW - Duration::minutes(1));
