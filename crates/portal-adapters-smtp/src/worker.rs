@@ -90,7 +90,7 @@ impl WorkerReport {
 /// Delivers the outbox until told to stop. See the module docs.
 #[derive(Debug)]
 pub struct DeliveryWorker<S, M, C> {
-    delivery: OutboxDelivery<S, GatedMailer<M>, C>,
+    delivery: OutboxDelivery<S, S, GatedMailer<M>, C>,
     gate: Arc<Gate>,
     batch_size: u32,
     settings: WorkerSettings,
@@ -98,7 +98,7 @@ pub struct DeliveryWorker<S, M, C> {
 
 impl<S, M, C> DeliveryWorker<S, M, C>
 where
-    S: OutboxStore + UserStore,
+    S: OutboxStore + UserStore + Clone,
     M: Mailer,
     C: Clock,
 {
@@ -115,7 +115,7 @@ where
             gate: gate.clone(),
         };
         Self {
-            delivery: OutboxDelivery::new(store, mailer, clock, policy),
+            delivery: OutboxDelivery::new(store.clone(), store, mailer, clock, policy),
             gate,
             batch_size: policy.batch_size,
             settings,
@@ -219,7 +219,7 @@ pub async fn run_delivery_worker<S, M, C>(
     shutdown: impl Future<Output = ()>,
 ) -> WorkerReport
 where
-    S: OutboxStore + UserStore,
+    S: OutboxStore + UserStore + Clone,
     M: Mailer,
     C: Clock,
 {

@@ -72,24 +72,29 @@ impl BatchReport {
     }
 }
 
-/// Claims due emails and sends them through a [`Mailer`].
+/// Claims due emails and sends them through a [`Mailer`]. Emails it gives
+/// up on are recorded in the audit trail, a handle of its own (in a service
+/// the same store as the outbox) so that the worker asks only for what it uses.
 #[derive(Debug)]
-pub struct OutboxDelivery<S, M, C> {
-    store: S,
+pub struct OutboxDelivery<O, A, M, C> {
+    outbox: O,
+    audit: A,
     mailer: M,
     clock: C,
     policy: DeliveryPolicy,
 }
 
-impl<S, M, C> OutboxDelivery<S, M, C>
+impl<O, A, M, C> OutboxDelivery<O, A, M, C>
 where
-    S: OutboxStore + UserStore,
+    O: OutboxStore,
+    A: UserStore,
     M: Mailer,
     C: Clock,
 {
-    pub fn new(store: S, mailer: M, clock: C, policy: DeliveryPolicy) -> Self {
+    pub fn new(outbox: O, audit: A, mailer: M, clock: C, policy: DeliveryPolicy) -> Self {
         Self {
-            store,
+            outbox,
+            audit,
             mailer,
             clock,
             policy,
@@ -100,14 +105,14 @@ where
     /// store's failures do (the caller backs off and tries again).
     pub async fn deliver_batch(&self) -> Result<BatchReport, StoreError> {
         let claimed = self
-            .store
+            .outbox
             .claim_due(self.clock.now(), self.policy.batch_size, self.policy.lease)
             .await?;
         let mut report = BatchReport::default();
         for queued in claimed {
             match self.mailer.send(&queued.email).await {
                 Ok(()) => {
-                    self.store.mark_sent(queued.id, self.clock.now()).await?;
+                    self.outbox.mark_sent(queued.id, self.clock.now()).await?;
                     report.sent += 1;
                 }
                 Err(error) => {
@@ -117,7 +122,7 @@ where
                     } else {
                         let retry_at =
                             self.clock.now() + self.policy.backoff(queued.attempts, queued.id.0);
-                        self.store
+                        self.outbox
                             .mark_retry(queued.id, retry_at, &error.to_string())
                             .await?;
                         report.retried += 1;
@@ -138,7 +143,7 @@ where
 
     async fn fail(&self, queued: &QueuedEmail, error: &MailError) -> Result<(), StoreError> {
         let now: OffsetDateTime = self.clock.now();
-        self.store
+        self.outbox
             .mark_failed(queued.id, now, &error.to_string())
             .await?;
         tracing::warn!(target: "audit", event = "email_failed", kind = queued.email.kind.name(), %error);
@@ -151,7 +156,7 @@ where
         };
         // The email's fate is committed; an audit failure is logged, not
         // returned, so the rest of the batch still goes out.
-        if let Err(error) = self.store.append_audit(&event).await {
+        if let Err(error) = self.audit.append_audit(&event).await {
             tracing::error!(target: "audit", event = "email_failed", %error, "audit event not stored");
         }
         Ok(())

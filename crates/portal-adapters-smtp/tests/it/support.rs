@@ -94,10 +94,16 @@ pub async fn queued(count: usize) -> TestPortal {
     portal
 }
 
-pub type Delivery<M> = OutboxDelivery<Arc<InMemoryStore>, M, Arc<ManualClock>>;
+pub type Delivery<M> = OutboxDelivery<Arc<InMemoryStore>, Arc<InMemoryStore>, M, Arc<ManualClock>>;
 
 pub fn delivery<M: Mailer>(portal: &TestPortal, mailer: M, policy: DeliveryPolicy) -> Delivery<M> {
-    OutboxDelivery::new(portal.store.clone(), mailer, portal.clock.clone(), policy)
+    OutboxDelivery::new(
+        portal.store.clone(),
+        portal.store.clone(),
+        mailer,
+        portal.clock.clone(),
+        policy,
+    )
 }
 
 /// Emails queued for `dr.doe`, not yet sent or failed.

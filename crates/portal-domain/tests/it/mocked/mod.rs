@@ -10,21 +10,20 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_trait::async_trait;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use portal_domain::account::{Account, AccountId, AccountProvider, Activation, NewAccount};
-use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
+use portal_domain::account::{Account, AccountId, AccountProvider, Activation};
+use portal_domain::audit::{AuditAction, AuditEvent};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
-    CreateAccountError, FlowUpdateError, HashError, IssueOutcome, LinkToken, MailError, NewToken,
-    OutboxStore, PasswordHasher, ProofingFailures, PurgeCounts, RandomnessError, RedeemError,
-    StoreError, TokenPurpose, UserStore, Verification,
+    CreateAccountError, FlowUpdateError, HashError, IssueOutcome, MailError, NewToken,
+    PasswordHasher, ProofingFailures, PurgeCounts, RandomnessError, RedeemError, StoreError,
+    TokenPurpose, Verification,
 };
 use portal_domain::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, StateName,
@@ -38,12 +37,12 @@ use portal_domain::service::{
 };
 use portal_domain::session::Session;
 use portal_domain::testing::{
-    MockClock, MockMailer, MockPasswordHasher, MockProviderRoster, MockTokenSource, MockUserStore,
-    sample,
+    MockClock, MockMailer, MockOutboxStore, MockPasswordHasher, MockProviderRoster,
+    MockTokenSource, MockUserStore, sample,
 };
 use portal_domain::values::{
     AgreementVersion, EmailAddress, Password, PasswordHash, PersonName, ProviderId, ProviderKind,
-    RawToken, SecurityAnswer, SecurityQuestionId, TaxId, TokenHash, Username, Zip,
+    RawToken, SecurityAnswer, SecurityQuestionId, TaxId, Username, Zip,
 };
 
 mod activation;
