@@ -1,0 +1,224 @@
+//! Counters in time windows, purges and the audit trail.
+
+use super::*;
+
+pub async fn proofing_mismatches_are_counted_in_the_window<S: UserStore, R>(s: &Subject<S, R>) {
+    let (tax, id) = (
+        TaxId::parse(sample::TAX_ID).unwrap(),
+        ProviderId::parse("P1001").unwrap(),
+    );
+    let other = ProviderId::parse("P1002").unwrap();
+    for t in [0, 10, 20] {
+        s.store
+            .record_proofing_mismatch(&tax, &id, at(t))
+            .await
+            .unwrap();
+    }
+    s.store
+        .record_proofing_mismatch(&tax, &other, at(5))
+        .await
+        .unwrap();
+    let all = s
+        .store
+        .proofing_mismatches_since(&tax, &id, at(-1))
+        .await
+        .unwrap();
+    assert_eq!((all.count, all.oldest), (3, Some(at(0))));
+    let recent = s
+        .store
+        .proofing_mismatches_since(&tax, &id, at(9))
+        .await
+        .unwrap();
+    assert_eq!((recent.count, recent.oldest), (2, Some(at(10))));
+    let none = s
+        .store
+        .proofing_mismatches_since(&tax, &id, at(20))
+        .await
+        .unwrap();
+    assert_eq!((none.count, none.oldest), (0, None));
+}
+
+pub async fn support_failures_are_counted_in_the_window<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    s.store
+        .record_support_check(account.id, at(0), false)
+        .await
+        .unwrap();
+    s.store
+        .record_support_check(account.id, at(10), true)
+        .await
+        .unwrap();
+    s.store
+        .record_support_check(account.id, at(20), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store
+            .support_failures_since(account.id, at(-1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.store
+            .support_failures_since(account.id, at(0))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+pub async fn stale_pending_accounts_are_purged<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
+    let resent = seed_account(&s.store, "resent", sample::acme_group(), 2, T0).await;
+    let active = seed_active(&s.store, "active", sample::john_roe(), 3, T0).await;
+    // A resend gives `resent` a newer link, which keeps it.
+    let newer = NewToken {
+        account_id: resent.id,
+        purpose: TokenPurpose::Activation,
+        link: activation_link(4, T0 + Duration::days(7) + Duration::hours(1)),
+    };
+    s.store
+        .issue_token(
+            &newer,
+            &email_to(&resent.username, EmailKind::Activation { token: token(4) }),
+            5,
+        )
+        .await
+        .unwrap();
+    // Links from T0 expired at T0 + 24h; the cutoff is 7 days after that.
+    let cutoff = T0 + Duration::hours(24) + Duration::days(7) + Duration::seconds(1);
+    let purged = s.store.purge_stale_pending(cutoff).await.unwrap();
+    assert_eq!(purged, vec!["stale".to_owned()]);
+    assert_eq!(s.store.account_by_id(stale.id).await.unwrap(), None);
+    assert!(s.store.account_by_id(resent.id).await.unwrap().is_some());
+    assert!(s.store.account_by_id(active.id).await.unwrap().is_some());
+    // Provider and username are free again.
+    assert_eq!(
+        s.store
+            .account_by_registrant(&sample::jane_doe().registrant_key())
+            .await
+            .unwrap(),
+        None
+    );
+    seed_account(&s.store, "stale", sample::jane_doe(), 5, cutoff).await;
+}
+
+pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let idle = Duration::minutes(30);
+    let absolute = Duration::hours(12);
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(0)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 21, at(3600)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    let open = RegistrationFlow::start(
+        flow_id(9, 9),
+        sample::acme_group(),
+        T0,
+        Duration::minutes(30),
+    );
+    s.store.insert_flow(&open).await.unwrap();
+    drain(&s.store, T0).await;
+    let now = at(3600 + 60);
+    let counts = s
+        .store
+        .purge_expired(
+            now,
+            now - Duration::hours(24),
+            now - Duration::days(7),
+            idle,
+            absolute,
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts.sessions, 1);
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    assert!(
+        s.store.load_flow(&open.id).await.unwrap().is_some(),
+        "kept 24 h after expiry"
+    );
+    let later = T0 + Duration::hours(25);
+    let counts = s
+        .store
+        .purge_expired(
+            later,
+            later - Duration::hours(24),
+            later - Duration::days(7),
+            idle,
+            absolute,
+        )
+        .await
+        .unwrap();
+    assert!(counts.flows >= 1);
+    assert_eq!(s.store.load_flow(&open.id).await.unwrap(), None);
+    assert!(s.store.account_by_id(account.id).await.unwrap().is_some());
+}
+
+pub async fn audit_events_are_listed_oldest_first<S: UserStore, R>(s: &Subject<S, R>) {
+    let event = |t: i64, action: AuditAction, user: Option<&str>| AuditEvent {
+        at: at(t),
+        action,
+        username: user.map(str::to_owned),
+        client_addr: Some(std::net::IpAddr::from([198, 51, 100, 1])),
+        outcome: "success".to_owned(),
+    };
+    s.store
+        .append_audit(&event(20, AuditAction::LoginFailed, Some("Dr.Doe")))
+        .await
+        .unwrap();
+    s.store
+        .append_audit(&event(10, AuditAction::RegistrationStarted, None))
+        .await
+        .unwrap();
+    s.store
+        .append_audit(&event(30, AuditAction::LoginSucceeded, Some("other")))
+        .await
+        .unwrap();
+    let all = s.store.audit_events(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![at(10), at(20), at(30)]
+    );
+    assert_eq!(all[1], event(20, AuditAction::LoginFailed, Some("Dr.Doe")));
+    let mine = s
+        .store
+        .audit_events(&AuditFilter {
+            username: Some("dr.doe".to_owned()),
+            since: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    let recent = s
+        .store
+        .audit_events(&AuditFilter {
+            username: None,
+            since: Some(at(20)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 2);
+}

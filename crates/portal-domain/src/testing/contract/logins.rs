@@ -1,0 +1,277 @@
+//! Logins and sessions: failure counting and locks, success, touch and revoke, agreement, disabling.
+
+use super::*;
+
+pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 3,
+        duration: Duration::hours(24),
+    };
+    for (minute, count) in [(1, 1), (2, 2)] {
+        let recorded = s
+            .store
+            .record_login_failure(account.id, at(minute), policy)
+            .await
+            .unwrap();
+        assert_eq!(recorded.state.failed_count, count);
+        assert!(!recorded.set_lock);
+    }
+    let locking = s
+        .store
+        .record_login_failure(account.id, at(3), policy)
+        .await
+        .unwrap();
+    let locked = LockState {
+        failed_count: 3,
+        locked_until: Some(at(3) + Duration::hours(24)),
+    };
+    assert_eq!(
+        locking,
+        RecordedFailure {
+            state: locked,
+            set_lock: true
+        }
+    );
+    // During the lock nothing changes, and the lock is not set again.
+    assert_eq!(
+        s.store
+            .record_login_failure(account.id, at(4), policy)
+            .await
+            .unwrap(),
+        RecordedFailure {
+            state: locked,
+            set_lock: false
+        }
+    );
+    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    assert_eq!(stored.lock, locked);
+    // After the lock, the count starts again from zero.
+    let after = s
+        .store
+        .record_login_failure(account.id, at(3) + Duration::hours(24), policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        RecordedFailure {
+            state: LockState {
+                failed_count: 1,
+                locked_until: None
+            },
+            set_lock: false
+        }
+    );
+}
+
+pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
+    let generous = LockoutPolicy {
+        max_failed: 1000,
+        duration: Duration::hours(24),
+    };
+    let results =
+        join_all((0..50).map(|i| s.store.record_login_failure(counted.id, at(i), generous))).await;
+    let mut counts: Vec<u32> = results
+        .into_iter()
+        .map(|r| r.unwrap().state.failed_count)
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=50).collect::<Vec<u32>>(),
+        "no count lost or doubled"
+    );
+
+    let locked = seed_active(&s.store, "locked", sample::acme_group(), 2, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 5,
+        duration: Duration::hours(24),
+    };
+    let results =
+        join_all((0..50).map(|i| s.store.record_login_failure(locked.id, at(i), policy))).await;
+    let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
+    let ends: std::collections::BTreeSet<_> = recorded
+        .iter()
+        .filter_map(|r| r.state.locked_until)
+        .collect();
+    assert_eq!(ends.len(), 1, "exactly one lock was set: {ends:?}");
+    // Only one failure reports that it set the lock (the lockout is audited
+    // once), however many raced past the limit.
+    assert_eq!(recorded.iter().filter(|r| r.set_lock).count(), 1);
+    let stored = s.store.account_by_id(locked.id).await.unwrap().unwrap();
+    assert_eq!(stored.lock.failed_count, 5);
+    assert_eq!(stored.lock.locked_until, ends.into_iter().next());
+}
+
+pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy::default();
+    s.store
+        .record_login_failure(account.id, at(1), policy)
+        .await
+        .unwrap();
+    let session = session_for(&account, 9, at(2));
+    s.store
+        .record_login_success(account.id, &session, Some(hash("rehashed")), &login_audit())
+        .await
+        .unwrap();
+    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    assert_eq!(stored.lock, LockState::cleared());
+    assert_eq!(stored.last_login_at, Some(at(2)));
+    assert_eq!(stored.password_hash, hash("rehashed"));
+    assert_eq!(
+        s.store.find_session(&session.token_hash).await.unwrap(),
+        Some((session, stored)),
+        "the session comes with its account"
+    );
+    let audited = s.store.audit_events(&AuditFilter::default()).await.unwrap();
+    assert_eq!(audited, vec![login_audit()], "stored with the session");
+    // Without a rehash the hash stays.
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 10, at(3)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash("rehashed")
+    );
+}
+
+pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let session = session_for(&account, 9, at(0));
+    s.store
+        .record_login_success(account.id, &session, None, &login_audit())
+        .await
+        .unwrap();
+    s.store
+        .touch_session(&session.token_hash, at(100))
+        .await
+        .unwrap();
+    s.store
+        .touch_session(&session.token_hash, at(50))
+        .await
+        .unwrap();
+    let (touched, owner) = s
+        .store
+        .find_session(&session.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner.id, account.id);
+    assert_eq!(touched.last_seen_at, at(100), "never moves back");
+    assert_eq!(touched.created_at, at(0));
+    s.store.revoke_session(&session.token_hash).await.unwrap();
+    assert_eq!(stored_session(&s.store, &session.token_hash).await, None);
+    s.store.revoke_session(&session.token_hash).await.unwrap();
+    assert_eq!(stored_session(&s.store, &token(77).hash()).await, None);
+}
+
+pub async fn agreement_acceptance_is_recorded<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let newer = AgreementAcceptance {
+        version: AgreementVersion::parse("2026-02").unwrap(),
+        content_hash: "cd".repeat(32),
+        accepted_at: at(5),
+        client_addr: None,
+    };
+    s.store.record_agreement(account.id, &newer).await.unwrap();
+    assert_eq!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .agreement,
+        newer
+    );
+}
+
+pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(1)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    s.store
+        .record_login_success(
+            other.id,
+            &session_for(&other, 21, at(1)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    s.store.set_disabled(account.id, true).await.unwrap();
+    assert!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    s.store.set_disabled(account.id, false).await.unwrap();
+    assert!(
+        !s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(24),
+    };
+    s.store
+        .record_login_failure(account.id, at(2), policy)
+        .await
+        .unwrap();
+    s.store
+        .record_login_failure(account.id, at(3), policy)
+        .await
+        .unwrap();
+    s.store.clear_lock(account.id).await.unwrap();
+    assert_eq!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lock,
+        LockState::cleared()
+    );
+}

@@ -1,0 +1,314 @@
+//! One-time tokens: superseding, caps, activation, password reset and change.
+
+use super::*;
+
+pub async fn newer_tokens_supersede_older_and_emails_are_capped<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    drain(&s.store, at(0)).await;
+    let reset = |n: u8, t: OffsetDateTime| NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(n).hash(),
+            issued_at: t,
+            expires_at: t + Duration::hours(1),
+        },
+    };
+    let email = |n: u8| {
+        email_to(
+            &account.username,
+            EmailKind::PasswordReset { token: token(n) },
+        )
+    };
+    for n in 10..15 {
+        let t = at(i64::from(n));
+        assert_eq!(
+            s.store
+                .issue_token(&reset(n, t), &email(n), 5)
+                .await
+                .unwrap(),
+            IssueOutcome::Issued
+        );
+    }
+    assert_eq!(
+        s.store
+            .issue_token(&reset(15, at(20)), &email(15), 5)
+            .await
+            .unwrap(),
+        IssueOutcome::CapReached
+    );
+    assert_eq!(
+        s.store
+            .find_live_token(&token(15).hash(), TokenPurpose::PasswordReset, at(21))
+            .await
+            .unwrap(),
+        None
+    );
+    // Only the newest link works.
+    assert!(
+        s.store
+            .find_live_token(&token(14).hash(), TokenPurpose::PasswordReset, at(21))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.store
+            .find_live_token(&token(13).hash(), TokenPurpose::PasswordReset, at(21))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        drain(&s.store, at(21)).await.len(),
+        5,
+        "the capped request queued nothing"
+    );
+    // An hour after the first, the cap has room again; 0 means no cap.
+    assert_eq!(
+        s.store
+            .issue_token(&reset(16, at(10) + Duration::hours(1)), &email(16), 5)
+            .await
+            .unwrap(),
+        IssueOutcome::Issued
+    );
+    assert_eq!(
+        s.store
+            .issue_token(&reset(17, at(3700)), &email(17), 0)
+            .await
+            .unwrap(),
+        IssueOutcome::Issued
+    );
+}
+
+pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    drain(&s.store, T0).await;
+    let verification = email_to(&account.username, EmailKind::EmailVerification);
+    // Wrong purpose and expiry are refused.
+    assert_eq!(
+        s.store
+            .redeem_password_reset(&token(1).hash(), at(1), &hash("x"), &verification)
+            .await
+            .err(),
+        Some(RedeemError::InvalidToken)
+    );
+    assert_eq!(
+        s.store
+            .redeem_activation(&token(1).hash(), T0 + Duration::hours(24), &verification)
+            .await
+            .err(),
+        Some(RedeemError::InvalidToken)
+    );
+    let active = s
+        .store
+        .redeem_activation(&token(1).hash(), at(60), &verification)
+        .await
+        .unwrap();
+    assert!(active.is_activated());
+    assert!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_activated()
+    );
+    assert_eq!(
+        s.store
+            .redeem_activation(&token(1).hash(), at(61), &verification)
+            .await
+            .err(),
+        Some(RedeemError::InvalidToken)
+    );
+    assert_eq!(
+        s.store
+            .redeem_activation(&token(99).hash(), at(61), &verification)
+            .await
+            .err(),
+        Some(RedeemError::InvalidToken)
+    );
+    let emails = drain(&s.store, at(61)).await;
+    assert_eq!(
+        emails.iter().map(|e| e.kind.name()).collect::<Vec<_>>(),
+        vec!["email_verification"]
+    );
+}
+
+pub async fn parallel_redemptions_succeed_once<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let verification = email_to(&account.username, EmailKind::EmailVerification);
+    let hash = token(1).hash();
+    let results =
+        join_all((0..10).map(|_| s.store.redeem_activation(&hash, at(5), &verification))).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(RedeemError::InvalidToken)))
+    );
+}
+
+pub async fn password_reset_changes_everything_at_once<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 1,
+        duration: Duration::hours(24),
+    };
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 20, at(1)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    s.store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 21, at(1)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    s.store
+        .record_login_success(
+            other.id,
+            &session_for(&other, 22, at(1)),
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        s.store
+            .record_login_failure(account.id, at(2), policy)
+            .await
+            .unwrap()
+            .state
+            .is_locked(at(2))
+    );
+    let reset = NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(30).hash(),
+            issued_at: at(3),
+            expires_at: at(3) + Duration::hours(1),
+        },
+    };
+    let reset_email = email_to(
+        &account.username,
+        EmailKind::PasswordReset { token: token(30) },
+    );
+    s.store.issue_token(&reset, &reset_email, 5).await.unwrap();
+    drain(&s.store, at(3)).await;
+
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let changed = s
+        .store
+        .redeem_password_reset(&token(30).hash(), at(4), &hash("new"), &notice)
+        .await
+        .unwrap();
+    assert_eq!(changed.id, account.id);
+    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, hash("new"));
+    assert_eq!(stored.lock, LockState::cleared());
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert_eq!(stored_session(&s.store, &token(21).hash()).await, None);
+    assert!(
+        stored_session(&s.store, &token(22).hash()).await.is_some(),
+        "other accounts keep theirs"
+    );
+    assert_eq!(
+        drain(&s.store, at(4))
+            .await
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>(),
+        vec!["password_changed"]
+    );
+    assert_eq!(
+        s.store
+            .redeem_password_reset(&token(30).hash(), at(5), &hash("again"), &notice)
+            .await
+            .err(),
+        Some(RedeemError::InvalidToken)
+    );
+}
+
+pub async fn password_change_keeps_only_the_current_session<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    for n in [20, 21, 22] {
+        s.store
+            .record_login_success(
+                account.id,
+                &session_for(&account, n, at(1)),
+                None,
+                &login_audit(),
+            )
+            .await
+            .unwrap();
+    }
+    drain(&s.store, at(1)).await;
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    s.store
+        .change_password(
+            account.id,
+            &hash("changed"),
+            &token(21).hash(),
+            &notice,
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        hash("changed")
+    );
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    assert_eq!(stored_session(&s.store, &token(22).hash()).await, None);
+    assert_eq!(
+        drain(&s.store, at(100))
+            .await
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>(),
+        vec!["password_changed"]
+    );
+}
