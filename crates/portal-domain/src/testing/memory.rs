@@ -26,6 +26,12 @@ use crate::roster::{RegistrantKey, RosterEntry};
 use crate::session::Session;
 use crate::values::{PasswordHash, ProviderId, RawToken, TaxId, TokenHash, Username};
 
+mod roster;
+mod system;
+
+pub use roster::InMemoryRoster;
+pub use system::{ManualClock, SequentialTokens};
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in another test thread must not hide this one's result.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -697,170 +703,5 @@ impl OutboxStore for InMemoryStore {
             .iter()
             .filter(|row| row.status == OutboxStatus::Queued && row.email.username == *username)
             .count() as u64)
-    }
-}
-
-/// The in-memory [`ProviderRoster`].
-#[derive(Debug, Default)]
-pub struct InMemoryRoster {
-    entries: Mutex<BTreeMap<(TaxId, ProviderId), RosterEntry>>,
-}
-
-impl InMemoryRoster {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A roster holding these entries (for tests).
-    pub fn with(entries: impl IntoIterator<Item = RosterEntry>) -> Self {
-        let roster = Self::new();
-        lock(&roster.entries).extend(
-            entries
-                .into_iter()
-                .map(|e| ((e.tax_id.clone(), e.provider_id.clone()), e)),
-        );
-        roster
-    }
-}
-
-#[async_trait]
-impl ProviderRoster for InMemoryRoster {
-    async fn find(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-    ) -> Result<Option<RosterEntry>, StoreError> {
-        Ok(lock(&self.entries)
-            .get(&(tax_id.clone(), provider_id.clone()))
-            .cloned())
-    }
-
-    async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError> {
-        let entries = lock(&self.entries);
-        Ok(entries
-            .values()
-            .filter(|e| e.tax_id == *tax_id && e.is_active())
-            .cloned()
-            .collect())
-    }
-
-    async fn import(
-        &self,
-        entries: &[RosterEntry],
-        mode: ImportMode,
-        dry_run: bool,
-        now: OffsetDateTime,
-    ) -> Result<ImportSummary, StoreError> {
-        let mut current = lock(&self.entries);
-        let mut next = current.clone();
-        let mut summary = ImportSummary::default();
-        for entry in entries {
-            let key = (entry.tax_id.clone(), entry.provider_id.clone());
-            let incoming = RosterEntry {
-                inactive_since: None,
-                ..entry.clone()
-            };
-            match next.get(&key) {
-                None => summary.added += 1,
-                Some(old) if *old == incoming => summary.unchanged += 1,
-                Some(old)
-                    if !old.is_active()
-                        && RosterEntry {
-                            inactive_since: None,
-                            ..old.clone()
-                        } == incoming =>
-                {
-                    summary.reactivated += 1;
-                }
-                Some(_) => summary.changed += 1,
-            }
-            next.insert(key, incoming);
-        }
-        if mode == ImportMode::Replace {
-            let present: std::collections::HashSet<_> = entries
-                .iter()
-                .map(|e| (e.tax_id.clone(), e.provider_id.clone()))
-                .collect();
-            for (key, entry) in next.iter_mut() {
-                if !present.contains(key) && entry.is_active() {
-                    entry.inactive_since = Some(now);
-                    summary.deactivated += 1;
-                }
-            }
-        }
-        if !dry_run {
-            *current = next;
-        }
-        Ok(summary)
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Debug)]
-pub struct ManualClock {
-    now: Mutex<OffsetDateTime>,
-}
-
-impl ManualClock {
-    pub fn new(start: OffsetDateTime) -> Self {
-        Self {
-            now: Mutex::new(start),
-        }
-    }
-
-    /// 2026-01-01T00:00:00Z, a fixed and readable start.
-    pub fn fixed() -> Self {
-        Self::new(time::macros::datetime!(2026-01-01 00:00 UTC))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        *lock(&self.now) += by;
-    }
-
-    pub fn set(&self, to: OffsetDateTime) {
-        *lock(&self.now) = to;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        *lock(&self.now)
-    }
-}
-
-/// Distinct, reproducible tokens and ids from a counter: not random, so
-/// for tests only.
-#[derive(Debug, Default)]
-pub struct SequentialTokens {
-    next: AtomicU64,
-}
-
-impl SequentialTokens {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Starts the counter elsewhere, so two sources never collide.
-    pub fn starting_at(first: u64) -> Self {
-        Self {
-            next: AtomicU64::new(first),
-        }
-    }
-}
-
-impl TokenSource for SequentialTokens {
-    fn token(&self) -> Result<RawToken, RandomnessError> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = [0u8; RawToken::BYTES];
-        bytes[..8].copy_from_slice(&n.to_be_bytes());
-        bytes[8] = 0x5a;
-        Ok(RawToken::from_random_bytes(bytes))
-    }
-
-    fn registration_id(&self) -> Result<RegistrationId, RandomnessError> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&n.to_be_bytes());
-        Ok(RegistrationId::from_random_bytes(bytes))
     }
 }
