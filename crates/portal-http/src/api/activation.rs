@@ -1,0 +1,40 @@
+//! Activation and resending its email.
+
+use super::*;
+
+/// A one-time token from an emailed link.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
+    token: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/activations", request_body = TokenRequest,
+    responses((status = 200, body = FlowState), (status = 400, description = "invalid_token")))]
+pub async fn activate(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> ApiResult {
+    let mut errors = InvalidInput::default();
+    let token = required(&mut errors, "token", &body.token)
+        .ok_or_else(|| ApiError::InvalidInput(errors.clone()))?;
+    state.portal.activate(token, ctx).await?;
+    Ok(Json(FlowState {
+        state: "active".to_owned(),
+    })
+    .into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/activations/resend", request_body = UsernameRequest,
+    responses((status = 202, description = "accepted, whether or not the username exists")))]
+pub async fn resend_activation(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<UsernameRequest>,
+) -> ApiResult {
+    let username = body.username()?;
+    state.portal.resend_activation(username, ctx).await?;
+    Ok(accepted())
+}

@@ -1,0 +1,118 @@
+//! Sessions: login and logout, by bearer token or cookie.
+
+use super::*;
+
+/// Username and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(required = true, value_type = String, min_length = 1)]
+    username: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1)]
+    password: Option<String>,
+}
+
+/// A new session. The same token is set as the `portal_session` cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionCreated {
+    token: String,
+    /// RFC 3339, UTC: when the session ends if no request comes.
+    expires_at: String,
+}
+
+/// The `Set-Cookie` value for a session token.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let max_age = state.config.portal.sessions.absolute.whole_seconds();
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Max-Age=0; Path=/"))
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_cookie(state: &AppState) -> HeaderValue {
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Max-Age=0; Path=/"))
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginRequest,
+    responses((status = 201, body = SessionCreated), (status = 401, description = "invalid_credentials"),
+        (status = 403, description = "account_not_activated, provider_inactive, account_disabled"),
+        (status = 423, description = "account_locked (with locked_until)")))]
+pub async fn login(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult {
+    let mut errors = InvalidInput::default();
+    let username = required(&mut errors, "username", &body.username);
+    let raw_password = body.password.as_deref().filter(|p| !p.is_empty());
+    if raw_password.is_none() {
+        errors.push("password", "is required");
+    }
+    let (Some(username), Some(raw_password)) = (username, raw_password) else {
+        return Err(ApiError::InvalidInput(errors));
+    };
+    // A text that can never be a password cannot be anyone's password.
+    let Ok(password) = Password::parse(raw_password) else {
+        state.metrics.login("invalid_credentials");
+        return Err(ApiError::InvalidCredentials);
+    };
+    let result = state.portal.login(username, &password, ctx).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(e) => ApiError::from(e.clone()).code(),
+    };
+    state.metrics.login(outcome);
+    if matches!(
+        &result,
+        Err(portal_domain::service::LoginError::AccountLocked { .. })
+    ) {
+        state.metrics.lockout();
+    }
+    let session = result?;
+    let mut response = (
+        StatusCode::CREATED,
+        Json(SessionCreated {
+            token: session.token.expose().to_owned(),
+            expires_at: rfc3339(session.expires_at),
+        }),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(&state, session.token.expose()),
+    );
+    Ok(response)
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/current", responses((status = 204, description = "logged out"),
+    (status = 401, description = "unauthenticated")))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    SessionAllowingAgreement(_): SessionAllowingAgreement,
+) -> ApiResult {
+    if let Some((token, _)) = session_token(&headers) {
+        state.portal.logout(&token, ctx).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie(&state));
+    Ok(response)
+}
