@@ -9,9 +9,11 @@ mod helpers;
 
 mod browser;
 mod cli;
+mod concurrency;
 mod errors;
 mod flows;
 mod logs;
+mod operations;
 mod pages;
 mod policies;
 mod replace;

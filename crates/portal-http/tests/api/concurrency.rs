@@ -1,0 +1,75 @@
+//! Concurrency: racing wrong logins count exactly and lock once; racing
+//! registrations of one provider create one account.
+
+use crate::helpers::{Db, PASSWORD, both, spawn_app};
+
+both!(parallel_wrong_logins_lock_exactly);
+async fn parallel_wrong_logins_lock_exactly(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let attempts = (0..50).map(|_| app.login("dr.doe", "Wrong-Password-123!"));
+    let answers = futures::future::join_all(attempts).await;
+    let mut unauthorized = 0;
+    for answer in &answers {
+        match answer.status {
+            401 => {
+                answer.problem(401, "invalid_credentials");
+                unauthorized += 1;
+            }
+            423 => {
+                answer.problem(423, "account_locked");
+            }
+            other => panic!("{other}: {}", answer.text),
+        }
+    }
+    assert_eq!(
+        unauthorized, 4,
+        "the 5th failure locks, the rest are refused"
+    );
+    app.login("dr.doe", PASSWORD)
+        .await
+        .problem(423, "account_locked");
+}
+
+both!(parallel_wrong_logins_lose_no_count);
+async fn parallel_wrong_logins_lose_no_count(db: Db) {
+    let app = spawn_app(db, &[("PORTAL_LOCKOUT_MAX_FAILED", "100")]).await;
+    app.register_active(false, "dr.doe").await;
+    let attempts = (0..50).map(|_| app.login("dr.doe", "Wrong-Password-123!"));
+    for answer in futures::future::join_all(attempts).await {
+        answer.problem(401, "invalid_credentials");
+    }
+    let mut out = Vec::new();
+    crate::cli::run(&app, "account show --username dr.doe", "", &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("(50 failed logins)"), "{out}");
+    // 49 more fail, the 50th locks.
+    for _ in 0..49 {
+        app.login("dr.doe", "Wrong-Password-123!")
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    app.login("dr.doe", "Wrong-Password-123!")
+        .await
+        .problem(423, "account_locked");
+}
+
+both!(parallel_registrations_claim_once);
+async fn parallel_registrations_claim_once(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let started = app.start_practitioner().await;
+        ids.push(app.accept(&started).await);
+    }
+    let attempts = ids.iter().enumerate().map(|(i, id)| {
+        let app = &app;
+        async move { app.create_account(id, &format!("doe.{i}")).await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    assert_eq!(created, 1, "{answers:?}");
+    for answer in answers.iter().filter(|a| a.status != 201) {
+        answer.problem(409, "already_registered");
+    }
+}
