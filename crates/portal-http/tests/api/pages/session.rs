@@ -1,0 +1,324 @@
+//! Logging in and out, the CSRF defences, lockout and rate-limit pages, and the home page (agreement, password change).
+
+use super::*;
+
+both!(login_page_links);
+async fn login_page_links(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (page, _) = open(&app, "/login").await;
+    assert!(is_html(&page));
+    assert!(
+        page.text
+            .contains(r#"<a class="register-here" href="/register">Register Here</a>"#)
+    );
+    assert!(
+        page.text
+            .contains(r#"<a href="/forgot-password">Forgot password?</a>"#)
+    );
+    assert!(page.text.contains(r#"<label for="username">"#));
+    assert!(page.text.contains(r#"id="username""#));
+    assert!(
+        page.text
+            .contains(r#"<span class="required" aria-hidden="true">*</span>"#)
+    );
+    let css = app.get("/static/portal.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert!(css.text.contains(".register-here"));
+}
+
+both!(forms_without_a_matching_token_are_refused);
+async fn forms_without_a_matching_token_are_refused(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, token) = open(&app, "/login").await;
+    let login = [("username", "dr.doe"), ("password", PASSWORD)];
+    // No token at all.
+    let refused = submit(&app, "/login", "", &login).await;
+    assert_eq!(refused.status, 403);
+    assert!(is_html(&refused));
+    assert!(set_cookie(&refused, "portal_session").is_none());
+    // The cookie, and a field that differs.
+    let wrong = "0".repeat(64);
+    let mut fields = login.to_vec();
+    fields.push(("csrf", &wrong));
+    let refused = submit(&app, "/login", &format!("portal_csrf={token}"), &fields).await;
+    assert_eq!(refused.status, 403);
+    assert!(set_cookie(&refused, "portal_session").is_none());
+    // The field without the cookie.
+    let mut fields = login.to_vec();
+    fields.push(("csrf", &token));
+    assert_eq!(submit(&app, "/login", "", &fields).await.status, 403);
+    // Both, but posted from another origin.
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&fields)
+        .finish();
+    let foreign = app
+        .send(
+            browser()
+                .post(app.url("/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("portal_csrf={token}"))
+                .header("origin", "https://evil.example")
+                .body(body),
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+}
+
+both!(login_through_the_form);
+async fn login_through_the_form(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    // Home without a session goes to the login page.
+    let home = app.send(browser().get(app.url("/"))).await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.header("location").as_deref(), Some("/login"));
+
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}");
+    let wrong = submit(
+        &app,
+        "/login",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("username", "dr.doe"),
+            ("password", "Wrong-Password-123!"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert!(is_html(&wrong));
+    assert!(wrong.text.contains(r#"role="alert""#));
+    assert!(
+        wrong
+            .text
+            .contains("The username or password is incorrect.")
+    );
+    assert!(set_cookie(&wrong, "portal_session").is_none());
+
+    let ok = submit(
+        &app,
+        "/login",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert_eq!(ok.header("location").as_deref(), Some("/"));
+    let session = set_cookie(&ok, "portal_session").expect("the session cookie");
+    let set = ok.header("set-cookie").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+
+    let jar = format!("portal_csrf={csrf}; portal_session={session}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert!(home.text.contains("P1001"), "{}", home.text);
+    assert!(home.text.contains(r#"action="/logout""#));
+
+    let out = submit(&app, "/logout", &jar, &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 303, "the session is revoked");
+}
+
+both!(locked_and_rate_limited_pages);
+async fn locked_and_rate_limited_pages(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}");
+    let wrong = [
+        ("csrf", csrf.as_str()),
+        ("username", "dr.doe"),
+        ("password", "Wrong-Password-123!"),
+    ];
+    let mut last = submit(&app, "/login", &jar, &wrong).await;
+    for _ in 0..4 {
+        last = submit(&app, "/login", &jar, &wrong).await;
+    }
+    assert_eq!(last.status, 423, "{}", last.text);
+    assert!(last.text.contains(r#"role="alert""#));
+    assert!(last.text.contains("24 hours"));
+    // The locked page's own advice, with its link (the login form's
+    // Forgot password? link is on every login page).
+    assert!(last.text.contains(
+        r#"Use <a href="/forgot-password">Forgot password?</a> to set a new password now"#
+    ));
+    app.stop().await;
+
+    let limited = spawn_app(db, &[("PORTAL_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    let (_, csrf) = open(&limited, "/forgot-password").await;
+    let jar = format!("portal_csrf={csrf}");
+    let form = [("csrf", csrf.as_str()), ("username", "nobody")];
+    for _ in 0..2 {
+        assert_eq!(
+            submit(&limited, "/forgot-password", &jar, &form)
+                .await
+                .status,
+            200
+        );
+    }
+    let refused = submit(&limited, "/forgot-password", &jar, &form).await;
+    assert_eq!(refused.status, 429);
+    assert!(is_html(&refused));
+    assert!(refused.header("retry-after").is_some());
+    // Pages themselves are not counted.
+    assert_eq!(limited.get("/forgot-password").await.status, 200);
+}
+
+both!(a_new_agreement_is_accepted_from_the_home_page);
+async fn a_new_agreement_is_accepted_from_the_home_page(db: Db) {
+    let dir = std::env::temp_dir().join("portal-http-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = dir.join(format!(
+        "agreement-v2-pages-{db:?}-{}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&v2, "2025-06\nThe second Provider Agreement.\n").unwrap();
+    let v2 = v2.display().to_string();
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let app = app.restart(&[("PORTAL_AGREEMENT_FILE", &v2)]).await;
+    let session = app.login("dr.doe", PASSWORD).await.token();
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}; portal_session={session}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("second Provider Agreement"));
+    assert!(!home.text.contains("P1001"));
+    let fields = [("csrf", csrf.as_str()), ("agreement_version", "2025-06")];
+    let unticked = submit(&app, "/agreement", &jar, &fields).await;
+    assert_eq!(unticked.status, 422);
+    let mut ticked = fields.to_vec();
+    ticked.push(("accepted", "true"));
+    let accepted = submit(&app, "/agreement", &jar, &ticked).await;
+    assert_eq!(accepted.status, 303, "{}", accepted.text);
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert!(home.text.contains("P1001"), "{}", home.text);
+}
+
+both!(the_password_is_changed_from_the_home_page);
+async fn the_password_is_changed_from_the_home_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let this = app.login("dr.doe", PASSWORD).await.token();
+    let other = app.login("dr.doe", PASSWORD).await.token();
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}; portal_session={this}");
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    assert!(home.text.contains(r#"action="/password""#), "{}", home.text);
+    assert!(home.text.contains(r#"<label for="new_password">"#));
+
+    let change = |current: &'static str, new: &'static str| {
+        let (app, jar, csrf) = (&app, jar.clone(), csrf.clone());
+        async move {
+            submit(
+                app,
+                "/password",
+                &jar,
+                &[
+                    ("csrf", &csrf),
+                    ("current_password", current),
+                    ("new_password", new),
+                ],
+            )
+            .await
+        }
+    };
+    let wrong = change("Wrong-Password-123!", NEW_PASSWORD).await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.text.contains(r#"role="alert""#) && wrong.text.contains("incorrect"),
+        "{}",
+        wrong.text
+    );
+    let reused = change(PASSWORD, PASSWORD).await;
+    assert_eq!(reused.status, 422);
+    assert!(
+        reused.text.contains("different from your current one"),
+        "{}",
+        reused.text
+    );
+
+    let changed = change(PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert!(changed.text.contains("Your password was changed"));
+    // This session is kept, the other one revoked, the notice sent.
+    assert_eq!(
+        app.send(browser().get(app.url("/")).header("cookie", &jar))
+            .await
+            .status,
+        200
+    );
+    let other_jar = format!("portal_session={other}");
+    assert_eq!(
+        app.send(browser().get(app.url("/")).header("cookie", &other_jar))
+            .await
+            .status,
+        303
+    );
+    app.mail("dr.doe", CHANGED, 1).await;
+    assert_eq!(app.login("dr.doe", NEW_PASSWORD).await.status, 201);
+}
+
+both!(forms_posted_with_a_null_origin_are_accepted);
+async fn forms_posted_with_a_null_origin_are_accepted(db: Db) {
+    // Our pages are `Referrer-Policy: no-referrer`, so a browser posts
+    // their forms with `Origin: null` and `Sec-Fetch-Site: same-origin`.
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/login").await;
+    let post = |fields: Vec<(&'static str, String)>, site: &'static str| {
+        let (app, csrf) = (&app, csrf.clone());
+        async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&fields)
+                .finish();
+            app.send(
+                browser()
+                    .post(app.url("/login"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", format!("portal_csrf={csrf}"))
+                    .header("origin", "null")
+                    .header("sec-fetch-site", site)
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let login = vec![
+        ("csrf", csrf.clone()),
+        ("username", "dr.doe".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let ok = post(login.clone(), "same-origin").await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert!(set_cookie(&ok, "portal_session").is_some());
+    // The token is still required, and a cross-site post is refused.
+    let mut tokenless = login.clone();
+    tokenless.remove(0);
+    assert_eq!(post(tokenless, "same-origin").await.status, 403);
+    let cross = post(login.clone(), "cross-site").await;
+    assert_eq!(cross.status, 403);
+    assert!(set_cookie(&cross, "portal_session").is_none());
+    assert_eq!(post(login, "same-site").await.status, 403);
+}
