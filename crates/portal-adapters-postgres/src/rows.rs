@@ -1,9 +1,12 @@
 //! Rows read into the domain's stored forms ([`portal_domain::stored`]).
 
 use portal_domain::account::Account;
+use portal_domain::audit::{AuditAction, AuditEvent};
+use portal_domain::lockout::LockState;
 use portal_domain::ports::StoreError;
+use portal_domain::registration::RegistrationFlow;
 use portal_domain::roster::RosterEntry;
-use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredProvider};
+use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredFlow, StoredProvider};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -96,4 +99,46 @@ pub(crate) fn provider(row: &PgRow) -> Result<RosterEntry, StoreError> {
         .try_get("inactive_since")
         .map_err(op("read roster entry"))?;
     stored.into_entry("roster_entries")
+}
+
+pub(crate) fn flow(row: &PgRow) -> Result<RegistrationFlow, StoreError> {
+    let read = op("read registration flow");
+    StoredFlow {
+        id: row.try_get("id").map_err(&read)?,
+        version: i64::from(row.try_get::<i32, _>("version").map_err(&read)?),
+        state: row.try_get("state").map_err(&read)?,
+        provider: stored_provider(row)?,
+        acceptance: acceptance(row)?,
+        expires_at: row.try_get("expires_at").map_err(&read)?,
+        finished_at: row.try_get("finished_at").map_err(&read)?,
+    }
+    .into_flow()
+}
+
+pub(crate) fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
+    let read = op("read audit event");
+    let name: String = row.try_get("event").map_err(&read)?;
+    let client_addr: Option<String> = row.try_get("client_addr").map_err(&read)?;
+    Ok(AuditEvent {
+        at: row.try_get("at").map_err(&read)?,
+        action: AuditAction::parse(&name)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown audit event {name}")))?,
+        username: row.try_get("username").map_err(&read)?,
+        client_addr: client_addr.and_then(|addr| addr.parse().ok()),
+        outcome: row.try_get("outcome").map_err(&read)?,
+    })
+}
+
+/// The `failed_logins` and `locked_until` columns of a row.
+pub(crate) fn lock_state(row: &PgRow) -> Result<LockState, StoreError> {
+    Ok(LockState {
+        failed_count: u32::try_from(
+            row.try_get::<i32, _>("failed_logins")
+                .map_err(op("read failed_logins"))?,
+        )
+        .unwrap_or(0),
+        locked_until: row
+            .try_get("locked_until")
+            .map_err(op("read locked_until"))?,
+    })
 }

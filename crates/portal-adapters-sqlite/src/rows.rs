@@ -1,9 +1,12 @@
 //! Rows read into the domain's stored forms ([`portal_domain::stored`]).
 
 use portal_domain::account::Account;
+use portal_domain::audit::{AuditAction, AuditEvent};
+use portal_domain::lockout::LockState;
 use portal_domain::ports::StoreError;
+use portal_domain::registration::RegistrationFlow;
 use portal_domain::roster::RosterEntry;
-use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredProvider};
+use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredFlow, StoredProvider};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -111,4 +114,44 @@ pub(crate) fn opt_time(
         .try_get::<Option<Ts>, _>(column)
         .map_err(op("read time"))?
         .map(|t| t.0))
+}
+
+pub(crate) fn flow(row: &SqliteRow) -> Result<RegistrationFlow, StoreError> {
+    let read = op("read registration flow");
+    StoredFlow {
+        id: row.try_get("id").map_err(&read)?,
+        version: row.try_get("version").map_err(&read)?,
+        state: row.try_get("state").map_err(&read)?,
+        provider: stored_provider(row)?,
+        acceptance: acceptance(row)?,
+        expires_at: opt_time(row, "expires_at")?,
+        finished_at: opt_time(row, "finished_at")?,
+    }
+    .into_flow()
+}
+
+pub(crate) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    let read = op("read audit event");
+    let name: String = row.try_get("event").map_err(&read)?;
+    let client_addr: Option<String> = row.try_get("client_addr").map_err(&read)?;
+    Ok(AuditEvent {
+        at: time(row, "at")?,
+        action: AuditAction::parse(&name)
+            .ok_or_else(|| StoreError::Unexpected(format!("unknown audit event {name}")))?,
+        username: row.try_get("username").map_err(&read)?,
+        client_addr: client_addr.and_then(|addr| addr.parse().ok()),
+        outcome: row.try_get("outcome").map_err(&read)?,
+    })
+}
+
+/// The `failed_logins` and `locked_until` columns of a row.
+pub(crate) fn lock_state(row: &SqliteRow) -> Result<LockState, StoreError> {
+    Ok(LockState {
+        failed_count: u32::try_from(
+            row.try_get::<i64, _>("failed_logins")
+                .map_err(op("read failed_logins"))?,
+        )
+        .unwrap_or(0),
+        locked_until: opt_time(row, "locked_until")?,
+    })
 }

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
-use portal_domain::audit::{AuditAction, AuditEvent, AuditFilter};
+use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
+use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
     PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
@@ -14,7 +14,6 @@ use portal_domain::roster::RegistrantKey;
 use portal_domain::session::Session;
 use portal_domain::stored::{StoredAcceptance, StoredEmail, StoredFlow};
 use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::{Duration, OffsetDateTime};
 
@@ -42,20 +41,6 @@ pub(crate) async fn enqueue(
     .await
     .map_err(op("queue email"))?;
     Ok(())
-}
-
-fn flow_from_row(row: &SqliteRow) -> Result<RegistrationFlow, StoreError> {
-    let read = op("read registration flow");
-    StoredFlow {
-        id: row.try_get("id").map_err(&read)?,
-        version: row.try_get("version").map_err(&read)?,
-        state: row.try_get("state").map_err(&read)?,
-        provider: rows::stored_provider(row)?,
-        acceptance: rows::acceptance(row)?,
-        expires_at: opt_time(row, "expires_at")?,
-        finished_at: opt_time(row, "finished_at")?,
-    }
-    .into_flow()
 }
 
 macro_rules! flow_columns {
@@ -189,7 +174,7 @@ impl UserStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(op("load registration flow"))?;
-        row.as_ref().map(flow_from_row).transpose()
+        row.as_ref().map(rows::flow).transpose()
     }
 
     async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError> {
@@ -379,7 +364,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(op("read lock"))?
             .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let before = lock_state(&before)?;
+        let before = rows::lock_state(&before)?;
         // LockState::after_failure in one statement, so no count is lost and
         // only the attempt that reaches the limit sets the lock.
         let row = sqlx::query(
@@ -402,7 +387,7 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("record login failure"))?
         .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let after = lock_state(&row)?;
+        let after = rows::lock_state(&row)?;
         tx.commit().await.map_err(op("commit login failure"))?;
         Ok(RecordedFailure::between(before, after, now))
     }
@@ -830,7 +815,7 @@ impl UserStore for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(op("list audit events"))?;
-        rows.iter().map(audit_event).collect()
+        rows.iter().map(rows::audit_event).collect()
     }
 }
 
@@ -844,32 +829,6 @@ async fn insert_session(conn: &mut SqliteConnection, session: &Session) -> Resul
         .await
         .map_err(op("store session"))?;
     Ok(())
-}
-
-fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
-    let read = op("read audit event");
-    let name: String = row.try_get("event").map_err(&read)?;
-    let client_addr: Option<String> = row.try_get("client_addr").map_err(&read)?;
-    Ok(AuditEvent {
-        at: time(row, "at")?,
-        action: AuditAction::parse(&name)
-            .ok_or_else(|| StoreError::Unexpected(format!("unknown audit event {name}")))?,
-        username: row.try_get("username").map_err(&read)?,
-        client_addr: client_addr.and_then(|addr| addr.parse().ok()),
-        outcome: row.try_get("outcome").map_err(&read)?,
-    })
-}
-
-/// The `failed_logins` and `locked_until` columns of a row.
-fn lock_state(row: &SqliteRow) -> Result<LockState, StoreError> {
-    Ok(LockState {
-        failed_count: u32::try_from(
-            row.try_get::<i64, _>("failed_logins")
-                .map_err(op("read failed_logins"))?,
-        )
-        .unwrap_or(0),
-        locked_until: opt_time(row, "locked_until")?,
-    })
 }
 
 async fn insert_audit<'e, E>(executor: E, event: &AuditEvent) -> Result<(), StoreError>
