@@ -276,6 +276,15 @@ fn login_audit() -> AuditEvent {
     }
 }
 
+/// Stores session `n` of `account`, as a successful login at `now` does.
+async fn logged_in<S: UserStore>(store: &S, account: &Account, n: u8, now: OffsetDateTime) {
+    let session = session_for(account, n, now);
+    store
+        .record_login_success(account.id, &session, None, &login_audit())
+        .await
+        .unwrap();
+}
+
 /// The stored session, without its account.
 async fn stored_session<S: UserStore>(store: &S, hash: &TokenHash) -> Option<Session> {
     store

@@ -115,24 +115,8 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let idle = Duration::minutes(30);
     let absolute = Duration::hours(12);
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 20, at(0)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 21, at(3600)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
+    logged_in(&s.store, &account, 20, at(0)).await;
+    logged_in(&s.store, &account, 21, at(3600)).await;
     let open = RegistrationFlow::start(
         flow_id(9, 9),
         sample::acme_group(),

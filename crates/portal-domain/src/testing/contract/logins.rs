@@ -135,15 +135,7 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     let audited = s.store.audit_events(&AuditFilter::default()).await.unwrap();
     assert_eq!(audited, vec![login_audit()], "stored with the session");
     // Without a rehash the hash stays.
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 10, at(3)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
+    logged_in(&s.store, &account, 10, at(3)).await;
     assert_eq!(
         s.store
             .account_by_id(account.id)
@@ -213,24 +205,8 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 20, at(1)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
-    s.store
-        .record_login_success(
-            other.id,
-            &session_for(&other, 21, at(1)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
+    logged_in(&s.store, &account, 20, at(1)).await;
+    logged_in(&s.store, &other, 21, at(1)).await;
     s.store.set_disabled(account.id, true).await.unwrap();
     assert!(
         s.store

@@ -176,33 +176,9 @@ pub async fn password_reset_changes_everything_at_once<
         max_failed: 1,
         duration: Duration::hours(24),
     };
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 20, at(1)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
-    s.store
-        .record_login_success(
-            account.id,
-            &session_for(&account, 21, at(1)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
-    s.store
-        .record_login_success(
-            other.id,
-            &session_for(&other, 22, at(1)),
-            None,
-            &login_audit(),
-        )
-        .await
-        .unwrap();
+    logged_in(&s.store, &account, 20, at(1)).await;
+    logged_in(&s.store, &account, 21, at(1)).await;
+    logged_in(&s.store, &other, 22, at(1)).await;
     assert!(
         s.store
             .record_login_failure(account.id, at(2), policy)
@@ -269,15 +245,7 @@ pub async fn password_change_keeps_only_the_current_session<
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     for n in [20, 21, 22] {
-        s.store
-            .record_login_success(
-                account.id,
-                &session_for(&account, n, at(1)),
-                None,
-                &login_audit(),
-            )
-            .await
-            .unwrap();
+        logged_in(&s.store, &account, n, at(1)).await;
     }
     drain(&s.store, at(1)).await;
     let notice = email_to(&account.username, EmailKind::PasswordChanged);
