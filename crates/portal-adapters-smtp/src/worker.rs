@@ -89,21 +89,25 @@ impl WorkerReport {
 
 /// Delivers the outbox until told to stop. See the module docs.
 #[derive(Debug)]
-pub struct DeliveryWorker<S, M, C> {
-    delivery: OutboxDelivery<S, S, GatedMailer<M>, C>,
+pub struct DeliveryWorker<O, A, M, C> {
+    delivery: OutboxDelivery<O, A, GatedMailer<M>, C>,
     gate: Arc<Gate>,
     batch_size: u32,
     settings: WorkerSettings,
 }
 
-impl<S, M, C> DeliveryWorker<S, M, C>
+impl<O, A, M, C> DeliveryWorker<O, A, M, C>
 where
-    S: OutboxStore + UserStore + Clone,
+    O: OutboxStore,
+    A: UserStore,
     M: Mailer,
     C: Clock,
 {
+    /// `audit` records the emails given up on (in a service, the outbox's
+    /// own store).
     pub fn new(
-        store: S,
+        outbox: O,
+        audit: A,
         mailer: M,
         clock: C,
         policy: DeliveryPolicy,
@@ -115,7 +119,7 @@ where
             gate: gate.clone(),
         };
         Self {
-            delivery: OutboxDelivery::new(store.clone(), store, mailer, clock, policy),
+            delivery: OutboxDelivery::new(outbox, audit, mailer, clock, policy),
             gate,
             batch_size: policy.batch_size,
             settings,
@@ -210,8 +214,9 @@ async fn pause_for(pause: Duration) {
 }
 
 /// Builds a [`DeliveryWorker`] and runs it until `shutdown` completes.
-pub async fn run_delivery_worker<S, M, C>(
-    store: S,
+pub async fn run_delivery_worker<O, A, M, C>(
+    outbox: O,
+    audit: A,
     mailer: M,
     clock: C,
     policy: DeliveryPolicy,
@@ -219,11 +224,12 @@ pub async fn run_delivery_worker<S, M, C>(
     shutdown: impl Future<Output = ()>,
 ) -> WorkerReport
 where
-    S: OutboxStore + UserStore + Clone,
+    O: OutboxStore,
+    A: UserStore,
     M: Mailer,
     C: Clock,
 {
-    DeliveryWorker::new(store, mailer, clock, policy, settings)
+    DeliveryWorker::new(outbox, audit, mailer, clock, policy, settings)
         .run(shutdown)
         .await
 }

@@ -80,6 +80,7 @@ pub fn background_tasks(
     vec![Box::new(move |mut stop: Stop| -> Task {
         Box::pin(async move {
             let report = run_delivery_worker(
+                Arc::clone(&storage),
                 storage,
                 mailer,
                 SystemClock,

@@ -13,7 +13,7 @@ use portal_domain::testing::TestPortal;
 use time::Duration as TimeDuration;
 use tokio::sync::{Notify, oneshot};
 
-use crate::flaky::FlakyStore;
+use crate::flaky::FlakyOutbox;
 use crate::support::{self, CountingMailer, queued_tokens};
 use portal_adapters_smtp::testing::SmtpSink;
 
@@ -66,6 +66,7 @@ async fn the_worker_drains_the_outbox_over_smtp_and_stops_when_asked() {
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
         portal.store.clone(),
+        portal.store.clone(),
         mailer,
         portal.clock.clone(),
         policy(5),
@@ -93,6 +94,7 @@ async fn two_workers_on_one_store_send_every_email_exactly_once() {
         stops.push(stop);
         workers.push(tokio::spawn(
             DeliveryWorker::new(
+                portal.store.clone(),
                 portal.store.clone(),
                 mailer.clone(),
                 portal.clock.clone(),
@@ -123,6 +125,7 @@ async fn a_worker_stopped_mid_batch_finishes_its_email_and_loses_nothing() {
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
         portal.store.clone(),
+        portal.store.clone(),
         first.clone(),
         portal.clock.clone(),
         policy(10),
@@ -145,6 +148,7 @@ async fn a_worker_stopped_mid_batch_finishes_its_email_and_loses_nothing() {
     let second = Arc::new(CountingMailer::default());
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
+        portal.store.clone(),
         portal.store.clone(),
         second.clone(),
         portal.clock.clone(),
@@ -175,6 +179,7 @@ async fn a_worker_stopped_while_idle_returns_at_once() {
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
         portal.store.clone(),
+        portal.store.clone(),
         mailer.clone(),
         portal.clock.clone(),
         policy(10),
@@ -196,11 +201,12 @@ async fn a_worker_stopped_while_idle_returns_at_once() {
 #[tokio::test]
 async fn a_worker_backs_off_on_store_failures_and_then_delivers() {
     let portal = support::queued(3).await;
-    let store = Arc::new(FlakyStore::new(portal.store.clone(), 3));
+    let store = Arc::new(FlakyOutbox::new(portal.store.clone(), 3));
     let mailer = Arc::new(CountingMailer::default());
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
         store.clone(),
+        portal.store.clone(),
         mailer.clone(),
         portal.clock.clone(),
         policy(10),
