@@ -1,3 +1,5 @@
+//! Unit tests of the roster CSV parser and import.
+
 use super::*;
 
 fn file(rows: &[&str]) -> String {

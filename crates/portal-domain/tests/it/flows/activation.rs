@@ -1,3 +1,5 @@
+//! Activation: the link, resending it, and tokens that are malformed, unknown or expired.
+
 use super::*;
 
 #[tokio::test]

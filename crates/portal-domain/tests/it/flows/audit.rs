@@ -1,3 +1,5 @@
+//! The audit trail of a whole lifecycle.
+
 use super::*;
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! Logging in: outcomes, lockout, inactive providers, and unknown users answered like wrong passwords.
+
 use super::*;
 
 #[tokio::test]

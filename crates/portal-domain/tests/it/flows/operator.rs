@@ -1,3 +1,5 @@
+//! Operator actions: show, unlock, disable and enable an account.
+
 use super::*;
 use portal_domain::service::{OperatorAction, OperatorError};
 

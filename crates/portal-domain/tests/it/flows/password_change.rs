@@ -1,3 +1,5 @@
+//! Changing the password while logged in.
+
 use super::*;
 
 #[tokio::test]

@@ -1,3 +1,5 @@
+//! Registration: the three steps, proofing against the roster, and their limits.
+
 use super::*;
 
 #[tokio::test]

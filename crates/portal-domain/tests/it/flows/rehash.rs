@@ -1,3 +1,5 @@
+//! Rehashing a password stored with older Argon2 parameters at login.
+
 use super::*;
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::testing::SequentialTokens;

@@ -1,3 +1,5 @@
+//! Password reset: requests, links, and what redeeming one changes.
+
 use super::*;
 
 async fn locked_account(p: &TestPortal) {

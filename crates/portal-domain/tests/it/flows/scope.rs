@@ -1,3 +1,5 @@
+//! Which providers a logged-in account sees.
+
 use super::*;
 
 #[tokio::test]

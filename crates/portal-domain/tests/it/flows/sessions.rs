@@ -1,3 +1,5 @@
+//! Sessions: idle and absolute limits, logout, and agreement re-acceptance.
+
 use super::*;
 
 #[tokio::test]

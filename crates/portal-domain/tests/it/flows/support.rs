@@ -1,3 +1,5 @@
+//! Support checks of a security answer.
+
 use super::*;
 
 #[tokio::test]
