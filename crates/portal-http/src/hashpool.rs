@@ -39,12 +39,20 @@ impl HashPool {
         let (sender, receiver) = sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let hasher = Arc::new(hasher);
-        for n in 0..workers.max(1) {
+        let workers = workers.max(1);
+        let mut cores = one_core_each(workers).into_iter();
+        for n in 0..workers {
             let (receiver, hasher, metrics) =
                 (Arc::clone(&receiver), Arc::clone(&hasher), metrics.clone());
+            let core = cores.next();
             let spawned = std::thread::Builder::new()
                 .name(format!("hash-{n}"))
-                .spawn(move || work(&receiver, &hasher, &metrics));
+                .spawn(move || {
+                    if let Some(core) = core {
+                        pin_to(core);
+                    }
+                    work(&receiver, &hasher, &metrics);
+                });
             if let Err(error) = spawned {
                 tracing::error!(%error, "could not start a hashing thread");
             }
@@ -127,6 +135,26 @@ fn yield_to_requests() {
     );
     if let Err(error) = lowered {
         tracing::warn!(?error, "could not lower the priority of a hashing thread");
+    }
+}
+
+/// The cores to pin the hashing threads to, one each, when there are exactly
+/// as many threads as cores this process may run on (the default pool);
+/// none otherwise, and the scheduler places them.
+///
+/// Why pin: the scheduler's load balancer hardly moves `SCHED_IDLE` threads.
+/// Unpinned, both could share one core while the other idled between
+/// requests (measured: 1–2 % of the machine idle with the pool saturated;
+/// pinned, none).
+fn one_core_each(workers: usize) -> Vec<core_affinity::CoreId> {
+    core_affinity::get_core_ids()
+        .filter(|cores| cores.len() == workers)
+        .unwrap_or_default()
+}
+
+fn pin_to(core: core_affinity::CoreId) {
+    if !core_affinity::set_for_current(core) {
+        tracing::warn!(core = core.id, "could not pin a hashing thread to its core");
     }
 }
 
@@ -229,6 +257,45 @@ mod tests {
             policy.unwrap(),
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
         );
+    }
+
+    #[tokio::test]
+    async fn one_hashing_thread_per_core_is_pinned_to_its_own_core() {
+        let cores = core_affinity::get_core_ids().unwrap();
+        let pool = pool(cores.len(), cores.len());
+        // Every thread holds a job until all have one: each answers once.
+        let gate = Arc::new(std::sync::Barrier::new(cores.len()));
+        let jobs = (0..cores.len()).map(|_| {
+            let gate = Arc::clone(&gate);
+            pool.run(move |_| {
+                gate.wait();
+                core_affinity::get_core_ids().unwrap()
+            })
+        });
+        let mut pinned: Vec<usize> = futures::future::try_join_all(jobs)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|allowed| {
+                assert_eq!(allowed.len(), 1, "a hashing thread may run on {allowed:?}");
+                allowed[0].id
+            })
+            .collect();
+        pinned.sort_unstable();
+        let mut expected: Vec<usize> = cores.iter().map(|core| core.id).collect();
+        expected.sort_unstable();
+        assert_eq!(pinned, expected);
+    }
+
+    #[tokio::test]
+    async fn a_pool_smaller_than_the_cores_is_left_to_the_scheduler() {
+        let cores = core_affinity::get_core_ids().unwrap();
+        if cores.len() < 2 {
+            return; // one core: every pool has a thread per core
+        }
+        let pool = pool(1, 1);
+        let allowed = pool.run(|_| core_affinity::get_core_ids().unwrap()).await;
+        assert_eq!(allowed.unwrap().len(), cores.len());
     }
 
     #[tokio::test]
