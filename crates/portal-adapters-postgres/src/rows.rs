@@ -3,7 +3,7 @@
 use portal_domain::account::Account;
 use portal_domain::audit::{AuditAction, AuditEvent};
 use portal_domain::lockout::LockState;
-use portal_domain::ports::StoreError;
+use portal_domain::ports::{ProviderRead, StoreError};
 use portal_domain::registration::RegistrationFlow;
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredFlow, StoredProvider};
@@ -30,6 +30,25 @@ macro_rules! provider_columns {
     };
 }
 pub(crate) use provider_columns;
+
+/// The roster columns besides the key, of the entry joined to an account as
+/// `r` (the key is the account's own `tax_id`, `provider_id`):
+/// [`joined_provider`] reads them.
+macro_rules! joined_provider_columns {
+    () => {
+        "r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business, \
+         r.inactive_since"
+    };
+}
+pub(crate) use joined_provider_columns;
+
+/// The roster entry left-joined to an account ([`joined_provider_columns`]);
+/// no `kind` means the account's provider has no entry.
+pub(crate) fn joined_provider(row: &PgRow) -> Result<ProviderRead, StoreError> {
+    let kind: Option<String> = row.try_get("kind").map_err(op("read provider"))?;
+    let entry = kind.map(|_| provider(row)).transpose()?;
+    Ok(ProviderRead::WithAccount(entry))
+}
 
 pub(crate) fn account(row: &PgRow) -> Result<Account, StoreError> {
     let read = op("read account");

@@ -7,7 +7,7 @@ use portal_domain::email::Email;
 use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
-    PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
+    ProviderRead, PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -19,7 +19,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::SqliteStore;
 use crate::error::{op, store_error, violated_unique};
-use crate::rows::{self, account_columns, opt_time, time};
+use crate::rows::{self, account_columns, joined_provider_columns, opt_time, time};
 use crate::ts::{Ts, ts};
 
 /// Queues an email in the caller's transaction.
@@ -241,6 +241,26 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("find account by username"))?;
         row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_for_login(
+        &self,
+        username: &Username,
+    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT a.*, ",
+            joined_provider_columns!(),
+            " FROM (SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE lower(username) = ?1) a \
+             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
+        ))
+        .bind(username.key())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account for login"))?;
+        row.map(|row| Ok((rows::account(&row)?, rows::joined_provider(&row)?)))
+            .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -640,12 +660,15 @@ impl UserStore for SqliteStore {
     async fn find_session(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError> {
+    ) -> Result<Option<(Session, Account, ProviderRead)>, StoreError> {
         let row = sqlx::query(concat!(
-            "SELECT s.created_at AS session_created_at, s.last_seen_at, a.* FROM sessions s \
-             JOIN (SELECT ",
+            "SELECT s.created_at AS session_created_at, s.last_seen_at, a.*, ",
+            joined_provider_columns!(),
+            " FROM sessions s JOIN (SELECT ",
             account_columns!(),
-            " FROM accounts) a ON a.id = s.account_id WHERE s.token_hash = ?1"
+            " FROM accounts) a ON a.id = s.account_id \
+             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id \
+             WHERE s.token_hash = ?1"
         ))
         .bind(hash_bytes(hash))
         .fetch_optional(&self.pool)
@@ -659,7 +682,7 @@ impl UserStore for SqliteStore {
                 created_at: time(&row, "session_created_at")?,
                 last_seen_at: time(&row, "last_seen_at")?,
             };
-            Ok((session, account))
+            Ok((session, account, rows::joined_provider(&row)?))
         })
         .transpose()
     }

@@ -9,6 +9,7 @@ async fn subject(pool: PgPool) -> Subject<PgStore, PgStore> {
     Subject {
         store: store.clone(),
         roster: store,
+        store_keeps_roster: true,
     }
 }
 

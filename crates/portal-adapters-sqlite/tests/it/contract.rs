@@ -10,6 +10,7 @@ async fn subject() -> Subject<SqliteStore, SqliteStore> {
     Subject {
         store: store.clone(),
         roster: store,
+        store_keeps_roster: true,
     }
 }
 

@@ -69,6 +69,12 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     ) -> Result<Option<Account>, StoreError> {
         (**self).account_by_username(username).await
     }
+    async fn account_for_login(
+        &self,
+        username: &Username,
+    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
+        (**self).account_for_login(username).await
+    }
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         (**self).account_by_id(id).await
     }
@@ -165,7 +171,7 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     async fn find_session(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError> {
+    ) -> Result<Option<(Session, Account, ProviderRead)>, StoreError> {
         (**self).find_session(hash).await
     }
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {

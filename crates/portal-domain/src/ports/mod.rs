@@ -174,6 +174,23 @@ pub struct PurgeCounts {
     pub sent_emails: u64,
 }
 
+/// An account's roster entry, as a [`UserStore`] read it with the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per request, moved once beside an account that is larger still"
+)]
+pub enum ProviderRead {
+    /// Read in the same query: the store keeps the roster its accounts
+    /// reference (the database adapters, where a foreign key ties each
+    /// account to its entry, so no other roster can hold its provider).
+    /// `None`: the entry is gone.
+    WithAccount(Option<RosterEntry>),
+    /// The store does not keep the roster: the use case asks the
+    /// [`ProviderRoster`].
+    Elsewhere,
+}
+
 /// Accounts, registration flows, tokens, sessions, counters, audit events
 /// and the email outbox: everything the use cases persist.
 #[cfg_attr(feature = "testing", mockall::automock)]
@@ -213,6 +230,14 @@ pub trait UserStore: Send + Sync {
     /// Looks an account up by username, case-insensitively.
     async fn account_by_username(&self, username: &Username)
     -> Result<Option<Account>, StoreError>;
+
+    /// Looks an account up by username for a login, with its provider's
+    /// roster entry where this store keeps the roster (one query on the
+    /// hottest path instead of two).
+    async fn account_for_login(
+        &self,
+        username: &Username,
+    ) -> Result<Option<(Account, ProviderRead)>, StoreError>;
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
@@ -334,12 +359,13 @@ pub trait UserStore: Send + Sync {
 
     // --- sessions ---
 
-    /// The session and the account it belongs to (read together: every
-    /// authenticated request needs both).
+    /// The session, the account it belongs to and, where this store keeps
+    /// the roster, the account's roster entry: read together, since every
+    /// authenticated request needs all three.
     async fn find_session(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError>;
+    ) -> Result<Option<(Session, Account, ProviderRead)>, StoreError>;
 
     /// Moves the session's `last_seen_at` forward to `now` (never back).
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError>;

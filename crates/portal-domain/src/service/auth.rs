@@ -8,7 +8,9 @@ use crate::account::Account;
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
-use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore, Verification};
+use crate::ports::{
+    Clock, PasswordHasher, ProviderRead, ProviderRoster, TokenSource, UserStore, Verification,
+};
 use crate::registration::AgreementAcceptance;
 use crate::roster::RosterEntry;
 use crate::session::Session;
@@ -119,10 +121,10 @@ where
     ) -> Result<LoggedIn, LoginError> {
         let now = self.now();
         let account = match Username::parse(username) {
-            Ok(username) => self.store.account_by_username(&username).await?,
+            Ok(username) => self.store.account_for_login(&username).await?,
             Err(_) => None,
         };
-        let Some(account) = account else {
+        let Some((account, provider)) = account else {
             self.hasher.verify_dummy(password).await?;
             return Err(LoginError::InvalidCredentials);
         };
@@ -147,7 +149,7 @@ where
         if !account.is_activated() {
             return Err(LoginError::AccountNotActivated);
         }
-        if !self.provider_is_active(&account).await? {
+        if self.active_provider(&account, provider).await?.is_none() {
             return Err(LoginError::ProviderInactive);
         }
         let rehashed = if needs_rehash {
@@ -203,16 +205,21 @@ where
         Ok(recorded.state.locked_until(now))
     }
 
-    async fn provider_is_active(&self, account: &Account) -> Result<bool, Fault> {
-        Ok(self.active_provider(account).await?.is_some())
-    }
-
-    /// The account's own roster entry, when it is active.
-    async fn active_provider(&self, account: &Account) -> Result<Option<RosterEntry>, Fault> {
-        let entry = self
-            .roster
-            .find(&account.provider.tax_id, &account.provider.provider_id)
-            .await?;
+    /// The account's own roster entry, when it is active: as the store read
+    /// it with the account, or else from the roster.
+    async fn active_provider(
+        &self,
+        account: &Account,
+        read: ProviderRead,
+    ) -> Result<Option<RosterEntry>, Fault> {
+        let entry = match read {
+            ProviderRead::WithAccount(entry) => entry,
+            ProviderRead::Elsewhere => {
+                self.roster
+                    .find(&account.provider.tax_id, &account.provider.provider_id)
+                    .await?
+            }
+        };
         Ok(entry.filter(RosterEntry::is_active))
     }
 
@@ -227,7 +234,7 @@ where
         let hash = RawToken::parse(token)
             .map_err(|_| AuthError::Unauthenticated)?
             .hash();
-        let (session, account) = self
+        let (session, account, provider) = self
             .store
             .find_session(&hash)
             .await?
@@ -240,7 +247,7 @@ where
         if account.disabled {
             return Err(AuthError::Unauthenticated);
         }
-        let Some(provider) = self.active_provider(&account).await? else {
+        let Some(provider) = self.active_provider(&account, provider).await? else {
             return Err(AuthError::Unauthenticated);
         };
         let touched = if session.needs_touch(now, policy) {

@@ -28,7 +28,7 @@ use crate::email::{Email, EmailKind};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     CreateAccountError, FlowUpdateError, ImportMode, IssueOutcome, LinkToken, NewToken,
-    OutboxStore, ProviderRoster, RedeemError, TokenPurpose, UserStore,
+    OutboxStore, ProviderRead, ProviderRoster, RedeemError, TokenPurpose, UserStore,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -45,6 +45,10 @@ use super::sample;
 pub struct Subject<S, R> {
     pub store: S,
     pub roster: R,
+    /// The store keeps the roster (`roster` is the store itself), so it
+    /// reads an account's entry with the account
+    /// ([`ProviderRead::WithAccount`]): the database adapters.
+    pub store_keeps_roster: bool,
 }
 
 /// Generates one test per contract case.
@@ -79,6 +83,7 @@ macro_rules! __contract_cases {
             failures_count_lock_and_restart,
             parallel_failures_count_exactly_and_lock_once,
             login_success_clears_lock_and_stores_session,
+            account_reads_for_logins_and_sessions_carry_the_current_provider,
             sessions_touch_forward_and_revoke,
             agreement_acceptance_is_recorded,
             disabling_revokes_sessions_and_unlock_clears,
@@ -291,7 +296,23 @@ async fn stored_session<S: UserStore>(store: &S, hash: &TokenHash) -> Option<Ses
         .find_session(hash)
         .await
         .unwrap()
-        .map(|(session, _)| session)
+        .map(|(session, ..)| session)
+}
+
+/// An account's roster entry as a use case gets it: read with the account
+/// by a store that keeps the roster, or else from the roster.
+async fn resolve<R: ProviderRoster>(
+    roster: &R,
+    account: &Account,
+    read: ProviderRead,
+) -> Option<RosterEntry> {
+    match read {
+        ProviderRead::WithAccount(entry) => entry,
+        ProviderRead::Elsewhere => roster
+            .find(&account.provider.tax_id, &account.provider.provider_id)
+            .await
+            .unwrap(),
+    }
 }
 
 fn session_for(account: &Account, n: u8, now: OffsetDateTime) -> Session {

@@ -16,8 +16,8 @@ use crate::email::{Email, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     Clock, CreateAccountError, FlowUpdateError, ImportMode, ImportSummary, IssueOutcome, LinkToken,
-    NewToken, OutboxStore, ProofingFailures, ProviderRoster, PurgeCounts, RandomnessError,
-    RedeemError, StoreError, TokenPurpose, TokenSource, UserStore,
+    NewToken, OutboxStore, ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts,
+    RandomnessError, RedeemError, StoreError, TokenPurpose, TokenSource, UserStore,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -227,6 +227,15 @@ impl UserStore for InMemoryStore {
             .values()
             .find(|a| a.username == *username)
             .cloned())
+    }
+
+    /// The roster is [`InMemoryRoster`], not this store: the use case asks it.
+    async fn account_for_login(
+        &self,
+        username: &Username,
+    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
+        let account = self.account_by_username(username).await?;
+        Ok(account.map(|account| (account, ProviderRead::Elsewhere)))
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -474,11 +483,11 @@ impl UserStore for InMemoryStore {
     async fn find_session(
         &self,
         hash: &TokenHash,
-    ) -> Result<Option<(Session, Account)>, StoreError> {
+    ) -> Result<Option<(Session, Account, ProviderRead)>, StoreError> {
         let state = lock(&self.state);
         Ok(state.sessions.get(hash).and_then(|session| {
             let account = state.accounts.get(&session.account_id)?;
-            Some((session.clone(), account.clone()))
+            Some((session.clone(), account.clone(), ProviderRead::Elsewhere))
         }))
     }
 

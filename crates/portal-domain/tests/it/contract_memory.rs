@@ -7,6 +7,7 @@ async fn subject() -> Subject<InMemoryStore, InMemoryRoster> {
     Subject {
         store: InMemoryStore::new(),
         roster: InMemoryRoster::new(),
+        store_keeps_roster: false,
     }
 }
 

@@ -127,9 +127,15 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     assert_eq!(stored.lock, LockState::cleared());
     assert_eq!(stored.last_login_at, Some(at(2)));
     assert_eq!(stored.password_hash, hash("rehashed"));
+    let (found, owner, _) = s
+        .store
+        .find_session(&session.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        s.store.find_session(&session.token_hash).await.unwrap(),
-        Some((session, stored)),
+        (found, owner),
+        (session, stored),
         "the session comes with its account"
     );
     let audited = s.store.audit_events(&AuditFilter::default()).await.unwrap();
@@ -145,6 +151,65 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
             .password_hash,
         hash("rehashed")
     );
+}
+
+pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
+    S: UserStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    logged_in(&s.store, &account, 9, at(1)).await;
+    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    let login = || async {
+        let (found, read) = s
+            .store
+            .account_for_login(&username("Dr.Doe"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, stored, "case-insensitive, the stored account");
+        assert_read_by(s, &read);
+        resolve(&s.roster, &found, read).await
+    };
+    let request = || async {
+        let (_, found, read) = s
+            .store
+            .find_session(&token(9).hash())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_read_by(s, &read);
+        resolve(&s.roster, &found, read).await
+    };
+    assert_eq!(login().await, Some(sample::jane_doe()));
+    assert_eq!(request().await, Some(sample::jane_doe()));
+
+    // A replacing import without her marks her entry inactive.
+    s.roster
+        .import(&[sample::john_roe()], ImportMode::Replace, false, at(2))
+        .await
+        .unwrap();
+    for entry in [login().await, request().await] {
+        let entry = entry.unwrap();
+        assert_eq!(entry.provider_id, sample::jane_doe().provider_id);
+        assert!(!entry.is_active(), "read as it is now: {entry:?}");
+    }
+    assert_eq!(
+        s.store
+            .account_for_login(&username("nobody"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// A store that keeps the roster reads the entry with the account.
+fn assert_read_by<S, R>(s: &Subject<S, R>, read: &ProviderRead) {
+    let with_account = matches!(read, ProviderRead::WithAccount(_));
+    assert_eq!(with_account, s.store_keeps_roster, "{read:?}");
 }
 
 pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
@@ -163,7 +228,7 @@ pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(
         .touch_session(&session.token_hash, at(50))
         .await
         .unwrap();
-    let (touched, owner) = s
+    let (touched, owner, _) = s
         .store
         .find_session(&session.token_hash)
         .await

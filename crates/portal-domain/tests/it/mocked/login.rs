@@ -19,7 +19,7 @@ enum LoginCall {
 /// Scripts every call of a login of `account` before `upto` to succeed.
 fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
     if upto > LoginCall::Lookup {
-        lookup(fx, Ok(Some(account)));
+        login_lookup(fx, Ok(Some(account)));
     }
     if upto > LoginCall::Verify {
         fx.hasher
@@ -39,6 +39,17 @@ fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
     }
 }
 
+/// The store's answer to the login's lookup of `Dr.Doe`, as a store that
+/// does not keep the roster gives it.
+fn login_lookup(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
+    let found = found.map(|account| account.map(|a| (a, ProviderRead::Elsewhere)));
+    fx.store
+        .expect_account_for_login()
+        .withf(|u| u.key() == "dr.doe")
+        .times(1)
+        .return_const(found);
+}
+
 pub(super) async fn login<H: PasswordHasher>(fx: Fx<H>) -> Result<Account, LoginError> {
     fx.build()
         .login("Dr.Doe", &the_password(), ctx())
@@ -53,7 +64,7 @@ fn no_session_written(fx: &mut Fx) {
 #[tokio::test]
 async fn login_store_error_looking_up_the_user_is_a_fault() {
     let mut fx = Fx::new();
-    lookup(&mut fx, Err(down()));
+    login_lookup(&mut fx, Err(down()));
     fx.hasher.expect_verify_password().never();
     fx.hasher.expect_verify_dummy().never();
     assert_eq!(
@@ -65,7 +76,7 @@ async fn login_store_error_looking_up_the_user_is_a_fault() {
 #[tokio::test]
 async fn login_unknown_user_verifies_the_dummy_once_and_is_invalid_credentials() {
     let mut fx = Fx::new();
-    lookup(&mut fx, Ok(None));
+    login_lookup(&mut fx, Ok(None));
     fx.hasher
         .expect_verify_dummy()
         .withf(|p| p.expose() == sample::PASSWORD)
@@ -91,7 +102,7 @@ async fn login_malformed_username_verifies_the_dummy_once_without_a_lookup() {
 #[tokio::test]
 async fn login_dummy_verification_overloaded_is_a_fault() {
     let mut fx = Fx::new();
-    lookup(&mut fx, Ok(None));
+    login_lookup(&mut fx, Ok(None));
     fx.hasher
         .expect_verify_dummy()
         .return_const(Err(overloaded()));
@@ -160,7 +171,7 @@ async fn login_at_the_exact_end_of_the_lock_succeeds_with_the_real_hasher() {
         ..locked_until(NOW)
     };
     let mut fx = Fx::at(NOW);
-    lookup(&mut fx, Ok(Some(account)));
+    login_lookup(&mut fx, Ok(Some(account)));
     fx.roster
         .expect_find()
         .return_const(Ok(Some(sample::jane_doe())));
@@ -344,6 +355,42 @@ async fn login_provider_inactive_or_gone_is_refused() {
 }
 
 #[tokio::test]
+async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster() {
+    for (entry, expected) in [
+        (Some(sample::jane_doe()), Ok(active_account())),
+        (
+            Some(inactive(sample::jane_doe())),
+            Err(LoginError::ProviderInactive),
+        ),
+        (None, Err(LoginError::ProviderInactive)),
+    ] {
+        let mut fx = Fx::new();
+        let read = ProviderRead::WithAccount(entry);
+        fx.store
+            .expect_account_for_login()
+            .times(1)
+            .return_const(Ok(Some((active_account(), read))));
+        fx.hasher
+            .expect_verify_password()
+            .times(1)
+            .return_const(Ok(Verification::Match {
+                needs_rehash: false,
+            }));
+        fx.roster.expect_find().never();
+        if expected.is_ok() {
+            fx.tokens.expect_token().return_const(Ok(raw_token(5)));
+            fx.store
+                .expect_record_login_success()
+                .times(1)
+                .return_const(Ok(()));
+        } else {
+            no_session_written(&mut fx);
+        }
+        assert_eq!(login(fx).await, expected);
+    }
+}
+
+#[tokio::test]
 async fn login_roster_error_is_a_fault() {
     let mut fx = Fx::new();
     login_until(&mut fx, active_account(), LoginCall::Roster);
@@ -358,7 +405,7 @@ async fn login_roster_error_is_a_fault() {
 #[tokio::test]
 async fn login_rehash_overloaded_is_a_fault_and_writes_no_session() {
     let mut fx = Fx::new();
-    lookup(&mut fx, Ok(Some(active_account())));
+    login_lookup(&mut fx, Ok(Some(active_account())));
     fx.hasher
         .expect_verify_password()
         .return_const(Ok(Verification::Match { needs_rehash: true }));

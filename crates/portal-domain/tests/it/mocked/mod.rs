@@ -22,8 +22,8 @@ use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
     CreateAccountError, FlowUpdateError, HashError, IssueOutcome, MailError, NewToken,
-    PasswordHasher, ProofingFailures, PurgeCounts, RandomnessError, RedeemError, StoreError,
-    TokenPurpose, Verification,
+    PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts, RandomnessError, RedeemError,
+    StoreError, TokenPurpose, Verification,
 };
 use portal_domain::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, StateName,

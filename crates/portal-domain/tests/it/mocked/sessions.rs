@@ -16,12 +16,13 @@ pub(super) fn session(created_at: OffsetDateTime, last_seen_at: OffsetDateTime) 
     }
 }
 
-/// The session and its account, as the store reads them together.
-fn owned(session: Session) -> Option<(Session, Account)> {
-    Some((session, active_account()))
+/// The session and its account, as a store that does not keep the roster
+/// reads them together.
+fn owned(session: Session) -> Option<(Session, Account, ProviderRead)> {
+    Some((session, active_account(), ProviderRead::Elsewhere))
 }
 
-fn session_found(fx: &mut Fx, found: Result<Option<(Session, Account)>, StoreError>) {
+fn session_found(fx: &mut Fx, found: Result<Option<(Session, Account, ProviderRead)>, StoreError>) {
     fx.store
         .expect_find_session()
         .withf(|hash| *hash == raw_token(5).hash())
@@ -32,7 +33,7 @@ fn session_found(fx: &mut Fx, found: Result<Option<(Session, Account)>, StoreErr
 /// A session seen a minute ago, its account and its provider, all fine.
 fn live_session(fx: &mut Fx, account: Account) {
     let live = session(NOW - Duration::hours(1), NOW - Duration::minutes(1));
-    session_found(fx, Ok(Some((live, account))));
+    session_found(fx, Ok(Some((live, account, ProviderRead::Elsewhere))));
 }
 
 async fn authenticate(fx: Fx) -> Result<Account, AuthError> {
@@ -174,6 +175,40 @@ async fn authenticate_inactive_provider_is_unauthenticated() {
         .return_const(Ok(Some(inactive(sample::jane_doe()))));
     fx.store.expect_touch_session().never();
     assert_eq!(authenticate(fx).await, Err(AuthError::Unauthenticated));
+}
+
+/// A live session whose provider entry the store read with it.
+fn live_session_with(fx: &mut Fx, entry: Option<RosterEntry>) {
+    let live = session(NOW - Duration::hours(1), NOW - Duration::minutes(1));
+    let read = ProviderRead::WithAccount(entry);
+    session_found(fx, Ok(Some((live, active_account(), read))));
+    fx.roster.expect_find().never();
+}
+
+#[tokio::test]
+async fn authenticate_uses_the_provider_read_with_the_session_without_asking_the_roster() {
+    let mut fx = Fx::new();
+    live_session_with(&mut fx, Some(sample::jane_doe()));
+    fx.store
+        .expect_touch_session()
+        .times(1)
+        .return_const(Ok(()));
+    let auth = fx
+        .build()
+        .authenticate(raw_token(5).expose())
+        .await
+        .unwrap();
+    assert_eq!(auth.provider, sample::jane_doe());
+}
+
+#[tokio::test]
+async fn authenticate_provider_read_inactive_or_gone_with_the_session_is_unauthenticated() {
+    for entry in [Some(inactive(sample::jane_doe())), None] {
+        let mut fx = Fx::new();
+        live_session_with(&mut fx, entry);
+        fx.store.expect_touch_session().never();
+        assert_eq!(authenticate(fx).await, Err(AuthError::Unauthenticated));
+    }
 }
 
 #[tokio::test]
