@@ -8,7 +8,9 @@ use portal_domain::audit::{AuditAction, AuditFilter};
 use portal_domain::ports::UserStore;
 use portal_domain::prelude::*;
 use portal_domain::registration::StateName;
-use portal_domain::service::{Agreement, PasswordChangeError, SupportCheck, SupportError};
+use portal_domain::service::{
+    Agreement, LoggedIn, PasswordChangeError, SupportCheck, SupportError,
+};
 use portal_domain::testing::{TestPortal, sample};
 use time::Duration;
 
@@ -53,6 +55,18 @@ async fn active_account(p: &TestPortal) -> Account {
     p.activate(&p.last_link_token().unwrap(), CTX)
         .await
         .unwrap()
+}
+
+/// Logs `dr.doe` in with the sample password.
+async fn logged_in(p: &TestPortal) -> LoggedIn {
+    p.login("dr.doe", &password(sample::PASSWORD), CTX)
+        .await
+        .unwrap()
+}
+
+/// Whether `dr.doe` can log in with `text`.
+async fn logs_in(p: &TestPortal, text: &str) -> bool {
+    p.login("dr.doe", &password(text), CTX).await.is_ok()
 }
 
 fn practitioner(provider_id: &str, first: &str, last: &str, zip: &str) -> ProofingRequest {

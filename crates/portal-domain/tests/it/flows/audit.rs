@@ -9,10 +9,7 @@ async fn the_lifecycle_is_audited_with_address_and_outcome_and_no_secret() {
     p.login("dr.doe", &password("Not-The-Password-42"), CTX)
         .await
         .unwrap_err();
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     let events = p.store.audit_events(&AuditFilter::default()).await.unwrap();
     let actions: Vec<AuditAction> = events.iter().map(|e| e.action).collect();
     for expected in [

@@ -44,10 +44,7 @@ async fn login_finds_the_username_case_insensitively_and_issues_a_session() {
         Some(p.clock.now())
     );
     // A new login, a new token.
-    let again = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let again = logged_in(&p).await;
     assert_ne!(again.token.expose(), session.token.expose());
 }
 
@@ -105,11 +102,7 @@ async fn the_fifth_failure_locks_for_24_hours_without_extension() {
         p.login("dr.doe", &wrong, CTX).await.err(),
         Some(LoginError::InvalidCredentials)
     );
-    assert!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, sample::PASSWORD).await);
 }
 
 #[tokio::test]
@@ -120,9 +113,7 @@ async fn a_success_resets_the_count() {
     for _ in 0..4 {
         p.login("dr.doe", &wrong, CTX).await.unwrap_err();
     }
-    p.login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    logged_in(&p).await;
     for _ in 0..4 {
         assert_eq!(
             p.login("dr.doe", &wrong, CTX).await.err(),
@@ -135,10 +126,7 @@ async fn a_success_resets_the_count() {
 async fn an_inactive_provider_cannot_log_in_and_loses_its_sessions() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     let others = vec![sample::john_roe(), sample::acme_group()];
     p.roster
         .import(

@@ -23,10 +23,7 @@ async fn show_reports_state_without_secrets() {
 async fn disable_refuses_logins_and_revokes_sessions_until_enabled() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     p.operate_account("dr.doe", OperatorAction::Disable, CTX)
         .await
         .unwrap();
@@ -54,11 +51,7 @@ async fn disable_refuses_logins_and_revokes_sessions_until_enabled() {
     p.operate_account("dr.doe", OperatorAction::Enable, CTX)
         .await
         .unwrap();
-    assert!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, sample::PASSWORD).await);
 }
 
 #[tokio::test]
@@ -82,11 +75,7 @@ async fn unlock_clears_the_lock_and_the_count_and_every_command_is_audited() {
         (report.status, report.failed_logins),
         (AccountStatus::Active, 0)
     );
-    assert!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, sample::PASSWORD).await);
     assert_eq!(
         p.operate_account("nobody", OperatorAction::Disable, CTX)
             .await

@@ -6,14 +6,8 @@ use super::*;
 async fn keeps_this_session_revokes_the_others_and_notifies() {
     let p = portal();
     active_account(&p).await;
-    let this = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
-    let other = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let this = logged_in(&p).await;
+    let other = logged_in(&p).await;
     let auth = p.authenticate(this.token.expose()).await.unwrap();
     p.change_password(
         &auth,
@@ -32,21 +26,14 @@ async fn keeps_this_session_revokes_the_others_and_notifies() {
         p.store.emails().pop().unwrap().kind.subject("X"),
         "Your Provider Portal password was changed"
     );
-    assert!(
-        p.login("dr.doe", &password(NEW_PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, NEW_PASSWORD).await);
 }
 
 #[tokio::test]
 async fn wrong_current_passwords_count_toward_the_lockout() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     let auth = p.authenticate(session.token.expose()).await.unwrap();
     let wrong = password("Not-The-Password-42");
     for _ in 0..4 {
@@ -72,10 +59,7 @@ async fn wrong_current_passwords_count_toward_the_lockout() {
 async fn the_policy_applies_with_reused() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     let auth = p.authenticate(session.token.expose()).await.unwrap();
     let Err(PasswordChangeError::PasswordPolicy(v)) = p
         .change_password(

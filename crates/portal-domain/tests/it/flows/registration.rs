@@ -1,6 +1,14 @@
 //! Registration: the three steps, proofing against the roster, and their limits.
 
 use super::*;
+use portal_domain::service::Started;
+
+/// Jane Doe's registration, started.
+async fn jane_started(p: &TestPortal) -> Started {
+    p.start_registration(sample::practitioner_request(), CTX)
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn the_refusals_come_in_the_specs_order() {
@@ -130,10 +138,7 @@ async fn the_proofing_limit_can_be_turned_off() {
 #[tokio::test]
 async fn steps_out_of_order_repeated_or_unknown_are_refused() {
     let p = portal();
-    let started = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let started = jane_started(&p).await;
     let id = started.id.as_str();
     assert_eq!(
         p.create_account(id, Ok(sample::account_input()), CTX)
@@ -188,10 +193,7 @@ async fn steps_out_of_order_repeated_or_unknown_are_refused() {
 #[tokio::test]
 async fn expiry_is_checked_first_and_each_step_restarts_it() {
     let p = portal();
-    let started = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let started = jane_started(&p).await;
     let id = started.id.as_str();
     p.clock.advance(Duration::minutes(29));
     p.accept_agreement(id, agree(&started.agreement_version), CTX)
@@ -227,10 +229,7 @@ async fn expiry_is_checked_first_and_each_step_restarts_it() {
 #[tokio::test]
 async fn the_agreement_must_be_the_current_one_and_accepted() {
     let p = portal();
-    let started = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let started = jane_started(&p).await;
     let id = started.id.as_str();
     let declined = Ok(AgreementInput {
         accepted: false,
@@ -268,10 +267,7 @@ async fn the_agreement_must_be_the_current_one_and_accepted() {
 async fn account_errors_come_in_the_specs_order() {
     let p = portal();
     register(&p, sample::group_request(), "taken.name").await;
-    let started = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let started = jane_started(&p).await;
     let id = started.id.as_str();
     p.accept_agreement(id, agree(&started.agreement_version), CTX)
         .await
@@ -325,14 +321,8 @@ async fn account_errors_come_in_the_specs_order() {
 #[tokio::test]
 async fn the_provider_is_claimed_when_the_account_step_commits() {
     let p = portal();
-    let first = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
-    let second = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let first = jane_started(&p).await;
+    let second = jane_started(&p).await;
     for flow in [&first, &second] {
         p.accept_agreement(flow.id.as_str(), agree(&flow.agreement_version), CTX)
             .await
@@ -362,10 +352,7 @@ async fn the_provider_is_claimed_when_the_account_step_commits() {
 #[tokio::test]
 async fn the_password_may_not_contain_the_username_or_name_pieces_count() {
     let p = portal();
-    let started = p
-        .start_registration(sample::practitioner_request(), CTX)
-        .await
-        .unwrap();
+    let started = jane_started(&p).await;
     p.accept_agreement(started.id.as_str(), agree(&started.agreement_version), CTX)
         .await
         .unwrap();

@@ -14,10 +14,7 @@ async fn locked_account(p: &TestPortal) {
 async fn a_reset_unlocks_revokes_and_notifies() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     for _ in 0..5 {
         p.login("dr.doe", &password("Not-The-Password-42"), CTX)
             .await
@@ -48,11 +45,7 @@ async fn a_reset_unlocks_revokes_and_notifies() {
         p.store.emails().pop().unwrap().kind.subject("X"),
         "Your Provider Portal password was changed"
     );
-    assert!(
-        p.login("dr.doe", &password(NEW_PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, NEW_PASSWORD).await);
     assert_eq!(
         p.confirm_password_reset(&token, &password("Another-Fresh-Pass-97"), CTX)
             .await
@@ -139,9 +132,5 @@ async fn a_locked_account_can_reset() {
     p.confirm_password_reset(&p.last_link_token().unwrap(), &password(NEW_PASSWORD), CTX)
         .await
         .unwrap();
-    assert!(
-        p.login("dr.doe", &password(NEW_PASSWORD), CTX)
-            .await
-            .is_ok()
-    );
+    assert!(logs_in(&p, NEW_PASSWORD).await);
 }

@@ -6,10 +6,7 @@ use super::*;
 async fn idle_and_absolute_expiry() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     let token = session.token.expose();
     // Activity keeps it alive...
     for _ in 0..24 {
@@ -23,10 +20,7 @@ async fn idle_and_absolute_expiry() {
         Some(AuthError::Unauthenticated)
     );
 
-    let idle = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let idle = logged_in(&p).await;
     p.clock.advance(Duration::minutes(30));
     assert_eq!(
         p.authenticate(idle.token.expose()).await.err(),
@@ -38,10 +32,7 @@ async fn idle_and_absolute_expiry() {
 async fn logout_revokes_and_garbage_is_unauthenticated() {
     let p = portal();
     active_account(&p).await;
-    let session = p
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = logged_in(&p).await;
     p.logout(session.token.expose(), CTX).await.unwrap();
     assert_eq!(
         p.authenticate(session.token.expose()).await.err(),
