@@ -288,14 +288,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_pool_smaller_than_the_cores_is_left_to_the_scheduler() {
+    async fn a_pool_of_another_size_is_left_to_the_scheduler() {
         let cores = core_affinity::get_core_ids().unwrap();
-        if cores.len() < 2 {
-            return; // one core: every pool has a thread per core
-        }
-        let pool = pool(1, 1);
+        // More threads than cores (fewer is the same rule, but a one-core
+        // machine has no smaller pool).
+        let pool = pool(cores.len() + 1, 1);
         let allowed = pool.run(|_| core_affinity::get_core_ids().unwrap()).await;
         assert_eq!(allowed.unwrap().len(), cores.len());
+        assert!(one_core_each(cores.len() + 1).is_empty());
+        assert!(one_core_each(cores.len().saturating_sub(1)).is_empty());
     }
 
     #[tokio::test]
