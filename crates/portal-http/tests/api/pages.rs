@@ -136,25 +136,24 @@ async fn malformed_queries_answer_a_page(db: Db) {
     assert!(reset.text.contains(r#"id="password-rules""#));
 }
 
+/// Jane Doe's details, as the first registration page posts them.
+fn jane_details(csrf: &str) -> [(&str, &str); 7] {
+    [
+        ("csrf", csrf),
+        ("provider_type", "practitioner"),
+        ("provider_id", "P1001"),
+        ("tax_id", "12-3456789"),
+        ("first_name", "Jane"),
+        ("last_name", "Doe"),
+        ("zip", "45202"),
+    ]
+}
+
 /// Step 1 through the page; the flow's id and the CSRF cookie jar.
 async fn start_through_the_page(app: &TestApp) -> (String, String, String) {
     let (_, csrf) = open(app, "/register?type=practitioner").await;
     let jar = format!("portal_csrf={csrf}");
-    let agreement = submit(
-        app,
-        "/register",
-        &jar,
-        &[
-            ("csrf", csrf.as_str()),
-            ("provider_type", "practitioner"),
-            ("provider_id", "P1001"),
-            ("tax_id", "12-3456789"),
-            ("first_name", "Jane"),
-            ("last_name", "Doe"),
-            ("zip", "45202"),
-        ],
-    )
-    .await;
+    let agreement = submit(app, "/register", &jar, &jane_details(&csrf)).await;
     assert_eq!(agreement.status, 200, "{}", agreement.text);
     (hidden(&agreement, "registration_id"), csrf, jar)
 }

@@ -52,21 +52,7 @@ async fn a_pending_registration_offers_the_resend_form(db: Db) {
     app.register(false, "dr.doe").await;
     let (_, csrf) = open(&app, "/register?type=practitioner").await;
     let jar = format!("portal_csrf={csrf}");
-    let again = submit(
-        &app,
-        "/register",
-        &jar,
-        &[
-            ("csrf", csrf.as_str()),
-            ("provider_type", "practitioner"),
-            ("provider_id", "P1001"),
-            ("tax_id", "12-3456789"),
-            ("first_name", "Jane"),
-            ("last_name", "Doe"),
-            ("zip", "45202"),
-        ],
-    )
-    .await;
+    let again = submit(&app, "/register", &jar, &jane_details(&csrf)).await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert!(again.text.contains("already registered"));
     assert!(again.text.contains(r#"action="/activation/resend""#));

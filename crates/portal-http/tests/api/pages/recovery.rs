@@ -56,32 +56,17 @@ async fn forgot_and_reset_through_the_pages(db: Db) {
     assert!(weak.text.contains(r#"role="alert""#));
     assert!(weak.text.contains("Use at least"), "{}", weak.text);
 
-    let done = submit(
-        &app,
-        "/reset-password",
-        &jar,
-        &[
-            ("csrf", &csrf),
-            ("token", &token),
-            ("new_password", NEW_PASSWORD),
-        ],
-    )
-    .await;
+    let reset = [
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("new_password", NEW_PASSWORD),
+    ];
+    let done = submit(&app, "/reset-password", &jar, &reset).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains(">Login</a>"));
     assert_eq!(app.login("dr.doe", NEW_PASSWORD).await.status, 201);
 
-    let used = submit(
-        &app,
-        "/reset-password",
-        &jar,
-        &[
-            ("csrf", &csrf),
-            ("token", &token),
-            ("new_password", NEW_PASSWORD),
-        ],
-    )
-    .await;
+    let used = submit(&app, "/reset-password", &jar, &reset).await;
     assert_eq!(used.status, 400);
     assert!(used.text.contains(r#"href="/forgot-password""#));
 }
