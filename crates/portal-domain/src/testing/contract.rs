@@ -22,7 +22,7 @@
 use futures::future::join_all;
 use time::{Duration, OffsetDateTime, macros::datetime};
 
-use crate::account::{Account, AccountProvider, NewAccount};
+use crate::account::{Account, AccountId, AccountProvider, NewAccount};
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
@@ -288,6 +288,15 @@ async fn logged_in<S: UserStore>(store: &S, account: &Account, n: u8, now: Offse
         .record_login_success(account.id, &session, None, &login_audit())
         .await
         .unwrap();
+}
+
+/// The account as stored now.
+async fn stored_account<S: UserStore>(store: &S, id: AccountId) -> Account {
+    store
+        .account_by_id(id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("account {} is gone", id.get()))
 }
 
 /// The stored session, without its account.

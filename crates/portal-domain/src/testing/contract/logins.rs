@@ -45,7 +45,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
             set_lock: false
         }
     );
-    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    let stored = stored_account(&s.store, account.id).await;
     assert_eq!(stored.lock, locked);
     // After the lock, the count starts again from zero.
     let after = s
@@ -103,7 +103,7 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
     // Only one failure reports that it set the lock (the lockout is audited
     // once), however many raced past the limit.
     assert_eq!(recorded.iter().filter(|r| r.set_lock).count(), 1);
-    let stored = s.store.account_by_id(locked.id).await.unwrap().unwrap();
+    let stored = stored_account(&s.store, locked.id).await;
     assert_eq!(stored.lock.failed_count, 5);
     assert_eq!(stored.lock.locked_until, ends.into_iter().next());
 }
@@ -123,7 +123,7 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
         .record_login_success(account.id, &session, Some(hash("rehashed")), &login_audit())
         .await
         .unwrap();
-    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    let stored = stored_account(&s.store, account.id).await;
     assert_eq!(stored.lock, LockState::cleared());
     assert_eq!(stored.last_login_at, Some(at(2)));
     assert_eq!(stored.password_hash, hash("rehashed"));
@@ -143,12 +143,7 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     // Without a rehash the hash stays.
     logged_in(&s.store, &account, 10, at(3)).await;
     assert_eq!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
+        stored_account(&s.store, account.id).await.password_hash,
         hash("rehashed")
     );
 }
@@ -162,7 +157,7 @@ pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     logged_in(&s.store, &account, 9, at(1)).await;
-    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    let stored = stored_account(&s.store, account.id).await;
     let login = || async {
         let (found, read) = s
             .store
@@ -253,15 +248,7 @@ pub async fn agreement_acceptance_is_recorded<S: UserStore, R: ProviderRoster>(s
         client_addr: None,
     };
     s.store.record_agreement(account.id, &newer).await.unwrap();
-    assert_eq!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .agreement,
-        newer
-    );
+    assert_eq!(stored_account(&s.store, account.id).await.agreement, newer);
 }
 
 pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: ProviderRoster>(
@@ -273,25 +260,11 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
     logged_in(&s.store, &account, 20, at(1)).await;
     logged_in(&s.store, &other, 21, at(1)).await;
     s.store.set_disabled(account.id, true).await.unwrap();
-    assert!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(stored_account(&s.store, account.id).await.disabled);
     assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
     assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
     s.store.set_disabled(account.id, false).await.unwrap();
-    assert!(
-        !s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(!stored_account(&s.store, account.id).await.disabled);
 
     let policy = LockoutPolicy {
         max_failed: 2,
@@ -307,12 +280,7 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
         .unwrap();
     s.store.clear_lock(account.id).await.unwrap();
     assert_eq!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .lock,
+        stored_account(&s.store, account.id).await.lock,
         LockState::cleared()
     );
 }

@@ -115,14 +115,7 @@ pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R: Provid
         .await
         .unwrap();
     assert!(active.is_activated());
-    assert!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_activated()
-    );
+    assert!(stored_account(&s.store, account.id).await.is_activated());
     assert_eq!(
         s.store
             .redeem_activation(&token(1).hash(), at(61), &verification)
@@ -210,7 +203,7 @@ pub async fn password_reset_changes_everything_at_once<
         .await
         .unwrap();
     assert_eq!(changed.id, account.id);
-    let stored = s.store.account_by_id(account.id).await.unwrap().unwrap();
+    let stored = stored_account(&s.store, account.id).await;
     assert_eq!(stored.password_hash, hash("new"));
     assert_eq!(stored.lock, LockState::cleared());
     assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
@@ -260,12 +253,7 @@ pub async fn password_change_keeps_only_the_current_session<
         .await
         .unwrap();
     assert_eq!(
-        s.store
-            .account_by_id(account.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
+        stored_account(&s.store, account.id).await.password_hash,
         hash("changed")
     );
     assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
