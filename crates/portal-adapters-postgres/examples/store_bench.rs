@@ -152,9 +152,16 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
                 outcome: "success".to_owned(),
             };
             store
-                .record_login_success(found.id, &session, None, &audit)
+                .record_login_success(found.id, &session, &found.password_hash, None, &audit)
                 .await?;
         } else {
+            let lock_audit = AuditEvent {
+                at: now,
+                action: AuditAction::AccountLocked,
+                username: Some(found.username.as_str().to_owned()),
+                client_addr: None,
+                outcome: "locked".to_owned(),
+            };
             store
                 .record_login_failure(
                     found.id,
@@ -163,6 +170,7 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
                         max_failed: u32::MAX,
                         ..LockoutPolicy::default()
                     },
+                    &lock_audit,
                 )
                 .await?;
         }

@@ -1,6 +1,8 @@
 //! sqlx errors turned into the domain's store errors at the seam.
 
-use portal_domain::ports::StoreError;
+use std::future::Future;
+
+use portal_domain::ports::{CreateAccountError, RedeemError, StoreError};
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,15 @@ pub(crate) fn store_error(operation: &str, error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_) => StoreError::Unavailable(format!("{operation}: {error}")),
+        // Deadlock detected, serialization failure: the transaction was
+        // rolled back and may simply run again.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|code| code == "40P01" || code == "40001") =>
+        {
+            StoreError::Contention(format!("{operation}: {error}"))
+        }
         sqlx::Error::Database(db)
             if db
                 .code()
@@ -43,4 +54,57 @@ pub(crate) fn violated_unique(error: &sqlx::Error) -> Option<&str> {
 /// Shorthand: `.map_err(op("load account"))`.
 pub(crate) fn op(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |error| store_error(operation, error)
+}
+
+/// How many times a transaction runs before a contention abort reaches the
+/// caller.
+const CONTENTION_TRIES: u32 = 5;
+
+/// An error that may be PostgreSQL aborting a transaction to settle a
+/// conflict (a deadlock or a serialization failure).
+pub(crate) trait Contended {
+    fn is_contention(&self) -> bool;
+}
+
+impl Contended for StoreError {
+    fn is_contention(&self) -> bool {
+        matches!(self, Self::Contention(_))
+    }
+}
+
+impl Contended for RedeemError {
+    fn is_contention(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_contention())
+    }
+}
+
+impl Contended for CreateAccountError {
+    fn is_contention(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_contention())
+    }
+}
+
+/// Runs a whole transaction again when PostgreSQL aborted it for a deadlock
+/// or a serialization failure: the abort rolled everything back, and the
+/// other transaction has gone on, so running it again is safe and usually
+/// succeeds at once. `run` must begin and commit its own transaction.
+pub(crate) async fn retry_contention<T, E, F, Fut>(mut run: F) -> Result<T, E>
+where
+    E: Contended,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut tries = 1;
+    loop {
+        match run().await {
+            Err(error) if error.is_contention() && tries < CONTENTION_TRIES => {
+                tracing::debug!(
+                    tries,
+                    "transaction aborted under contention; running it again"
+                );
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
 }

@@ -6,8 +6,9 @@ use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::Email;
 use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
-    CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
-    ProviderRead, PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
+    CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
+    PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
+    TokenPurpose, UserStore,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -18,7 +19,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use time::{Duration, OffsetDateTime};
 
 use crate::PgStore;
-use crate::error::{op, store_error, violated_unique};
+use crate::error::{op, retry_contention, store_error, violated_unique};
 use crate::rows::{self, account_columns, joined_provider_columns};
 
 /// Queues an email in the caller's transaction.
@@ -40,6 +41,42 @@ pub(crate) async fn enqueue(
     .await
     .map_err(op("queue email"))?;
     Ok(())
+}
+
+/// Appends an audit event in the caller's transaction (or on its own).
+pub(crate) async fn insert_audit(
+    conn: &mut PgConnection,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES ($1, $2, $3, $4, $5)")
+        .bind(event.at)
+        .bind(event.action.as_str())
+        .bind(event.username.as_deref())
+        .bind(event.client_addr.map(|addr| addr.to_string()))
+        .bind(&event.outcome)
+        .execute(conn)
+        .await
+        .map_err(op("append audit event"))?;
+    Ok(())
+}
+
+/// Locks the account's row: every transaction that changes an account and
+/// its tokens or sessions takes this lock first, so no two of them can
+/// wait on each other in the opposite order (a deadlock). `None` when the
+/// account is gone.
+async fn lock_account(
+    conn: &mut PgConnection,
+    id: AccountId,
+) -> Result<Option<sqlx::postgres::PgRow>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM accounts WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.get())
+    .fetch_optional(conn)
+    .await
+    .map_err(op("lock account"))
 }
 
 macro_rules! flow_columns {
@@ -126,13 +163,24 @@ async fn fetch_account(conn: &mut PgConnection, id: AccountId) -> Result<Account
     rows::account(&row)
 }
 
-/// Redeems a live token of `purpose` in one conditional update.
+/// Redeems a live token of `purpose` in one conditional update, after
+/// locking its account (account first, as everywhere).
 async fn redeem(
     conn: &mut PgConnection,
     hash: &TokenHash,
     purpose: TokenPurpose,
     now: OffsetDateTime,
 ) -> Result<AccountId, RedeemError> {
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT account_id FROM link_tokens WHERE token_hash = $1")
+            .bind(hash_bytes(hash))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(op("find token"))?;
+    let owner = owner.ok_or(RedeemError::InvalidToken)?;
+    lock_account(&mut *conn, AccountId::new(owner))
+        .await?
+        .ok_or(RedeemError::InvalidToken)?;
     let row = sqlx::query(
         "UPDATE link_tokens SET used_at = $3 \
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $3 \
@@ -297,66 +345,74 @@ impl UserStore for PgStore {
         account: &NewAccount,
         activation: &LinkToken,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        // The SPEC's order when both clash: username first.
-        let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = $1")
-            .bind(account.username.key())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("check username"))?;
-        if taken.is_some() {
-            return Err(CreateAccountError::UsernameTaken);
-        }
-        let agreement = StoredAcceptance::from_acceptance(&account.agreement);
-        let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
-             agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
-             security_answer_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ", account_columns!(), ""))
-        .bind(account.username.as_str())
-        .bind(account.email.as_str())
-        .bind(account.password_hash.as_phc())
-        .bind(account.provider.kind.as_str())
-        .bind(account.provider.tax_id.as_str())
-        .bind(account.provider.provider_id.as_str())
-        .bind(account.provider.registrant_key().to_storage_key())
-        .bind(agreement.version)
-        .bind(agreement.content_hash)
-        .bind(agreement.accepted_at)
-        .bind(agreement.client_addr)
-        .bind(i16::from(account.security_question.get()))
-        .bind(account.security_answer_hash.as_phc())
-        .bind(account.created_at)
-        .fetch_one(&mut *tx)
-        .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(error) => {
-                return Err(match violated_unique(&error) {
-                    Some("accounts_username_unique") => CreateAccountError::UsernameTaken,
-                    Some("accounts_registrant_unique") => CreateAccountError::AlreadyRegistered,
-                    _ => CreateAccountError::Store(store_error("insert account", error)),
-                });
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // The flow first: its row lock queues a twin submission of this
+            // step, which then finds the flow moved on (not its own account
+            // holding the username).
+            if !compare_and_set_flow(&mut tx, finished_flow).await? {
+                return Err(CreateAccountError::FlowConflict);
             }
-        };
-        let created = rows::account(&row)?;
-        if !compare_and_set_flow(&mut tx, finished_flow).await? {
-            return Err(CreateAccountError::FlowConflict);
-        }
-        sqlx::query(
-            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
-             VALUES ($1, $2, 'activation', $3, $4, false)",
-        )
-        .bind(hash_bytes(&activation.hash))
-        .bind(created.id.get())
-        .bind(activation.issued_at)
-        .bind(activation.expires_at)
-        .execute(&mut *tx)
+            // The SPEC's order when both clash: username first.
+            let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = $1")
+                .bind(account.username.key())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(op("check username"))?;
+            if taken.is_some() {
+                return Err(CreateAccountError::UsernameTaken);
+            }
+            let agreement = StoredAcceptance::from_acceptance(&account.agreement);
+            let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
+                 agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
+                 security_answer_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ", account_columns!(), ""))
+            .bind(account.username.as_str())
+            .bind(account.email.as_str())
+            .bind(account.password_hash.as_phc())
+            .bind(account.provider.kind.as_str())
+            .bind(account.provider.tax_id.as_str())
+            .bind(account.provider.provider_id.as_str())
+            .bind(account.provider.registrant_key().to_storage_key())
+            .bind(agreement.version)
+            .bind(agreement.content_hash)
+            .bind(agreement.accepted_at)
+            .bind(agreement.client_addr)
+            .bind(i16::from(account.security_question.get()))
+            .bind(account.security_answer_hash.as_phc())
+            .bind(account.created_at)
+            .fetch_one(&mut *tx)
+            .await;
+            let row = match inserted {
+                Ok(row) => row,
+                Err(error) => {
+                    return Err(match violated_unique(&error) {
+                        Some("accounts_username_unique") => CreateAccountError::UsernameTaken,
+                        Some("accounts_registrant_unique") => CreateAccountError::AlreadyRegistered,
+                        _ => CreateAccountError::Store(store_error("insert account", error)),
+                    });
+                }
+            };
+            let created = rows::account(&row)?;
+            sqlx::query(
+                "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
+                 VALUES ($1, $2, 'activation', $3, $4, false)",
+            )
+            .bind(hash_bytes(&activation.hash))
+            .bind(created.id.get())
+            .bind(activation.issued_at)
+            .bind(activation.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store activation token"))?;
+            enqueue(&mut tx, email, account.created_at).await?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(op("commit account"))?;
+            Ok(created)
+        })
         .await
-        .map_err(op("store activation token"))?;
-        enqueue(&mut tx, email, account.created_at).await?;
-        tx.commit().await.map_err(op("commit account"))?;
-        Ok(created)
     }
 
     async fn record_login_failure(
@@ -364,7 +420,9 @@ impl UserStore for PgStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
+        retry_contention(move || async move {
         let mut tx = self.pool.begin().await.map_err(op("begin"))?;
         // The row lock orders racing failures: each reads the state the
         // previous one left, and so knows whether it is the one that set
@@ -402,23 +460,33 @@ impl UserStore for PgStore {
         .map_err(op("record login failure"))?
         .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
         let after = rows::lock_state(&row)?;
+        let recorded = RecordedFailure::between(before, after, now);
+        if recorded.set_lock {
+            insert_audit(&mut tx, lock_audit).await?;
+        }
         tx.commit().await.map_err(op("commit login failure"))?;
-        Ok(RecordedFailure::between(before, after, now))
+        Ok(recorded)
+        })
+        .await
     }
 
     async fn record_login_success(
         &self,
         id: AccountId,
         session: &Session,
+        verified: &PasswordHash,
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         // One statement, so one round trip and one commit: this is the hot
-        // path of every login.
-        sqlx::query(
+        // path of every login. It applies only while the password hash is
+        // the one verified: the UPDATE waits for a reset that holds the row
+        // and then re-reads it, so a login that verified a password a reset
+        // has just replaced writes nothing.
+        let written = sqlx::query(
             "WITH account AS ( \
                  UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $3, \
-                 password_hash = coalesce($5, password_hash) WHERE id = $2 RETURNING id), \
+                 password_hash = coalesce($5, password_hash) WHERE id = $2 AND password_hash = $11 RETURNING id), \
              session AS ( \
                  INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
                  SELECT $1, id, $3, $4 FROM account RETURNING account_id) \
@@ -435,10 +503,15 @@ impl UserStore for PgStore {
         .bind(audit.username.as_deref())
         .bind(audit.client_addr.map(|addr| addr.to_string()))
         .bind(&audit.outcome)
+        .bind(verified.as_phc())
         .execute(&self.pool)
         .await
         .map_err(op("record login success"))?;
-        Ok(())
+        Ok(if written.rows_affected() == 1 {
+            CredentialWrite::Applied
+        } else {
+            CredentialWrite::Stale
+        })
     }
 
     async fn record_agreement(
@@ -463,21 +536,24 @@ impl UserStore for PgStore {
     }
 
     async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
-            .bind(id.get())
-            .bind(disabled)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("set disabled"))?;
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
                 .bind(id.get())
+                .bind(disabled)
                 .execute(&mut *tx)
                 .await
-                .map_err(op("revoke sessions"))?;
-        }
-        tx.commit().await.map_err(op("commit disable"))
+                .map_err(op("set disabled"))?;
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                    .bind(id.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(op("revoke sessions"))?;
+            }
+            tx.commit().await.map_err(op("commit disable"))
+        })
+        .await
     }
 
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
@@ -495,18 +571,15 @@ impl UserStore for PgStore {
         email: &Email,
         max_per_hour: u32,
     ) -> Result<IssueOutcome, StoreError> {
+        retry_contention(move || async move {
         let mut tx = self.pool.begin().await.map_err(op("begin"))?;
         let issued_at = token.link.issued_at;
         // Lock the account row: concurrent requests for one account queue
-        // here, so the cap is exact.
-        sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
-            .bind(token.account_id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("lock account"))?
-            .ok_or_else(|| {
-                StoreError::Unexpected(format!("no account {}", token.account_id.get()))
-            })?;
+        // here, so the cap is exact, and a purge cannot delete the account
+        // under a fresh link. A purge that won first leaves nothing to send.
+        if lock_account(&mut tx, token.account_id).await?.is_none() {
+            return Ok(IssueOutcome::NoAccount);
+        }
         if max_per_hour > 0 {
             let recent: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM link_tokens WHERE account_id = $1 AND counts_toward_cap AND issued_at > $2",
@@ -545,6 +618,8 @@ impl UserStore for PgStore {
         enqueue(&mut tx, email, issued_at).await?;
         tx.commit().await.map_err(op("commit token"))?;
         Ok(IssueOutcome::Issued)
+        })
+        .await
     }
 
     async fn find_live_token(
@@ -573,19 +648,26 @@ impl UserStore for PgStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
-        sqlx::query("UPDATE accounts SET activated_at = coalesce(activated_at, $2) WHERE id = $1")
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
+            sqlx::query(
+                "UPDATE accounts SET activated_at = coalesce(activated_at, $2) WHERE id = $1",
+            )
             .bind(id.get())
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(op("activate account"))?;
-        let account = fetch_account(&mut tx, id).await?;
-        enqueue(&mut tx, email, now).await?;
-        tx.commit().await.map_err(op("commit activation"))?;
-        Ok(account)
+            let account = fetch_account(&mut tx, id).await?;
+            enqueue(&mut tx, email, now).await?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(op("commit activation"))?;
+            Ok(account)
+        })
+        .await
     }
 
     async fn redeem_password_reset(
@@ -594,49 +676,75 @@ impl UserStore for PgStore {
         now: OffsetDateTime,
         new_hash: &PasswordHash,
         notice: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
-        sqlx::query("UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(id.get())
-            .bind(new_hash.as_phc())
-            .execute(&mut *tx)
-            .await
-            .map_err(op("reset password"))?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(id.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(op("revoke sessions"))?;
-        let account = fetch_account(&mut tx, id).await?;
-        enqueue(&mut tx, notice, now).await?;
-        tx.commit().await.map_err(op("commit reset"))?;
-        Ok(account)
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
+            sqlx::query("UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(id.get())
+                .bind(new_hash.as_phc())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("reset password"))?;
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("revoke sessions"))?;
+            let account = fetch_account(&mut tx, id).await?;
+            enqueue(&mut tx, notice, now).await?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(op("commit reset"))?;
+            Ok(account)
+        })
+        .await
     }
 
     async fn change_password(
         &self,
-        id: AccountId,
-        new_hash: &PasswordHash,
-        keep: &TokenHash,
+        change: &PasswordChange,
         notice: &Email,
+        audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
-            .bind(id.get())
-            .bind(new_hash.as_phc())
-            .execute(&mut *tx)
-            .await
-            .map_err(op("change password"))?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
-            .bind(id.get())
-            .bind(hash_bytes(keep))
-            .execute(&mut *tx)
-            .await
-            .map_err(op("revoke other sessions"))?;
-        enqueue(&mut tx, notice, now).await?;
-        tx.commit().await.map_err(op("commit password change"))
+    ) -> Result<CredentialWrite, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let id = change.account_id;
+            // Under the account's lock, a reset that committed first shows
+            // its new hash, and one that comes later waits for this change.
+            let Some(row) = lock_account(&mut tx, id).await? else {
+                return Ok(CredentialWrite::Stale);
+            };
+            let session_kept =
+                sqlx::query("SELECT 1 FROM sessions WHERE token_hash = $1 AND account_id = $2")
+                    .bind(hash_bytes(&change.keep))
+                    .bind(id.get())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(op("find session"))?
+                    .is_some();
+            if rows::account(&row)?.password_hash != change.verified || !session_kept {
+                return Ok(CredentialWrite::Stale);
+            }
+            sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+                .bind(id.get())
+                .bind(change.new_hash.as_phc())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("change password"))?;
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+                .bind(id.get())
+                .bind(hash_bytes(&change.keep))
+                .execute(&mut *tx)
+                .await
+                .map_err(op("revoke other sessions"))?;
+            enqueue(&mut tx, notice, now).await?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(op("commit password change"))?;
+            Ok(CredentialWrite::Applied)
+        })
+        .await
     }
 
     async fn find_session(
@@ -725,17 +833,39 @@ impl UserStore for PgStore {
     }
 
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
-        // One statement: tokens, sessions and support checks go with the
-        // account (ON DELETE CASCADE).
-        sqlx::query_scalar(
-            "DELETE FROM accounts a WHERE a.activated_at IS NULL AND \
-             (SELECT max(t.expires_at) FROM link_tokens t WHERE t.account_id = a.id AND t.purpose = 'activation') < $1 \
-             RETURNING a.username",
-        )
-        .bind(cutoff)
-        .fetch_all(&self.pool)
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // Lock the candidates first (a resend in flight holds its
+            // account; this waits for it), then decide again in a statement
+            // of its own: it sees what that resend committed, so an account
+            // just sent a fresh link is kept. Tokens, sessions and support
+            // checks go with the account (ON DELETE CASCADE).
+            let candidates: Vec<i64> = sqlx::query_scalar(
+                "SELECT a.id FROM accounts a WHERE a.activated_at IS NULL AND \
+                 (SELECT max(t.expires_at) FROM link_tokens t WHERE t.account_id = a.id AND t.purpose = 'activation') < $1 \
+                 ORDER BY a.id FOR UPDATE",
+            )
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(op("lock stale pending accounts"))?;
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            let purged = sqlx::query_scalar(
+                "DELETE FROM accounts a WHERE a.id = ANY($2) AND a.activated_at IS NULL AND \
+                 (SELECT max(t.expires_at) FROM link_tokens t WHERE t.account_id = a.id AND t.purpose = 'activation') < $1 \
+                 RETURNING a.username",
+            )
+            .bind(cutoff)
+            .bind(&candidates)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(op("purge stale pending accounts"))?;
+            tx.commit().await.map_err(op("commit purge"))?;
+            Ok(purged)
+        })
         .await
-        .map_err(op("purge stale pending accounts"))
     }
 
     async fn purge_expired(
@@ -746,6 +876,7 @@ impl UserStore for PgStore {
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError> {
+        retry_contention(move || async move {
         let mut tx = self.pool.begin().await.map_err(op("begin"))?;
         let flows = sqlx::query(
             "DELETE FROM registration_flows WHERE coalesce(expires_at, finished_at) < $1",
@@ -792,19 +923,13 @@ impl UserStore for PgStore {
             sessions,
             sent_emails,
         })
+        })
+        .await
     }
 
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES ($1, $2, $3, $4, $5)")
-            .bind(event.at)
-            .bind(event.action.as_str())
-            .bind(event.username.as_deref())
-            .bind(event.client_addr.map(|addr| addr.to_string()))
-            .bind(&event.outcome)
-            .execute(&self.pool)
-            .await
-            .map_err(op("append audit event"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
+        insert_audit(&mut conn, event).await
     }
 
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {

@@ -6,8 +6,9 @@ use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::Email;
 use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
 use portal_domain::ports::{
-    CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, ProofingFailures,
-    ProviderRead, PurgeCounts, RedeemError, StoreError, TokenPurpose, UserStore,
+    CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
+    PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
+    TokenPurpose, UserStore,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -298,12 +299,18 @@ impl UserStore for SqliteStore {
         account: &NewAccount,
         activation: &LinkToken,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
+        // The flow first: a twin submission of this step finds the flow
+        // moved on (not its own account holding the username).
+        if !compare_and_set_flow(&mut tx, finished_flow).await? {
+            return Err(CreateAccountError::FlowConflict);
+        }
         // The SPEC's order when both clash: username first.
         let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = ?1")
             .bind(account.username.key())
@@ -345,9 +352,6 @@ impl UserStore for SqliteStore {
             }
         };
         let created = rows::account(&row)?;
-        if !compare_and_set_flow(&mut tx, finished_flow).await? {
-            return Err(CreateAccountError::FlowConflict);
-        }
         sqlx::query(
             "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
              VALUES (?1, ?2, 'activation', ?3, ?4, false)",
@@ -360,6 +364,7 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("store activation token"))?;
         enqueue(&mut tx, email, account.created_at).await?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit account"))?;
         Ok(created)
     }
@@ -369,6 +374,7 @@ impl UserStore for SqliteStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
         // One writer at a time: the failure reads the state the previous one
         // left, and so knows whether it is the one that set the lock (the
@@ -408,35 +414,47 @@ impl UserStore for SqliteStore {
         .map_err(op("record login failure"))?
         .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
         let after = rows::lock_state(&row)?;
+        let recorded = RecordedFailure::between(before, after, now);
+        if recorded.set_lock {
+            insert_audit(&mut *tx, lock_audit).await?;
+        }
         tx.commit().await.map_err(op("commit login failure"))?;
-        Ok(RecordedFailure::between(before, after, now))
+        Ok(recorded)
     }
 
     async fn record_login_success(
         &self,
         id: AccountId,
         session: &Session,
+        verified: &PasswordHash,
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        sqlx::query(
+        // Only while the password is the one verified: a reset that
+        // committed meanwhile leaves this login nothing to write.
+        let updated = sqlx::query(
             "UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ?2, \
-             password_hash = coalesce(?3, password_hash) WHERE id = ?1",
+             password_hash = coalesce(?3, password_hash) WHERE id = ?1 AND password_hash = ?4",
         )
         .bind(id.get())
         .bind(Ts(session.created_at))
         .bind(rehashed.as_ref().map(PasswordHash::as_phc))
+        .bind(verified.as_phc())
         .execute(&mut *tx)
         .await
         .map_err(op("record login success"))?;
+        if updated.rows_affected() == 0 {
+            return Ok(CredentialWrite::Stale);
+        }
         insert_session(&mut tx, session).await?;
         insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.map_err(op("commit login"))
+        tx.commit().await.map_err(op("commit login"))?;
+        Ok(CredentialWrite::Applied)
     }
 
     async fn record_agreement(
@@ -504,15 +522,16 @@ impl UserStore for SqliteStore {
             .map_err(op("begin"))?;
         let issued_at = token.link.issued_at;
         // BEGIN IMMEDIATE holds the write lock: concurrent requests queue
-        // on it, so the cap is exact.
-        sqlx::query("SELECT id FROM accounts WHERE id = ?1")
+        // on it, so the cap is exact. A purge that won first leaves nothing
+        // to send.
+        let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?1")
             .bind(token.account_id.get())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(op("lock account"))?
-            .ok_or_else(|| {
-                StoreError::Unexpected(format!("no account {}", token.account_id.get()))
-            })?;
+            .map_err(op("lock account"))?;
+        if exists.is_none() {
+            return Ok(IssueOutcome::NoAccount);
+        }
         if max_per_hour > 0 {
             let recent: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM link_tokens WHERE account_id = ?1 AND counts_toward_cap AND issued_at > ?2",
@@ -579,6 +598,7 @@ impl UserStore for SqliteStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
         let mut tx = self
             .pool
@@ -594,6 +614,7 @@ impl UserStore for SqliteStore {
             .map_err(op("activate account"))?;
         let account = fetch_account(&mut tx, id).await?;
         enqueue(&mut tx, email, now).await?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit activation"))?;
         Ok(account)
     }
@@ -604,6 +625,7 @@ impl UserStore for SqliteStore {
         now: OffsetDateTime,
         new_hash: &PasswordHash,
         notice: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
         let mut tx = self
             .pool
@@ -624,37 +646,51 @@ impl UserStore for SqliteStore {
             .map_err(op("revoke sessions"))?;
         let account = fetch_account(&mut tx, id).await?;
         enqueue(&mut tx, notice, now).await?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit reset"))?;
         Ok(account)
     }
 
     async fn change_password(
         &self,
-        id: AccountId,
-        new_hash: &PasswordHash,
-        keep: &TokenHash,
+        change: &PasswordChange,
         notice: &Email,
+        audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        sqlx::query("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")
-            .bind(id.get())
-            .bind(new_hash.as_phc())
-            .execute(&mut *tx)
-            .await
-            .map_err(op("change password"))?;
+        let id = change.account_id;
+        // Only while the password is the one verified and the asking
+        // session still exists: a reset or a logout that committed first
+        // wins.
+        let updated = sqlx::query(
+            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
+             AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = ?4 AND account_id = ?1)",
+        )
+        .bind(id.get())
+        .bind(change.new_hash.as_phc())
+        .bind(change.verified.as_phc())
+        .bind(hash_bytes(&change.keep))
+        .execute(&mut *tx)
+        .await
+        .map_err(op("change password"))?;
+        if updated.rows_affected() == 0 {
+            return Ok(CredentialWrite::Stale);
+        }
         sqlx::query("DELETE FROM sessions WHERE account_id = ?1 AND token_hash <> ?2")
             .bind(id.get())
-            .bind(hash_bytes(keep))
+            .bind(hash_bytes(&change.keep))
             .execute(&mut *tx)
             .await
             .map_err(op("revoke other sessions"))?;
         enqueue(&mut tx, notice, now).await?;
-        tx.commit().await.map_err(op("commit password change"))
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(op("commit password change"))?;
+        Ok(CredentialWrite::Applied)
     }
 
     async fn find_session(

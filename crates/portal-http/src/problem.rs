@@ -346,7 +346,10 @@ impl From<CreateAccountStepError> for ApiError {
         match e {
             CreateAccountStepError::NotFound => Self::NotFound,
             CreateAccountStepError::Expired => Self::RegistrationExpired,
-            CreateAccountStepError::InvalidTransition => Self::InvalidTransition,
+            // A second submission of a step that already created its account.
+            CreateAccountStepError::InvalidTransition | CreateAccountStepError::AlreadyCreated => {
+                Self::InvalidTransition
+            }
             CreateAccountStepError::InvalidInput(errors) => Self::InvalidInput(errors),
             CreateAccountStepError::PasswordPolicy(v) => Self::PasswordPolicy(v),
             CreateAccountStepError::UsernameTaken => Self::UsernameTaken,

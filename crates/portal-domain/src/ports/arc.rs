@@ -90,9 +90,10 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         account: &NewAccount,
         activation: &LinkToken,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError> {
         (**self)
-            .create_account(finished_flow, account, activation, email)
+            .create_account(finished_flow, account, activation, email, audit)
             .await
     }
     async fn record_login_failure(
@@ -100,18 +101,22 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
-        (**self).record_login_failure(id, now, policy).await
+        (**self)
+            .record_login_failure(id, now, policy, lock_audit)
+            .await
     }
     async fn record_login_success(
         &self,
         id: AccountId,
         session: &Session,
+        verified: &PasswordHash,
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         (**self)
-            .record_login_success(id, session, rehashed, audit)
+            .record_login_success(id, session, verified, rehashed, audit)
             .await
     }
     async fn record_agreement(
@@ -142,8 +147,9 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         hash: &TokenHash,
         now: OffsetDateTime,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        (**self).redeem_activation(hash, now, email).await
+        (**self).redeem_activation(hash, now, email, audit).await
     }
     async fn redeem_password_reset(
         &self,
@@ -151,22 +157,20 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         now: OffsetDateTime,
         new_hash: &PasswordHash,
         notice: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
         (**self)
-            .redeem_password_reset(hash, now, new_hash, notice)
+            .redeem_password_reset(hash, now, new_hash, notice, audit)
             .await
     }
     async fn change_password(
         &self,
-        id: AccountId,
-        new_hash: &PasswordHash,
-        keep: &TokenHash,
+        change: &PasswordChange,
         notice: &Email,
+        audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        (**self)
-            .change_password(id, new_hash, keep, notice, now)
-            .await
+    ) -> Result<CredentialWrite, StoreError> {
+        (**self).change_password(change, notice, audit, now).await
     }
     async fn find_session(
         &self,

@@ -32,6 +32,12 @@ pub enum StoreError {
     /// The database cannot be reached or timed out; worth retrying later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The database aborted the transaction to settle a conflict with
+    /// another one (a deadlock or a serialization failure). Adapters run
+    /// such a transaction again; this reaches a use case only when the
+    /// retries ran out.
+    #[error("the store aborted a transaction under contention: {0}")]
+    Contention(String),
     /// Anything else (corrupt row, broken invariant, driver bug).
     #[error("unexpected store failure: {0}")]
     Unexpected(String),
@@ -156,6 +162,30 @@ pub enum IssueOutcome {
     Issued,
     /// The per-account email cap was reached: nothing was written.
     CapReached,
+    /// The account is gone (purged since it was read): nothing was written.
+    NoAccount,
+}
+
+/// Whether a write that follows a password verification applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialWrite {
+    Applied,
+    /// The account's password hash is no longer the one that was verified
+    /// (a reset or a change committed meanwhile), or the session the write
+    /// belongs to is gone: nothing was written.
+    Stale,
+}
+
+/// A password change by a logged-in account, for
+/// [`UserStore::change_password`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    pub account_id: AccountId,
+    /// The hash the current password was verified against.
+    pub verified: PasswordHash,
+    pub new_hash: PasswordHash,
+    /// The session that asked: kept, while every other one is revoked.
+    pub keep: TokenHash,
 }
 
 /// Mismatch answers for one provider inside the proofing window.
@@ -254,14 +284,17 @@ pub trait UserStore: Send + Sync {
     /// Errors, checked by the database's constraints so that they hold under
     /// concurrency: [`CreateAccountError::UsernameTaken`] (case-insensitive
     /// unique username) before [`CreateAccountError::AlreadyRegistered`]
-    /// (unique registrant), and [`CreateAccountError::FlowConflict`]. On any
-    /// error nothing is written.
+    /// (unique registrant), and [`CreateAccountError::FlowConflict`] before
+    /// both (a double-submitted step is told that its flow moved on, not
+    /// that its own account holds the username). `audit` is stored with
+    /// the account. On any error nothing is written.
     async fn create_account(
         &self,
         finished_flow: &RegistrationFlow,
         account: &NewAccount,
         activation: &LinkToken,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError>;
 
     /// Atomically counts a failed login
@@ -269,16 +302,20 @@ pub trait UserStore: Send + Sync {
     /// and returns the new state, and whether this failure set the lock
     /// ([`RecordedFailure::between`] the state it counted from and the new
     /// one). Never loses a count under concurrency, and of failures racing
-    /// past the limit exactly one reports `set_lock`. An unknown id is
-    /// `Unexpected`.
+    /// past the limit exactly one reports `set_lock`; that one also stores
+    /// `lock_audit` in the same transaction. An unknown id is `Unexpected`.
     async fn record_login_failure(
         &self,
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError>;
 
-    /// In one transaction: clears the failure count and lock, sets the last
+    /// In one transaction, only while the account's password hash is still
+    /// `verified` (else [`CredentialWrite::Stale`] and nothing is written,
+    /// so a login that verified a password a reset has just replaced leaves
+    /// no session behind): clears the failure count and lock, sets the last
     /// login, stores the session, replaces the password hash when a rehash
     /// is given, and appends the login's audit event (a session never exists
     /// without its record).
@@ -286,9 +323,10 @@ pub trait UserStore: Send + Sync {
         &self,
         id: AccountId,
         session: &Session,
+        verified: &PasswordHash,
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
+    ) -> Result<CredentialWrite, StoreError>;
 
     /// Records a new acceptance of the Provider Agreement.
     async fn record_agreement(
@@ -306,10 +344,12 @@ pub trait UserStore: Send + Sync {
 
     // --- one-time tokens ---
 
-    /// In one transaction: unless `max_per_hour` tokens were already issued by
-    /// this method for the account in the hour before `token.link.issued_at`
-    /// (`0` means no cap), invalidates the account's live tokens of the same
-    /// purpose, stores this one and queues its email.
+    /// In one transaction, holding the account (so that a purge cannot
+    /// delete it halfway): unless `max_per_hour` tokens were already issued
+    /// by this method for the account in the hour before
+    /// `token.link.issued_at` (`0` means no cap), invalidates the account's
+    /// live tokens of the same purpose, stores this one and queues its
+    /// email. An account that is gone is [`IssueOutcome::NoAccount`].
     async fn issue_token(
         &self,
         token: &NewToken,
@@ -327,35 +367,41 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Option<Account>, StoreError>;
 
     /// In one transaction: redeems a live activation token (single use, by
-    /// one conditional update), activates the account and queues `email`.
+    /// one conditional update), activates the account, queues `email` and
+    /// stores `audit`. Locks are taken account first, as everywhere.
     async fn redeem_activation(
         &self,
         hash: &TokenHash,
         now: OffsetDateTime,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError>;
 
     /// In one transaction: redeems a live reset token, sets the password
     /// hash, clears the failure count and lock, revokes every session of the
-    /// account and queues `notice`.
+    /// account, queues `notice` and stores `audit`. Locks are taken account
+    /// first, as everywhere.
     async fn redeem_password_reset(
         &self,
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &PasswordHash,
         notice: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError>;
 
-    /// In one transaction: sets the password hash, revokes every session of
-    /// the account except `keep`, and queues `notice` (due at `now`).
+    /// In one transaction, only while the account's password hash is still
+    /// `change.verified` and the session `change.keep` still exists (else
+    /// [`CredentialWrite::Stale`] and nothing is written): sets the
+    /// password hash, revokes every session of the account except `keep`,
+    /// queues `notice` (due at `now`) and stores `audit`.
     async fn change_password(
         &self,
-        id: AccountId,
-        new_hash: &PasswordHash,
-        keep: &TokenHash,
+        change: &PasswordChange,
         notice: &Email,
+        audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<CredentialWrite, StoreError>;
 
     // --- sessions ---
 
@@ -393,7 +439,9 @@ pub trait UserStore: Send + Sync {
 
     /// In one operation: deletes every account still pending activation
     /// whose newest activation token expired before `cutoff`, with its
-    /// tokens; returns the usernames freed.
+    /// tokens; returns the usernames freed. Eligibility is decided under the
+    /// account's lock, so an account that was just sent a fresh link is
+    /// kept.
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError>;
 
     /// Deletes flows finished or expired before `flows_before`, tokens and

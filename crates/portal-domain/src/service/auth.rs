@@ -9,7 +9,8 @@ use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
 use crate::ports::{
-    Clock, PasswordHasher, ProviderRead, ProviderRoster, TokenSource, UserStore, Verification,
+    Clock, CredentialWrite, PasswordChange, PasswordHasher, ProviderRead, ProviderRoster,
+    TokenSource, UserStore, Verification,
 };
 use crate::registration::AgreementAcceptance;
 use crate::roster::RosterEntry;
@@ -166,9 +167,21 @@ where
             last_seen_at: now,
         };
         let audit = self.audit_event(AuditAction::LoginSucceeded, Some(username), ctx, "success");
-        self.store
-            .record_login_success(account.id, &session, rehashed, &audit)
+        let written = self
+            .store
+            .record_login_success(
+                account.id,
+                &session,
+                &account.password_hash,
+                rehashed,
+                &audit,
+            )
             .await?;
+        if written == CredentialWrite::Stale {
+            // The password was reset or changed while it was being verified:
+            // the one verified is no longer the account's.
+            return Err(LoginError::InvalidCredentials);
+        }
         trace_audit(&audit);
         let agreement_required = self.agreement_pending(&account);
         Ok(LoggedIn {
@@ -187,20 +200,20 @@ where
         now: OffsetDateTime,
         ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
+        let lock_audit = self.audit_event(
+            AuditAction::AccountLocked,
+            Some(account.username.as_str()),
+            ctx,
+            "locked",
+        );
         let recorded = self
             .store
-            .record_login_failure(account.id, now, self.settings.lockout)
+            .record_login_failure(account.id, now, self.settings.lockout, &lock_audit)
             .await?;
         // Failures that raced past the lock check answer `account_locked`
-        // too, but only the one that set the lock audits it.
+        // too, but only the one that set the lock stored its event.
         if recorded.set_lock {
-            self.audit(
-                AuditAction::AccountLocked,
-                Some(account.username.as_str()),
-                ctx,
-                "locked",
-            )
-            .await;
+            trace_audit(&lock_audit);
         }
         Ok(recorded.state.locked_until(now))
     }
@@ -324,20 +337,22 @@ where
         ctx: RequestContext,
     ) -> Result<(), PasswordChangeError> {
         let result = self.try_change_password(auth, current, new, ctx).await;
-        let outcome = match &result {
-            Ok(()) => "success",
-            Err(PasswordChangeError::InvalidCredentials) => "invalid_credentials",
-            Err(PasswordChangeError::AccountLocked { .. }) => "account_locked",
-            Err(PasswordChangeError::PasswordPolicy(_)) => "password_policy",
-            Err(PasswordChangeError::Fault(_)) => "internal",
-        };
-        self.audit(
-            AuditAction::PasswordChanged,
-            Some(auth.account.username.as_str()),
-            ctx,
-            outcome,
-        )
-        .await;
+        // A change stored its audit event with the new password.
+        if let Err(e) = &result {
+            let outcome = match e {
+                PasswordChangeError::InvalidCredentials => "invalid_credentials",
+                PasswordChangeError::AccountLocked { .. } => "account_locked",
+                PasswordChangeError::PasswordPolicy(_) => "password_policy",
+                PasswordChangeError::Fault(_) => "internal",
+            };
+            self.audit(
+                AuditAction::PasswordChanged,
+                Some(auth.account.username.as_str()),
+                ctx,
+                outcome,
+            )
+            .await;
+        }
         result
     }
 
@@ -397,16 +412,32 @@ where
             username: account.username.clone(),
             kind: EmailKind::PasswordChanged,
         };
-        self.store
-            .change_password(
-                account.id,
-                &new_hash,
-                &auth.session_hash,
-                &notice,
-                self.now(),
-            )
-            .await?;
-        Ok(())
+        let change = PasswordChange {
+            account_id: account.id,
+            verified: account.password_hash,
+            new_hash,
+            keep: auth.session_hash,
+        };
+        let audit = self.audit_event(
+            AuditAction::PasswordChanged,
+            Some(account.username.as_str()),
+            ctx,
+            "success",
+        );
+        match self
+            .store
+            .change_password(&change, &notice, &audit, self.now())
+            .await?
+        {
+            CredentialWrite::Applied => {
+                trace_audit(&audit);
+                Ok(())
+            }
+            // A reset (or another change) replaced the verified password
+            // meanwhile, or this session was revoked: the caller's current
+            // password is no longer current.
+            CredentialWrite::Stale => Err(PasswordChangeError::InvalidCredentials),
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use time::Duration;
 
-use super::{Fault, HelpLine, InvalidInput, Portal, PortalSettings, RequestContext, faults_into};
+use super::{
+    Fault, HelpLine, InvalidInput, Portal, PortalSettings, RequestContext, faults_into, trace_audit,
+};
 use crate::account::{Account, AccountProvider, NewAccount};
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
@@ -12,7 +14,8 @@ use crate::ports::{
     ProviderRoster, RedeemError, TokenPurpose, TokenSource, UserStore,
 };
 use crate::registration::{
-    AgreementAcceptance, RegistrationFlow, RegistrationId, StateName, TransitionError,
+    AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState, StateName,
+    TransitionError,
 };
 use crate::roster::{ProofingRequest, RosterIdentity, RosterMatch, match_roster};
 use crate::values::{
@@ -93,6 +96,10 @@ pub enum CreateAccountStepError {
     Expired,
     #[error("this step is not allowed now")]
     InvalidTransition,
+    /// The flow already created its account: this step was submitted twice
+    /// (answered `invalid_transition`; a page shows the completion page).
+    #[error("this registration already created its account")]
+    AlreadyCreated,
     #[error(transparent)]
     InvalidInput(InvalidInput),
     #[error(transparent)]
@@ -286,18 +293,17 @@ where
         ctx: RequestContext,
     ) -> Result<Account, CreateAccountStepError> {
         let username = input.as_ref().ok().map(|i| i.username.as_str().to_owned());
-        let result = self.try_create_account(id, input).await;
-        let outcome = match &result {
-            Ok(_) => "success",
-            Err(e) => create_error_code(e),
-        };
-        self.audit(
-            AuditAction::AccountCreated,
-            username.as_deref(),
-            ctx,
-            outcome,
-        )
-        .await;
+        let result = self.try_create_account(id, input, ctx).await;
+        // A created account stored its audit event with it.
+        if let Err(e) = &result {
+            self.audit(
+                AuditAction::AccountCreated,
+                username.as_deref(),
+                ctx,
+                create_error_code(e),
+            )
+            .await;
+        }
         result
     }
 
@@ -305,6 +311,7 @@ where
         &self,
         id: &str,
         input: Result<AccountInput, InvalidInput>,
+        ctx: RequestContext,
     ) -> Result<Account, CreateAccountStepError> {
         let now = self.now();
         let flow = self
@@ -312,6 +319,9 @@ where
             .await
             .map_err(CreateAccountStepError::Fault)?
             .ok_or(CreateAccountStepError::NotFound)?;
+        if is_finished(&flow) {
+            return Err(CreateAccountStepError::AlreadyCreated);
+        }
         flow.ensure_at(StateName::AgreementAccepted, now)?;
         let input = input.map_err(CreateAccountStepError::InvalidInput)?;
         let provider = flow
@@ -335,23 +345,30 @@ where
             .await?
             .map_err(CreateAccountStepError::PasswordPolicy)?;
         // Cheap pre-checks in the SPEC's order; the store's constraints
-        // decide again at commit, under concurrency.
+        // decide again at commit, under concurrency. A hit may be this very
+        // flow's account, made by a twin of this request that won: the flow
+        // says so, and is asked first.
         if self
             .store
             .account_by_username(&input.username)
             .await?
             .is_some()
         {
-            return Err(CreateAccountStepError::UsernameTaken);
+            return Err(self
+                .moved_on(&flow.id)
+                .await?
+                .unwrap_or(CreateAccountStepError::UsernameTaken));
         }
         if let Some(holder) = self
             .store
             .account_by_registrant(&provider.registrant_key())
             .await?
         {
-            return Err(CreateAccountStepError::AlreadyRegistered {
-                pending_activation: !holder.is_activated(),
-            });
+            return Err(self.moved_on(&flow.id).await?.unwrap_or(
+                CreateAccountStepError::AlreadyRegistered {
+                    pending_activation: !holder.is_activated(),
+                },
+            ));
         }
 
         let password_hash = self.hasher.hash_password(&input.password).await?;
@@ -374,6 +391,12 @@ where
             created_at: now,
         };
         let activation = self.activation_link(&token, now);
+        let audit = self.audit_event(
+            AuditAction::AccountCreated,
+            Some(input.username.as_str()),
+            ctx,
+            "success",
+        );
         let email = Email {
             to: input.email,
             username: input.username,
@@ -381,19 +404,34 @@ where
         };
         match self
             .store
-            .create_account(&finished, &account, &activation, &email)
+            .create_account(&finished, &account, &activation, &email, &audit)
             .await
         {
-            Ok(account) => Ok(account),
+            Ok(account) => {
+                trace_audit(&audit);
+                Ok(account)
+            }
             Err(CreateAccountError::UsernameTaken) => Err(CreateAccountStepError::UsernameTaken),
             Err(CreateAccountError::AlreadyRegistered) => {
                 Err(CreateAccountStepError::AlreadyRegistered {
                     pending_activation: true,
                 })
             }
-            Err(CreateAccountError::FlowConflict) => Err(CreateAccountStepError::InvalidTransition),
+            Err(CreateAccountError::FlowConflict) => Err(self
+                .moved_on(&finished.id)
+                .await?
+                .unwrap_or(CreateAccountStepError::InvalidTransition)),
             Err(CreateAccountError::Store(e)) => Err(e.into()),
         }
+    }
+
+    /// [`CreateAccountStepError::AlreadyCreated`] when the flow, read again
+    /// now, has finished: another submission of this step created the account.
+    async fn moved_on(&self, id: &RegistrationId) -> Result<Option<CreateAccountStepError>, Fault> {
+        let flow = self.store.load_flow(id).await?;
+        Ok(flow
+            .filter(is_finished)
+            .map(|_| CreateAccountStepError::AlreadyCreated))
     }
 
     fn activation_link(&self, token: &RawToken, now: time::OffsetDateTime) -> LinkToken {
@@ -410,23 +448,24 @@ where
         token: &str,
         ctx: RequestContext,
     ) -> Result<Account, ActivationError> {
-        let result = self.try_activate(token).await;
-        let (username, outcome) = match &result {
-            Ok(account) => (Some(account.username.as_str().to_owned()), "success"),
-            Err(ActivationError::InvalidToken) => (None, "invalid_token"),
-            Err(ActivationError::Fault(_)) => (None, "internal"),
-        };
-        self.audit(
-            AuditAction::AccountActivated,
-            username.as_deref(),
-            ctx,
-            outcome,
-        )
-        .await;
+        let result = self.try_activate(token, ctx).await;
+        // An activation stored its audit event with it.
+        if let Err(e) = &result {
+            let outcome = match e {
+                ActivationError::InvalidToken => "invalid_token",
+                ActivationError::Fault(_) => "internal",
+            };
+            self.audit(AuditAction::AccountActivated, None, ctx, outcome)
+                .await;
+        }
         result
     }
 
-    async fn try_activate(&self, token: &str) -> Result<Account, ActivationError> {
+    async fn try_activate(
+        &self,
+        token: &str,
+        ctx: RequestContext,
+    ) -> Result<Account, ActivationError> {
         let now = self.now();
         let hash = RawToken::parse(token)
             .map_err(|_| ActivationError::InvalidToken)?
@@ -441,8 +480,21 @@ where
             username: account.username.clone(),
             kind: EmailKind::EmailVerification,
         };
-        match self.store.redeem_activation(&hash, now, &email).await {
-            Ok(account) => Ok(account),
+        let audit = self.audit_event(
+            AuditAction::AccountActivated,
+            Some(account.username.as_str()),
+            ctx,
+            "success",
+        );
+        match self
+            .store
+            .redeem_activation(&hash, now, &email, &audit)
+            .await
+        {
+            Ok(account) => {
+                trace_audit(&audit);
+                Ok(account)
+            }
             Err(RedeemError::InvalidToken) => Err(ActivationError::InvalidToken),
             Err(RedeemError::Store(e)) => Err(e.into()),
         }
@@ -486,6 +538,7 @@ where
                 {
                     IssueOutcome::Issued => "sent",
                     IssueOutcome::CapReached => "email_cap_reached",
+                    IssueOutcome::NoAccount => "unknown_username",
                 }
             }
             Some(_) => "not_pending",
@@ -500,6 +553,10 @@ where
         .await;
         Ok(())
     }
+}
+
+fn is_finished(flow: &RegistrationFlow) -> bool {
+    matches!(flow.state, RegistrationState::Finished { .. })
 }
 
 /// The security answer may not equal the username, the email or the
@@ -559,7 +616,9 @@ fn create_error_code(e: &CreateAccountStepError) -> &'static str {
     match e {
         CreateAccountStepError::NotFound => "not_found",
         CreateAccountStepError::Expired => "registration_expired",
-        CreateAccountStepError::InvalidTransition => "invalid_transition",
+        CreateAccountStepError::InvalidTransition | CreateAccountStepError::AlreadyCreated => {
+            "invalid_transition"
+        }
         CreateAccountStepError::InvalidInput(_) => "invalid_input",
         CreateAccountStepError::PasswordPolicy(_) => "password_policy",
         CreateAccountStepError::UsernameTaken => "username_taken",

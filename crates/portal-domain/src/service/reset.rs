@@ -1,6 +1,6 @@
 //! Forgot password and reset (SPEC §6).
 
-use super::{Fault, Portal, RequestContext, faults_into};
+use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
@@ -70,6 +70,7 @@ where
                 {
                     IssueOutcome::Issued => "sent",
                     IssueOutcome::CapReached => "email_cap_reached",
+                    IssueOutcome::NoAccount => "unknown_username",
                 }
             }
             Some(_) => "not_eligible",
@@ -93,23 +94,26 @@ where
         new: &Password,
         ctx: RequestContext,
     ) -> Result<(), ResetConfirmError> {
-        let result = self.try_confirm_reset(token, new).await;
-        let (username, outcome) = match &result {
-            Ok(username) => (Some(username.as_str()), "success"),
-            Err(ResetConfirmError::InvalidToken) => (None, "invalid_token"),
-            Err(ResetConfirmError::PasswordPolicy(_)) => (None, "password_policy"),
-            Err(ResetConfirmError::Fault(_)) => (None, "internal"),
-        };
-        self.audit(AuditAction::PasswordResetCompleted, username, ctx, outcome)
-            .await;
-        result.map(|_| ())
+        let result = self.try_confirm_reset(token, new, ctx).await;
+        // A reset stored its audit event with the new password.
+        if let Err(e) = &result {
+            let outcome = match e {
+                ResetConfirmError::InvalidToken => "invalid_token",
+                ResetConfirmError::PasswordPolicy(_) => "password_policy",
+                ResetConfirmError::Fault(_) => "internal",
+            };
+            self.audit(AuditAction::PasswordResetCompleted, None, ctx, outcome)
+                .await;
+        }
+        result
     }
 
     async fn try_confirm_reset(
         &self,
         token: &str,
         new: &Password,
-    ) -> Result<Username, ResetConfirmError> {
+        ctx: RequestContext,
+    ) -> Result<(), ResetConfirmError> {
         let now = self.now();
         let hash = RawToken::parse(token)
             .map_err(|_| ResetConfirmError::InvalidToken)?
@@ -149,12 +153,21 @@ where
             username: account.username.clone(),
             kind: EmailKind::PasswordChanged,
         };
+        let audit = self.audit_event(
+            AuditAction::PasswordResetCompleted,
+            Some(account.username.as_str()),
+            ctx,
+            "success",
+        );
         match self
             .store
-            .redeem_password_reset(&hash, self.now(), &new_hash, &notice)
+            .redeem_password_reset(&hash, self.now(), &new_hash, &notice, &audit)
             .await
         {
-            Ok(account) => Ok(account.username),
+            Ok(_) => {
+                trace_audit(&audit);
+                Ok(())
+            }
             Err(RedeemError::InvalidToken) => Err(ResetConfirmError::InvalidToken),
             Err(RedeemError::Store(e)) => Err(e.into()),
         }

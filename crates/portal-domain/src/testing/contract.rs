@@ -27,8 +27,9 @@ use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
-    CreateAccountError, FlowUpdateError, ImportMode, IssueOutcome, LinkToken, NewToken,
-    OutboxStore, ProviderRead, ProviderRoster, RedeemError, TokenPurpose, UserStore,
+    CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
+    NewToken, OutboxStore, PasswordChange, ProviderRead, ProviderRoster, RedeemError, TokenPurpose,
+    UserStore,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -100,6 +101,11 @@ macro_rules! __contract_cases {
             outbox_claims_lease_retry_and_finish,
             parallel_claimers_get_each_email_once,
             parallel_registrations_create_one_account,
+            a_login_verified_before_a_reset_writes_nothing,
+            a_password_change_after_a_reset_or_a_logout_writes_nothing,
+            a_finished_flow_is_checked_before_the_username,
+            a_purged_account_is_sent_no_link,
+            changes_store_their_audit_events_with_them,
             roster_finds_and_scopes,
             roster_import_is_idempotent_replaces_and_dry_runs,
             roster_files_import_all_or_nothing,
@@ -249,6 +255,7 @@ async fn seed_account<S: UserStore>(
             &new_account(name, &provider, now),
             &activation_link(n, now),
             &email_to(&user, EmailKind::Activation { token: token(n) }),
+            &audit_of(AuditAction::AccountCreated, name),
         )
         .await
         .unwrap_or_else(|e| panic!("create_account {name}: {e}"))
@@ -265,29 +272,88 @@ async fn seed_active<S: UserStore>(
     let account = seed_account(store, name, provider, n, now).await;
     let email = email_to(&account.username, EmailKind::EmailVerification);
     store
-        .redeem_activation(&token(n).hash(), now, &email)
+        .redeem_activation(
+            &token(n).hash(),
+            now,
+            &email,
+            &audit_of(AuditAction::AccountActivated, name),
+        )
         .await
         .unwrap_or_else(|e| panic!("activate {name}: {e}"))
 }
 
-/// The audit event a login stores with its session.
-fn login_audit() -> AuditEvent {
+/// The audit event a change stores in its own transaction.
+fn audit_of(action: AuditAction, name: &str) -> AuditEvent {
     AuditEvent {
         at: T0,
-        action: AuditAction::LoginSucceeded,
-        username: Some("dr.doe".to_owned()),
+        action,
+        username: Some(name.to_owned()),
         client_addr: None,
         outcome: "success".to_owned(),
+    }
+}
+
+/// The audit event a login stores with its session.
+fn login_audit() -> AuditEvent {
+    audit_of(AuditAction::LoginSucceeded, "dr.doe")
+}
+
+/// The event the failure that sets a lock stores with it.
+fn lock_audit() -> AuditEvent {
+    AuditEvent {
+        outcome: "locked".to_owned(),
+        ..audit_of(AuditAction::AccountLocked, "dr.doe")
     }
 }
 
 /// Stores session `n` of `account`, as a successful login at `now` does.
 async fn logged_in<S: UserStore>(store: &S, account: &Account, n: u8, now: OffsetDateTime) {
     let session = session_for(account, n, now);
-    store
-        .record_login_success(account.id, &session, None, &login_audit())
+    let current = stored_account(store, account.id).await;
+    let written = store
+        .record_login_success(
+            account.id,
+            &session,
+            &current.password_hash,
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
+    assert_eq!(written, CredentialWrite::Applied);
+}
+
+/// Changes the account's password to `new` from its session `keep` (made
+/// here when missing), as a verified change does: queues the notice.
+async fn change_password_to<S: UserStore>(
+    store: &S,
+    id: AccountId,
+    new: PasswordHash,
+    keep: u8,
+    now: OffsetDateTime,
+) {
+    let account = stored_account(store, id).await;
+    if store
+        .find_session(&token(keep).hash())
+        .await
+        .unwrap()
+        .is_none()
+    {
+        logged_in(store, &account, keep, now).await;
+    }
+    let change = PasswordChange {
+        account_id: id,
+        verified: account.password_hash.clone(),
+        new_hash: new,
+        keep: token(keep).hash(),
+    };
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let audit = audit_of(AuditAction::PasswordChanged, account.username.as_str());
+    let written = store
+        .change_password(&change, &notice, &audit, now)
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Applied);
 }
 
 /// The account as stored now.
@@ -345,6 +411,7 @@ mod accounts;
 mod housekeeping;
 mod logins;
 mod outbox;
+mod races;
 mod roster;
 mod tokens;
 
@@ -352,6 +419,7 @@ pub use accounts::*;
 pub use housekeeping::*;
 pub use logins::*;
 pub use outbox::*;
+pub use races::*;
 pub use roster::*;
 pub use tokens::*;
 

@@ -15,9 +15,10 @@ use crate::audit::{AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
-    Clock, CreateAccountError, FlowUpdateError, ImportMode, ImportSummary, IssueOutcome, LinkToken,
-    NewToken, OutboxStore, ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts,
-    RandomnessError, RedeemError, StoreError, TokenPurpose, TokenSource, UserStore,
+    Clock, CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, ImportSummary,
+    IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, ProofingFailures, ProviderRead,
+    ProviderRoster, PurgeCounts, RandomnessError, RedeemError, StoreError, TokenPurpose,
+    TokenSource, UserStore,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -260,8 +261,12 @@ impl UserStore for InMemoryStore {
         account: &NewAccount,
         activation: &LinkToken,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError> {
         let mut state = lock(&self.state);
+        if !state.check_flow_version(finished_flow) {
+            return Err(CreateAccountError::FlowConflict);
+        }
         if state
             .accounts
             .values()
@@ -276,9 +281,6 @@ impl UserStore for InMemoryStore {
             .any(|a| a.provider.registrant_key() == key)
         {
             return Err(CreateAccountError::AlreadyRegistered);
-        }
-        if !state.check_flow_version(finished_flow) {
-            return Err(CreateAccountError::FlowConflict);
         }
         state.next_account += 1;
         let id = AccountId::new(state.next_account);
@@ -312,6 +314,7 @@ impl UserStore for InMemoryStore {
             capped: false,
         });
         state.enqueue(email, account.created_at);
+        state.audit.push(audit.clone());
         Ok(created)
     }
 
@@ -320,11 +323,15 @@ impl UserStore for InMemoryStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
         let recorded = RecordedFailure::after(account.lock, now, policy);
         account.lock = recorded.state;
+        if recorded.set_lock {
+            state.audit.push(lock_audit.clone());
+        }
         Ok(recorded)
     }
 
@@ -332,11 +339,15 @@ impl UserStore for InMemoryStore {
         &self,
         id: AccountId,
         session: &Session,
+        verified: &PasswordHash,
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
+        if account.password_hash != *verified {
+            return Ok(CredentialWrite::Stale);
+        }
         account.lock = LockState::cleared();
         account.last_login_at = Some(session.created_at);
         if let Some(hash) = rehashed {
@@ -344,7 +355,7 @@ impl UserStore for InMemoryStore {
         }
         state.sessions.insert(session.token_hash, session.clone());
         state.audit.push(audit.clone());
-        Ok(())
+        Ok(CredentialWrite::Applied)
     }
 
     async fn record_agreement(
@@ -379,10 +390,7 @@ impl UserStore for InMemoryStore {
         let mut state = lock(&self.state);
         let issued_at = token.link.issued_at;
         if !state.accounts.contains_key(&token.account_id) {
-            return Err(StoreError::Unexpected(format!(
-                "no account {}",
-                token.account_id.get()
-            )));
+            return Ok(IssueOutcome::NoAccount);
         }
         let recent = state
             .tokens
@@ -436,6 +444,7 @@ impl UserStore for InMemoryStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         email: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
         let mut state = lock(&self.state);
         let id = state.redeem(hash, TokenPurpose::Activation, now)?;
@@ -443,6 +452,7 @@ impl UserStore for InMemoryStore {
         account.activation = Activation::Active { activated_at: now };
         let activated = account.clone();
         state.enqueue(email, now);
+        state.audit.push(audit.clone());
         Ok(activated)
     }
 
@@ -452,6 +462,7 @@ impl UserStore for InMemoryStore {
         now: OffsetDateTime,
         new_hash: &PasswordHash,
         notice: &Email,
+        audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
         let mut state = lock(&self.state);
         let id = state.redeem(hash, TokenPurpose::PasswordReset, now)?;
@@ -461,24 +472,34 @@ impl UserStore for InMemoryStore {
         let changed = account.clone();
         state.sessions.retain(|_, session| session.account_id != id);
         state.enqueue(notice, now);
+        state.audit.push(audit.clone());
         Ok(changed)
     }
 
     async fn change_password(
         &self,
-        id: AccountId,
-        new_hash: &PasswordHash,
-        keep: &TokenHash,
+        change: &PasswordChange,
         notice: &Email,
+        audit: &AuditEvent,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut state = lock(&self.state);
-        state.account_mut(id)?.password_hash = new_hash.clone();
+        let id = change.account_id;
+        let session_kept = state
+            .sessions
+            .get(&change.keep)
+            .is_some_and(|session| session.account_id == id);
+        let account = state.account_mut(id)?;
+        if account.password_hash != change.verified || !session_kept {
+            return Ok(CredentialWrite::Stale);
+        }
+        account.password_hash = change.new_hash.clone();
         state
             .sessions
-            .retain(|hash, session| session.account_id != id || hash == keep);
+            .retain(|hash, session| session.account_id != id || *hash == change.keep);
         state.enqueue(notice, now);
-        Ok(())
+        state.audit.push(audit.clone());
+        Ok(CredentialWrite::Applied)
     }
 
     async fn find_session(

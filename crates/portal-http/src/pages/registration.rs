@@ -2,6 +2,7 @@
 //! the Provider Agreement, the account, and the refusals of each step.
 
 use super::*;
+use portal_domain::service::CreateAccountStepError;
 
 /// What a refusal says: the `detail()` text, then each invalid field or
 /// unmet password rule.
@@ -402,8 +403,13 @@ pub(super) async fn account_submit(
         .portal
         .create_account(id, parsed, ctx)
         .await
-        .map_err(ApiError::from)
-    {
+        .map(Some)
+        // Submitted twice (a double click, a reload): the first submission
+        // created the account, so this one shows what that one showed.
+        .or_else(|error| match error {
+            CreateAccountStepError::AlreadyCreated => Ok(None),
+            other => Err(ApiError::from(other)),
+        }) {
         Ok(_) => message_page(
             &state,
             &csrf,

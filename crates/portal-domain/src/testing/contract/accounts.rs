@@ -86,6 +86,7 @@ pub async fn usernames_are_unique_case_insensitively<S: UserStore, R: ProviderRo
             &new_account("DR.DOE", &sample::acme_group(), T0),
             &activation_link(2, T0),
             &email_to(&username("DR.DOE"), EmailKind::EmailVerification),
+            &audit_of(AuditAction::AccountCreated, "new"),
         )
         .await;
     assert_eq!(result.err(), Some(CreateAccountError::UsernameTaken));
@@ -102,6 +103,7 @@ pub async fn one_account_per_registrant<S: UserStore, R: ProviderRoster>(s: &Sub
             &new_account("second", &sample::jane_doe(), T0),
             &activation_link(2, T0),
             &email_to(&username("second"), EmailKind::EmailVerification),
+            &audit_of(AuditAction::AccountCreated, "new"),
         )
         .await;
     assert_eq!(result.err(), Some(CreateAccountError::AlreadyRegistered));
@@ -130,6 +132,7 @@ pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R: Provide
             &new_account("dr.doe", &sample::jane_doe(), T0),
             &activation_link(1, T0),
             &email,
+            &audit_of(AuditAction::AccountCreated, "new"),
         )
         .await
         .unwrap();
@@ -141,6 +144,7 @@ pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R: Provide
             &new_account("other", &sample::acme_group(), T0),
             &activation_link(2, T0),
             &email,
+            &audit_of(AuditAction::AccountCreated, "new"),
         )
         .await;
     assert_eq!(again.err(), Some(CreateAccountError::FlowConflict));
@@ -213,6 +217,7 @@ pub async fn parallel_registrations_create_one_account<S: UserStore, R: Provider
                     &new_account(&name, &provider, T0),
                     &activation_link(n, T0),
                     &email_to(&user, EmailKind::Activation { token: token(n) }),
+                    &audit_of(AuditAction::AccountCreated, "new"),
                 )
                 .await
         }

@@ -12,7 +12,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     for (minute, count) in [(1, 1), (2, 2)] {
         let recorded = s
             .store
-            .record_login_failure(account.id, at(minute), policy)
+            .record_login_failure(account.id, at(minute), policy, &lock_audit())
             .await
             .unwrap();
         assert_eq!(recorded.state.failed_count, count);
@@ -20,7 +20,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     }
     let locking = s
         .store
-        .record_login_failure(account.id, at(3), policy)
+        .record_login_failure(account.id, at(3), policy, &lock_audit())
         .await
         .unwrap();
     let locked = LockState {
@@ -37,7 +37,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     // During the lock nothing changes, and the lock is not set again.
     assert_eq!(
         s.store
-            .record_login_failure(account.id, at(4), policy)
+            .record_login_failure(account.id, at(4), policy, &lock_audit())
             .await
             .unwrap(),
         RecordedFailure {
@@ -50,7 +50,12 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     // After the lock, the count starts again from zero.
     let after = s
         .store
-        .record_login_failure(account.id, at(3) + Duration::hours(24), policy)
+        .record_login_failure(
+            account.id,
+            at(3) + Duration::hours(24),
+            policy,
+            &lock_audit(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -70,12 +75,16 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
 ) {
     seed_roster(&s.roster).await;
     let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
+    let locked_event = lock_audit();
     let generous = LockoutPolicy {
         max_failed: 1000,
         duration: Duration::hours(24),
     };
-    let results =
-        join_all((0..50).map(|i| s.store.record_login_failure(counted.id, at(i), generous))).await;
+    let results = join_all((0..50).map(|i| {
+        s.store
+            .record_login_failure(counted.id, at(i), generous, &locked_event)
+    }))
+    .await;
     let mut counts: Vec<u32> = results
         .into_iter()
         .map(|r| r.unwrap().state.failed_count)
@@ -92,8 +101,11 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
         max_failed: 5,
         duration: Duration::hours(24),
     };
-    let results =
-        join_all((0..50).map(|i| s.store.record_login_failure(locked.id, at(i), policy))).await;
+    let results = join_all((0..50).map(|i| {
+        s.store
+            .record_login_failure(locked.id, at(i), policy, &locked_event)
+    }))
+    .await;
     let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
     let ends: std::collections::BTreeSet<_> = recorded
         .iter()
@@ -115,12 +127,18 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let policy = LockoutPolicy::default();
     s.store
-        .record_login_failure(account.id, at(1), policy)
+        .record_login_failure(account.id, at(1), policy, &lock_audit())
         .await
         .unwrap();
     let session = session_for(&account, 9, at(2));
     s.store
-        .record_login_success(account.id, &session, Some(hash("rehashed")), &login_audit())
+        .record_login_success(
+            account.id,
+            &session,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
         .await
         .unwrap();
     let stored = stored_account(&s.store, account.id).await;
@@ -138,7 +156,14 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
         (session, stored),
         "the session comes with its account"
     );
-    let audited = s.store.audit_events(&AuditFilter::default()).await.unwrap();
+    let audited: Vec<AuditEvent> = s
+        .store
+        .audit_events(&AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action == AuditAction::LoginSucceeded)
+        .collect();
     assert_eq!(audited, vec![login_audit()], "stored with the session");
     // Without a rehash the hash stays.
     logged_in(&s.store, &account, 10, at(3)).await;
@@ -212,7 +237,13 @@ pub async fn sessions_touch_forward_and_revoke<S: UserStore, R: ProviderRoster>(
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let session = session_for(&account, 9, at(0));
     s.store
-        .record_login_success(account.id, &session, None, &login_audit())
+        .record_login_success(
+            account.id,
+            &session,
+            &account.password_hash,
+            None,
+            &login_audit(),
+        )
         .await
         .unwrap();
     s.store
@@ -271,11 +302,11 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
         duration: Duration::hours(24),
     };
     s.store
-        .record_login_failure(account.id, at(2), policy)
+        .record_login_failure(account.id, at(2), policy, &lock_audit())
         .await
         .unwrap();
     s.store
-        .record_login_failure(account.id, at(3), policy)
+        .record_login_failure(account.id, at(3), policy, &lock_audit())
         .await
         .unwrap();
     s.store.clear_lock(account.id).await.unwrap();

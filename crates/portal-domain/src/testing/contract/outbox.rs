@@ -45,12 +45,7 @@ pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R:
         "sent is final"
     );
     // A lease that runs out (a worker died) makes the email due again.
-    let user = username("dr.doe");
-    let notice = email_to(&user, EmailKind::PasswordChanged);
-    s.store
-        .change_password(account.id, &hash("x"), &token(50).hash(), &notice, at(40))
-        .await
-        .unwrap();
+    change_password_to(&s.store, account.id, hash("x"), 50, at(40)).await;
     let first = s.store.claim_due(at(40), 10, lease).await.unwrap();
     assert_eq!(first.len(), 1);
     let reclaimed = s.store.claim_due(at(40) + lease, 10, lease).await.unwrap();
@@ -82,17 +77,7 @@ pub async fn parallel_claimers_get_each_email_once<
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     drain(&s.store, T0).await;
     for n in 0..20u8 {
-        let notice = email_to(&account.username, EmailKind::PasswordChanged);
-        s.store
-            .change_password(
-                account.id,
-                &hash(&format!("h{n}")),
-                &token(200).hash(),
-                &notice,
-                at(10),
-            )
-            .await
-            .unwrap();
+        change_password_to(&s.store, account.id, hash(&format!("h{n}")), 200, at(10)).await;
     }
     let lease = Duration::minutes(5);
     let worker = || async {

@@ -97,35 +97,61 @@ pub async fn activation_tokens_redeem_once<S: UserStore + OutboxStore, R: Provid
     // Wrong purpose and expiry are refused.
     assert_eq!(
         s.store
-            .redeem_password_reset(&token(1).hash(), at(1), &hash("x"), &verification)
+            .redeem_password_reset(
+                &token(1).hash(),
+                at(1),
+                &hash("x"),
+                &verification,
+                &audit_of(AuditAction::PasswordResetCompleted, "dr.doe")
+            )
             .await
             .err(),
         Some(RedeemError::InvalidToken)
     );
     assert_eq!(
         s.store
-            .redeem_activation(&token(1).hash(), T0 + Duration::hours(24), &verification)
+            .redeem_activation(
+                &token(1).hash(),
+                T0 + Duration::hours(24),
+                &verification,
+                &audit_of(AuditAction::AccountActivated, "dr.doe")
+            )
             .await
             .err(),
         Some(RedeemError::InvalidToken)
     );
     let active = s
         .store
-        .redeem_activation(&token(1).hash(), at(60), &verification)
+        .redeem_activation(
+            &token(1).hash(),
+            at(60),
+            &verification,
+            &audit_of(AuditAction::AccountActivated, "dr.doe"),
+        )
         .await
         .unwrap();
     assert!(active.is_activated());
     assert!(stored_account(&s.store, account.id).await.is_activated());
     assert_eq!(
         s.store
-            .redeem_activation(&token(1).hash(), at(61), &verification)
+            .redeem_activation(
+                &token(1).hash(),
+                at(61),
+                &verification,
+                &audit_of(AuditAction::AccountActivated, "dr.doe")
+            )
             .await
             .err(),
         Some(RedeemError::InvalidToken)
     );
     assert_eq!(
         s.store
-            .redeem_activation(&token(99).hash(), at(61), &verification)
+            .redeem_activation(
+                &token(99).hash(),
+                at(61),
+                &verification,
+                &audit_of(AuditAction::AccountActivated, "dr.doe")
+            )
             .await
             .err(),
         Some(RedeemError::InvalidToken)
@@ -142,8 +168,12 @@ pub async fn parallel_redemptions_succeed_once<S: UserStore, R: ProviderRoster>(
     let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let verification = email_to(&account.username, EmailKind::EmailVerification);
     let hash = token(1).hash();
-    let results =
-        join_all((0..10).map(|_| s.store.redeem_activation(&hash, at(5), &verification))).await;
+    let activated = audit_of(AuditAction::AccountActivated, "dr.doe");
+    let results = join_all((0..10).map(|_| {
+        s.store
+            .redeem_activation(&hash, at(5), &verification, &activated)
+    }))
+    .await;
     assert_eq!(
         results.iter().filter(|r| r.is_ok()).count(),
         1,
@@ -174,7 +204,7 @@ pub async fn password_reset_changes_everything_at_once<
     logged_in(&s.store, &other, 22, at(1)).await;
     assert!(
         s.store
-            .record_login_failure(account.id, at(2), policy)
+            .record_login_failure(account.id, at(2), policy, &lock_audit())
             .await
             .unwrap()
             .state
@@ -199,7 +229,13 @@ pub async fn password_reset_changes_everything_at_once<
     let notice = email_to(&account.username, EmailKind::PasswordChanged);
     let changed = s
         .store
-        .redeem_password_reset(&token(30).hash(), at(4), &hash("new"), &notice)
+        .redeem_password_reset(
+            &token(30).hash(),
+            at(4),
+            &hash("new"),
+            &notice,
+            &audit_of(AuditAction::PasswordResetCompleted, "dr.doe"),
+        )
         .await
         .unwrap();
     assert_eq!(changed.id, account.id);
@@ -222,7 +258,13 @@ pub async fn password_reset_changes_everything_at_once<
     );
     assert_eq!(
         s.store
-            .redeem_password_reset(&token(30).hash(), at(5), &hash("again"), &notice)
+            .redeem_password_reset(
+                &token(30).hash(),
+                at(5),
+                &hash("again"),
+                &notice,
+                &audit_of(AuditAction::PasswordResetCompleted, "dr.doe")
+            )
             .await
             .err(),
         Some(RedeemError::InvalidToken)
@@ -241,17 +283,7 @@ pub async fn password_change_keeps_only_the_current_session<
         logged_in(&s.store, &account, n, at(1)).await;
     }
     drain(&s.store, at(1)).await;
-    let notice = email_to(&account.username, EmailKind::PasswordChanged);
-    s.store
-        .change_password(
-            account.id,
-            &hash("changed"),
-            &token(21).hash(),
-            &notice,
-            at(2),
-        )
-        .await
-        .unwrap();
+    change_password_to(&s.store, account.id, hash("changed"), 21, at(2)).await;
     assert_eq!(
         stored_account(&s.store, account.id).await.password_hash,
         hash("changed")

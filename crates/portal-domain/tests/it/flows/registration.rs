@@ -164,15 +164,15 @@ async fn steps_out_of_order_repeated_or_unknown_are_refused() {
         p.create_account(id, Ok(sample::account_input()), CTX)
             .await
             .err(),
-        Some(CreateAccountStepError::InvalidTransition),
-        "a finished flow answers 409, never 410"
+        Some(CreateAccountStepError::AlreadyCreated),
+        "a finished flow answers 409 invalid_transition, never 410"
     );
     p.clock.advance(Duration::days(2));
     assert_eq!(
         p.create_account(id, Ok(sample::account_input()), CTX)
             .await
             .err(),
-        Some(CreateAccountStepError::InvalidTransition)
+        Some(CreateAccountStepError::AlreadyCreated)
     );
     for unknown in ["0123456789abcdef0123456789abcdef", "not-an-id", ""] {
         assert_eq!(

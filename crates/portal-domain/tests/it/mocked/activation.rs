@@ -73,21 +73,24 @@ async fn activate_store_error_redeeming_is_a_fault() {
 }
 
 #[tokio::test]
-async fn activate_audit_failure_does_not_fail_an_activation() {
+async fn activate_stores_its_audit_event_with_the_activation() {
     let mut fx = Fx::new();
     fx.audit_fails = true;
     let audit = fx.audit.clone();
     live_activation(&mut fx, Ok(Some(pending_account())));
     fx.store
         .expect_redeem_activation()
-        .withf(|_, _, email| matches!(email.kind, EmailKind::EmailVerification))
+        .withf(|_, _, email, event| {
+            matches!(email.kind, EmailKind::EmailVerification)
+                && event.action == AuditAction::AccountActivated
+                && event.outcome == "success"
+                && event.username.as_deref() == Some("dr.doe")
+                && event.client_addr == ctx().client_addr
+        })
         .times(1)
         .return_const(Ok(active_account()));
     assert_eq!(activate(fx).await, Ok(active_account()));
-    assert_eq!(
-        audit.outcomes(),
-        [(AuditAction::AccountActivated, "success".to_owned())]
-    );
+    assert_eq!(audit.outcomes(), [], "nothing appended separately");
 }
 
 // ---------------------------------------------------------------------------

@@ -150,7 +150,7 @@ async fn login_at_the_exact_end_of_the_lock_proceeds_to_verification() {
     fx.store
         .expect_record_login_failure()
         .times(1)
-        .returning(|_, now, policy| {
+        .returning(|_, now, policy, _| {
             Ok(RecordedFailure::after(
                 LockState {
                     failed_count: 5,
@@ -178,11 +178,14 @@ async fn login_at_the_exact_end_of_the_lock_succeeds_with_the_real_hasher() {
     fx.tokens.expect_token().return_const(Ok(raw_token(5)));
     fx.store
         .expect_record_login_success()
-        .withf(|id, session, rehashed, _| {
-            *id == AccountId::new(42) && session.created_at == NOW && rehashed.is_none()
+        .withf(|id, session, verified, rehashed, _| {
+            *id == AccountId::new(42)
+                && session.created_at == NOW
+                && verified.as_phc().starts_with("$argon2id$")
+                && rehashed.is_none()
         })
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(CredentialWrite::Applied));
     let result = login(fx.with_hasher(hasher)).await;
     assert!(result.is_ok(), "{result:?}");
 }
@@ -209,11 +212,17 @@ pub(super) fn wrong_password(fx: &mut Fx, failures_before: u32) {
         .return_const(Ok(Verification::Mismatch));
     fx.store
         .expect_record_login_failure()
-        .withf(|id, now, policy| {
-            *id == AccountId::new(42) && *now == NOW && *policy == LockoutPolicy::default()
+        .withf(|id, now, policy, lock_event| {
+            *id == AccountId::new(42)
+                && *now == NOW
+                && *policy == LockoutPolicy::default()
+                && lock_event.action == AuditAction::AccountLocked
+                && lock_event.outcome == "locked"
+                && lock_event.username.as_deref() == Some("dr.doe")
+                && lock_event.client_addr == ctx().client_addr
         })
         .times(1)
-        .returning(move |_, now, policy| {
+        .returning(move |_, now, policy, _| {
             Ok(RecordedFailure::after(
                 LockState {
                     failed_count: failures_before,
@@ -252,12 +261,11 @@ async fn login_wrong_password_reaching_the_limit_is_account_locked() {
             locked_until: NOW + Duration::hours(24)
         })
     );
+    // The lockout's own event travels with the failure that set it
+    // (`wrong_password` checks it); only the login's refusal is appended.
     assert_eq!(
         audit.outcomes(),
-        [
-            (AuditAction::AccountLocked, "locked".to_owned()),
-            (AuditAction::LoginFailed, "account_locked".to_owned()),
-        ]
+        [(AuditAction::LoginFailed, "account_locked".to_owned())]
     );
 }
 
@@ -281,7 +289,7 @@ async fn login_wrong_password_racing_the_lock_is_locked_without_a_second_lockout
     fx.store
         .expect_record_login_failure()
         .times(1)
-        .returning(move |_, now, policy| Ok(RecordedFailure::after(locked, now, policy)));
+        .returning(move |_, now, policy, _| Ok(RecordedFailure::after(locked, now, policy)));
     no_session_written(&mut fx);
     assert_eq!(
         login(fx).await,
@@ -300,13 +308,39 @@ async fn login_lockout_audit_event_carries_the_client_address() {
     let mut fx = Fx::new();
     let audit = fx.audit.clone();
     login_until(&mut fx, active_account(), LoginCall::Verify);
-    wrong_password(&mut fx, 4);
+    fx.hasher
+        .expect_verify_password()
+        .times(1)
+        .return_const(Ok(Verification::Mismatch));
+    let stored = Arc::new(Mutex::new(None));
+    let seen = stored.clone();
+    fx.store
+        .expect_record_login_failure()
+        .times(1)
+        .returning(move |_, now, policy, lock_event| {
+            *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(lock_event.clone());
+            Ok(RecordedFailure::after(
+                LockState {
+                    failed_count: 4,
+                    locked_until: None,
+                },
+                now,
+                policy,
+            ))
+        });
     assert!(login(fx).await.is_err());
-    let locked = audit
-        .events()
-        .into_iter()
-        .find(|e| e.action == AuditAction::AccountLocked);
+    let locked = stored
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     assert_eq!(locked.and_then(|e| e.client_addr), ctx().client_addr);
+    assert!(
+        audit
+            .events()
+            .iter()
+            .all(|e| e.action != AuditAction::AccountLocked),
+        "stored with the failure, not appended"
+    );
 }
 
 #[tokio::test]
@@ -382,7 +416,7 @@ async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster
             fx.store
                 .expect_record_login_success()
                 .times(1)
-                .return_const(Ok(()));
+                .return_const(Ok(CredentialWrite::Applied));
         } else {
             no_session_written(&mut fx);
         }
@@ -457,7 +491,7 @@ async fn login_success_stores_its_audit_event_with_the_session() {
     login_until(&mut fx, active_account(), LoginCall::Record);
     fx.store
         .expect_record_login_success()
-        .withf(|_, session, _, event| {
+        .withf(|_, session, _, _, event| {
             session.token_hash == raw_token(5).hash()
                 && event.action == AuditAction::LoginSucceeded
                 && event.outcome == "success"
@@ -466,7 +500,7 @@ async fn login_success_stores_its_audit_event_with_the_session() {
                 && event.at == NOW
         })
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(CredentialWrite::Applied));
     assert_eq!(login(fx).await, Ok(active_account()));
     assert_eq!(audit.outcomes(), [], "nothing appended separately");
 }

@@ -21,9 +21,9 @@ use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
-    CreateAccountError, FlowUpdateError, HashError, IssueOutcome, MailError, NewToken,
-    PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts, RandomnessError, RedeemError,
-    StoreError, TokenPurpose, Verification,
+    CreateAccountError, CredentialWrite, FlowUpdateError, HashError, IssueOutcome, MailError,
+    NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts, RandomnessError,
+    RedeemError, StoreError, TokenPurpose, Verification,
 };
 use portal_domain::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, StateName,

@@ -106,7 +106,7 @@ async fn change_at_the_exact_end_of_the_lock_proceeds() {
     fx.store
         .expect_change_password()
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(CredentialWrite::Applied));
     assert_eq!(change(fx).await, Ok(()));
 }
 
@@ -231,27 +231,27 @@ async fn change_store_error_committing_is_a_fault() {
 }
 
 #[tokio::test]
-async fn change_audit_failure_does_not_fail_a_changed_password() {
+async fn change_stores_its_audit_event_with_the_new_password() {
     let mut fx = Fx::new();
     fx.audit_fails = true;
     let audit = fx.audit.clone();
     change_until(&mut fx, active_account(), ChangeCall::Commit);
     fx.store
         .expect_change_password()
-        .withf(|id, hash, keep, notice, now| {
-            *id == AccountId::new(42)
-                && *hash == new_hash()
-                && *keep == raw_token(5).hash()
+        .withf(|change, notice, event, now| {
+            change.account_id == AccountId::new(42)
+                && change.verified == active_account().password_hash
+                && change.new_hash == new_hash()
+                && change.keep == raw_token(5).hash()
                 && matches!(notice.kind, EmailKind::PasswordChanged)
+                && event.action == AuditAction::PasswordChanged
+                && event.outcome == "success"
                 && *now == NOW
         })
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(CredentialWrite::Applied));
     assert_eq!(change(fx).await, Ok(()));
-    assert_eq!(
-        audit.outcomes(),
-        [(AuditAction::PasswordChanged, "success".to_owned())]
-    );
+    assert_eq!(audit.outcomes(), [], "nothing appended separately");
 }
 
 // ---------------------------------------------------------------------------
@@ -527,23 +527,23 @@ async fn confirm_store_error_redeeming_is_a_fault() {
 }
 
 #[tokio::test]
-async fn confirm_audit_failure_does_not_fail_a_completed_reset() {
+async fn confirm_stores_its_audit_event_with_the_reset() {
     let mut fx = Fx::new();
     fx.audit_fails = true;
     let audit = fx.audit.clone();
     confirm_until(&mut fx, ConfirmCall::Redeem);
     fx.store
         .expect_redeem_password_reset()
-        .withf(|hash, _, new, notice| {
+        .withf(|hash, _, new, notice, event| {
             *hash == raw_token(8).hash()
                 && *new == new_hash()
                 && matches!(notice.kind, EmailKind::PasswordChanged)
+                && event.action == AuditAction::PasswordResetCompleted
+                && event.username.as_deref() == Some("dr.doe")
+                && event.outcome == "success"
         })
         .times(1)
         .return_const(Ok(active_account()));
     assert_eq!(confirm(fx).await, Ok(()));
-    let events = audit.events();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].action, AuditAction::PasswordResetCompleted);
-    assert_eq!(events[0].username.as_deref(), Some("dr.doe"));
+    assert_eq!(audit.outcomes(), [], "nothing appended separately");
 }

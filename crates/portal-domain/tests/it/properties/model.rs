@@ -235,7 +235,7 @@ impl Harness {
         let model = &self.model;
         let open = &model.flows[flow];
         let expected = if open.finished {
-            CreateOutcome::InvalidTransition
+            CreateOutcome::AlreadyCreated
         } else if model.now >= open.expires_at {
             CreateOutcome::Expired
         } else if model.account_named(username).is_some() {
@@ -255,6 +255,7 @@ impl Harness {
             Ok(_) => CreateOutcome::Created,
             Err(CreateAccountStepError::Expired) => CreateOutcome::Expired,
             Err(CreateAccountStepError::InvalidTransition) => CreateOutcome::InvalidTransition,
+            Err(CreateAccountStepError::AlreadyCreated) => CreateOutcome::AlreadyCreated,
             Err(CreateAccountStepError::UsernameTaken) => CreateOutcome::UsernameTaken,
             Err(CreateAccountStepError::AlreadyRegistered { pending_activation }) => {
                 CreateOutcome::AlreadyRegistered {

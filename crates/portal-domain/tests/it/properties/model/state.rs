@@ -172,8 +172,12 @@ pub(super) enum CreateOutcome {
     Created,
     Expired,
     InvalidTransition,
+    /// The flow already created its account (a second submission).
+    AlreadyCreated,
     UsernameTaken,
-    AlreadyRegistered { pending: bool },
+    AlreadyRegistered {
+        pending: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,241 @@
+//! Writes that follow a check made earlier: each decides again under the
+//! store's lock, so a change that committed in between wins (SPEC §4, §6,
+//! docs/storage.md "Concurrency and faults").
+
+use super::*;
+
+/// A login verified the old password; a reset then replaced it. The
+/// login's write finds another hash and writes nothing: no session, no
+/// rehash of the old password, no success event.
+pub async fn a_login_verified_before_a_reset_writes_nothing<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let verified = account.password_hash.clone();
+    reset_password(&s.store, &account, hash("after-reset"), 30, at(2)).await;
+
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 40, at(3)),
+            &verified,
+            Some(hash("old-password-rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Stale);
+    assert_eq!(stored_session(&s.store, &token(40).hash()).await, None);
+    let stored = stored_account(&s.store, account.id).await;
+    assert_eq!(
+        stored.password_hash,
+        hash("after-reset"),
+        "the reset stands"
+    );
+    assert_eq!(stored.last_login_at, None);
+    assert_eq!(events_of(&s.store, AuditAction::LoginSucceeded).await, 0);
+}
+
+/// A change verified the old password; a reset then replaced it and
+/// revoked every session. The change writes nothing. So does a change
+/// whose own session was revoked (a logout, a disable).
+pub async fn a_password_change_after_a_reset_or_a_logout_writes_nothing<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    logged_in(&s.store, &account, 20, at(1)).await;
+    let attacker = PasswordChange {
+        account_id: account.id,
+        verified: account.password_hash.clone(),
+        new_hash: hash("attacker"),
+        keep: token(20).hash(),
+    };
+    reset_password(&s.store, &account, hash("victim"), 30, at(2)).await;
+    drain(&s.store, at(2)).await;
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let changed = audit_of(AuditAction::PasswordChanged, "dr.doe");
+    let written = s
+        .store
+        .change_password(&attacker, &notice, &changed, at(3))
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Stale);
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("victim")
+    );
+    assert!(drain(&s.store, at(3)).await.is_empty(), "no notice queued");
+
+    // The right hash, but the session is gone.
+    let current = stored_account(&s.store, account.id).await;
+    logged_in(&s.store, &current, 21, at(4)).await;
+    s.store.revoke_session(&token(21).hash()).await.unwrap();
+    let logged_out = PasswordChange {
+        account_id: account.id,
+        verified: current.password_hash.clone(),
+        new_hash: hash("from-a-dead-session"),
+        keep: token(21).hash(),
+    };
+    let written = s
+        .store
+        .change_password(&logged_out, &notice, &changed, at(5))
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Stale);
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("victim")
+    );
+    assert_eq!(events_of(&s.store, AuditAction::PasswordChanged).await, 0);
+}
+
+/// A double-submitted account step: the second submission is told that
+/// its flow moved on, not that its own account took the username.
+pub async fn a_finished_flow_is_checked_before_the_username<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let provider = sample::jane_doe();
+    let flow = finished_flow(&s.store, flow_id(1, 0xd0), provider.clone(), T0).await;
+    let user = username("dr.doe");
+    let email = email_to(&user, EmailKind::Activation { token: token(1) });
+    let created = audit_of(AuditAction::AccountCreated, "dr.doe");
+    let account = new_account("dr.doe", &provider, T0);
+    s.store
+        .create_account(&flow, &account, &activation_link(1, T0), &email, &created)
+        .await
+        .unwrap();
+    let twin = s
+        .store
+        .create_account(&flow, &account, &activation_link(2, T0), &email, &created)
+        .await;
+    assert_eq!(twin.err(), Some(CreateAccountError::FlowConflict));
+    assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
+}
+
+/// The purge deleted a pending account that a resend had read just
+/// before: the resend finds no account and writes nothing (no error).
+pub async fn a_purged_account_is_sent_no_link<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
+    drain(&s.store, T0).await;
+    let cutoff = T0 + Duration::days(8);
+    assert_eq!(
+        s.store.purge_stale_pending(cutoff).await.unwrap(),
+        vec!["stale".to_owned()]
+    );
+    let resend = NewToken {
+        account_id: stale.id,
+        purpose: TokenPurpose::Activation,
+        link: activation_link(2, cutoff),
+    };
+    let email = email_to(&stale.username, EmailKind::Activation { token: token(2) });
+    assert_eq!(
+        s.store.issue_token(&resend, &email, 5).await.unwrap(),
+        IssueOutcome::NoAccount
+    );
+    let queued_links: Vec<_> = drain(&s.store, cutoff)
+        .await
+        .iter()
+        .filter_map(|email| email.kind.token().map(RawToken::hash))
+        .collect();
+    assert!(!queued_links.contains(&token(2).hash()), "no link queued");
+    assert_eq!(
+        s.store
+            .find_live_token(&token(2).hash(), TokenPurpose::Activation, cutoff)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// Each change stores its audit event in its own transaction: the event
+/// exists exactly when the change does.
+pub async fn changes_store_their_audit_events_with_them<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
+    assert_eq!(events_of(&s.store, AuditAction::AccountActivated).await, 1);
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(1),
+    };
+    for t in 1..=3 {
+        s.store
+            .record_login_failure(account.id, at(t), policy, &lock_audit())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        events_of(&s.store, AuditAction::AccountLocked).await,
+        1,
+        "stored by the failure that set the lock, and by no other"
+    );
+    reset_password(&s.store, &account, hash("reset"), 30, at(4)).await;
+    assert_eq!(
+        events_of(&s.store, AuditAction::PasswordResetCompleted).await,
+        1
+    );
+    change_password_to(&s.store, account.id, hash("changed"), 31, at(5)).await;
+    assert_eq!(events_of(&s.store, AuditAction::PasswordChanged).await, 1);
+}
+
+/// Issues reset link `n` for the account and redeems it with `new`.
+async fn reset_password<S: UserStore>(
+    store: &S,
+    account: &Account,
+    new: PasswordHash,
+    n: u8,
+    now: OffsetDateTime,
+) {
+    let reset = NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(n).hash(),
+            issued_at: now,
+            expires_at: now + Duration::hours(1),
+        },
+    };
+    let email = email_to(
+        &account.username,
+        EmailKind::PasswordReset { token: token(n) },
+    );
+    assert_eq!(
+        store.issue_token(&reset, &email, 0).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let completed = audit_of(
+        AuditAction::PasswordResetCompleted,
+        account.username.as_str(),
+    );
+    store
+        .redeem_password_reset(&token(n).hash(), now, &new, &notice, &completed)
+        .await
+        .unwrap();
+}
+
+/// How many stored audit events are of `action`.
+async fn events_of<S: UserStore>(store: &S, action: AuditAction) -> usize {
+    store
+        .audit_events(&AuditFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.action == action)
+        .count()
+}
