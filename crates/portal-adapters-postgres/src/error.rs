@@ -108,3 +108,72 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::PgPool;
+    use std::cell::Cell;
+
+    #[sqlx::test(migrations = false)]
+    async fn a_deadlock_is_contention(pool: PgPool) {
+        sqlx::query("CREATE TABLE probe (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO probe (id) VALUES (1), (2)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut a = pool.begin().await.unwrap();
+        let mut b = pool.begin().await.unwrap();
+        let bump = |id: i32| sqlx::query("UPDATE probe SET n = n + 1 WHERE id = $1").bind(id);
+        bump(1).execute(&mut *a).await.unwrap();
+        bump(2).execute(&mut *b).await.unwrap();
+        // Each now waits for the row the other holds.
+        let (first, second) = tokio::join!(bump(2).execute(&mut *a), bump(1).execute(&mut *b));
+        let aborted: Vec<StoreError> = [first, second]
+            .into_iter()
+            .filter_map(Result::err)
+            .map(|error| store_error("bump", error))
+            .collect();
+        assert_eq!(aborted.len(), 1, "PostgreSQL aborts one of the two");
+        assert!(aborted[0].is_contention(), "{:?}", aborted[0]);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_transaction_runs_again_a_few_times() {
+        let runs = Cell::new(0);
+        let settled: Result<u32, StoreError> = retry_contention(|| {
+            runs.set(runs.get() + 1);
+            let run = runs.get();
+            async move {
+                if run < 3 {
+                    Err(StoreError::Contention("deadlock detected".to_owned()))
+                } else {
+                    Ok(run)
+                }
+            }
+        })
+        .await;
+        assert_eq!(settled, Ok(3));
+
+        runs.set(0);
+        let never: Result<(), StoreError> = retry_contention(|| {
+            runs.set(runs.get() + 1);
+            async { Err(StoreError::Contention("deadlock detected".to_owned())) }
+        })
+        .await;
+        assert!(never.is_err_and(|e| e.is_contention()));
+        assert_eq!(runs.get(), CONTENTION_TRIES);
+
+        runs.set(0);
+        let other: Result<(), StoreError> = retry_contention(|| {
+            runs.set(runs.get() + 1);
+            async { Err(StoreError::Unavailable("connection refused".to_owned())) }
+        })
+        .await;
+        assert!(other.is_err());
+        assert_eq!(runs.get(), 1, "only contention is run again");
+    }
+}

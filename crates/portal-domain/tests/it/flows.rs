@@ -84,6 +84,7 @@ mod audit;
 mod login;
 mod operator;
 mod password_change;
+mod races;
 mod registration;
 mod rehash;
 mod reset;

@@ -185,7 +185,11 @@ async fn registration_edge_pages_offer_to_start_again(db: Db) {
     // shows what the first did, never "username taken" for its own account.
     let again = post("/register/account", account(&id)).await;
     assert_eq!(again.status, 200, "{}", again.text);
-    assert!(again.text.contains("Registration complete"), "{}", again.text);
+    assert!(
+        again.text.contains("Registration complete"),
+        "{}",
+        again.text
+    );
     assert!(!again.text.contains("taken"), "{}", again.text);
     app.stop().await;
 
