@@ -299,8 +299,9 @@ impl From<Fault> for ApiError {
             Fault::Hash(HashError::Overloaded { retry_after }) => Self::Overloaded {
                 retry_after_seconds: seconds(retry_after).min(5),
             },
-            // The database is down or slow: a short, retryable 503.
-            Fault::Store(StoreError::Unavailable(cause)) => {
+            // The database is down or slow, or kept aborting a transaction
+            // under contention after its retries: a short, retryable 503.
+            Fault::Store(StoreError::Unavailable(cause) | StoreError::Contention(cause)) => {
                 tracing::warn!(%cause, "store unavailable");
                 Self::Overloaded {
                     retry_after_seconds: 2,
@@ -443,6 +444,24 @@ mod tests {
             .status(),
             StatusCode::LOCKED
         );
+    }
+
+    #[test]
+    fn a_store_that_is_down_or_kept_aborting_is_a_retryable_503() {
+        for error in [
+            StoreError::Unavailable("connection refused".to_owned()),
+            StoreError::Contention("deadlock detected".to_owned()),
+        ] {
+            let e: ApiError = Fault::Store(error).into();
+            assert_eq!(
+                e,
+                ApiError::Overloaded {
+                    retry_after_seconds: 2
+                }
+            );
+        }
+        let e: ApiError = Fault::Store(StoreError::Unexpected("corrupt row".to_owned())).into();
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
