@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::config::parse_duration;
 use crate::problem::rfc3339;
+use crate::schema::Start;
 use crate::state::AppState;
 
 /// Provider Portal Accounts.
@@ -121,6 +122,20 @@ pub enum AuditCommand {
     },
 }
 
+impl Command {
+    /// What the command does with the database before it runs.
+    pub fn start(&self) -> Start {
+        match self {
+            Self::Serve { demo } => Start::Serve { demo: *demo },
+            Self::Migrate => Start::Migrate,
+            Self::Roster { .. }
+            | Self::Support { .. }
+            | Self::Account { .. }
+            | Self::Audit { .. } => Start::Command,
+        }
+    }
+}
+
 /// Operator commands act from the machine itself.
 fn operator() -> RequestContext {
     RequestContext {
@@ -144,7 +159,13 @@ pub async fn run(
         Command::Serve { .. } => fail("serve is run by main"),
         Command::Migrate => match state.database.migrate().await {
             Ok(()) => {
-                let _ = writeln!(out, "migrations applied");
+                let version = match state.database.schema().await {
+                    Ok(check) => check
+                        .database_version
+                        .map(|v| format!(" (schema version {v})")),
+                    Err(_) => None,
+                };
+                let _ = writeln!(out, "migrations applied{}", version.unwrap_or_default());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
