@@ -122,6 +122,10 @@ pub enum AuditCommand {
     },
 }
 
+/// `support verify-answer`'s exit code for a refusal or an error: 1
+/// means "no match" there (SPEC §7), so no failure may exit 1.
+const VERIFY_ANSWER_REFUSED: u8 = 2;
+
 impl Command {
     /// What the command does with the database before it runs.
     pub fn start(&self) -> Start {
@@ -132,6 +136,22 @@ impl Command {
             | Self::Support { .. }
             | Self::Account { .. }
             | Self::Audit { .. } => Start::Command,
+        }
+    }
+
+    /// The exit code of a failure before the command ran (the database
+    /// cannot be opened or its schema read): 1, but 2 for `support
+    /// verify-answer`, whose 1 means "no match".
+    pub fn failure_code(&self) -> ExitCode {
+        match self {
+            Self::Support {
+                command: SupportCommand::VerifyAnswer { .. },
+            } => ExitCode::from(VERIFY_ANSWER_REFUSED),
+            Self::Serve { .. }
+            | Self::Migrate
+            | Self::Roster { .. }
+            | Self::Account { .. }
+            | Self::Audit { .. } => ExitCode::FAILURE,
         }
     }
 }
@@ -246,7 +266,7 @@ async fn verify_answer(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> ExitCode {
-    const REFUSED: u8 = 2;
+    const REFUSED: u8 = VERIFY_ANSWER_REFUSED;
     let mut line = String::new();
     if input.read_line(&mut line).is_err() {
         eprintln!("portal-http: could not read the answer from standard input");

@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
         Ok(database) => database,
         Err(error) => {
             eprintln!("portal-http: DATABASE_URL: {error}");
-            return ExitCode::FAILURE;
+            return command.failure_code();
         }
     };
     match schema::prepare(&database, command.start()).await {
@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
         }
         Err(SchemaError::Database(error)) => {
             eprintln!("portal-http: DATABASE_URL: {error}");
-            return ExitCode::FAILURE;
+            return command.failure_code();
         }
     }
     let state = match AppState::new(config, database) {

@@ -3,7 +3,8 @@
 //! `serve` migrates a new database itself; on a schema behind or ahead of
 //! the binary, or with a migration that failed halfway, every other
 //! command refuses with exit code 2 and a message naming `migrate` and both
-//! versions, and changes nothing.
+//! versions, and changes nothing. `support verify-answer` exits 2, never 1
+//! ("no match"), when the database cannot be opened.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -406,4 +407,30 @@ async fn a_migration_failed_halfway_is_refused(db: Db) {
     scratch
         .every_command_refuses(&older, "failed halfway", true)
         .await;
+}
+
+both!(verify_answer_exits_2_when_the_database_cannot_be_opened);
+async fn verify_answer_exits_2_when_the_database_cannot_be_opened(db: Db) {
+    let mut scratch = Scratch::new(db).await;
+    let unreachable = match db {
+        Db::Sqlite => format!("sqlite:{}/no/such/folder/portal.db", scratch.dir.display()),
+        // A database the server does not have.
+        Db::Postgres => {
+            let mut url = url::Url::parse(&scratch.database_url).unwrap();
+            url.set_path("/portal_no_such_database");
+            url.to_string()
+        }
+    };
+    let database_url = std::mem::replace(&mut scratch.database_url, unreachable);
+    let run = scratch.run("support verify-answer --username dr.doe").await;
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("DATABASE_URL"), "{run:#?}");
+    assert!(
+        run.stdout.is_empty(),
+        "neither match nor no match: {run:#?}"
+    );
+    // The other commands have no "no match": they exit 1.
+    let run = scratch.run("account show --username dr.doe").await;
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    scratch.database_url = database_url;
 }

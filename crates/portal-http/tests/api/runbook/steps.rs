@@ -405,7 +405,14 @@ impl Runbook {
 
         let unknown = command.replace(&self.username, "dr.nobody");
         let run = self.sh(&unknown).await;
-        run.assert_code(expect("refused"), &unknown);
+        run.assert_code(expect("refused or error"), &unknown);
+
+        let unreachable = "sqlite:no/such/folder/portal.db";
+        let run = self
+            .sh_with(command, &[("DATABASE_URL", Some(unreachable))])
+            .await;
+        run.assert_code(expect("refused or error"), "a database it cannot open");
+        assert!(run.stdout.is_empty(), "{run:#?}");
     }
 
     async fn audit_list(&self, command: &str) {
