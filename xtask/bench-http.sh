@@ -35,6 +35,7 @@ export PORTAL_HASH_QUEUE=1024
 export DATABASE_URL=${URL%/*}/$DB PORTAL_LISTEN=127.0.0.1:$PORT PORTAL_PUBLIC_URL=$BASE \
   PORTAL_MAIL_DIR=$WORK/mail PORTAL_RATE_LIMIT_PER_MINUTE=0 PORTAL_LOG_FORMAT=json RUST_LOG=warn,portal::mail=info
 
+$BIN migrate >/dev/null
 $BIN roster import docs/roster-example.csv >/dev/null
 $BIN serve >"$WORK/server.log" 2>&1 &
 SERVER=$!

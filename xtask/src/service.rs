@@ -32,8 +32,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Builds the release binary, imports `docs/roster-example.csv` into a
-    /// fresh database and starts `serve` with `env` on top of the defaults
+    /// Builds the release binary, migrates a fresh database, imports
+    /// `docs/roster-example.csv` into it and starts `serve` with `env` on top of the defaults
     /// described in the module docs. Waits until `/healthz` answers.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Result<Self, String> {
         let root = workspace_root();
@@ -63,15 +63,22 @@ impl Service {
             vars.push(((*key).to_owned(), (*value).to_owned()));
         }
         let binary = root.join(BINARY);
-        let import = Command::new(&binary)
-            .args(["roster", "import", "docs/roster-example.csv"])
-            .envs(vars.iter().map(|(k, v)| (k, v)))
-            .current_dir(root)
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| format!("could not run {BINARY} roster import: {e}"))?;
-        if !import.success() {
-            return Err(format!("roster import failed: {import}"));
+        // Commands other than `migrate` and `serve` refuse a database
+        // without the schema (SPEC §9): migrate before importing.
+        for args in [
+            &["migrate"][..],
+            &["roster", "import", "docs/roster-example.csv"],
+        ] {
+            let status = Command::new(&binary)
+                .args(args)
+                .envs(vars.iter().map(|(k, v)| (k, v)))
+                .current_dir(root)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| format!("could not run {BINARY} {}: {e}", args.join(" ")))?;
+            if !status.success() {
+                return Err(format!("{} failed: {status}", args.join(" ")));
+            }
         }
         let log = fs::File::create(dir.join("server.log"))
             .map_err(|e| format!("creating the server log: {e}"))?;

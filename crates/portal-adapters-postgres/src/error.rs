@@ -11,6 +11,8 @@ pub enum ConnectError {
     Connect(#[source] sqlx::Error),
     #[error("cannot apply the PostgreSQL migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot read the PostgreSQL schema version: {0}")]
+    Schema(#[source] sqlx::Error),
 }
 
 /// Outages (connection refused, pool timeout, server gone) are

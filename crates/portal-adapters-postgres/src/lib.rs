@@ -19,6 +19,7 @@ mod store;
 
 use std::time::Duration;
 
+use portal_domain::schema::{EmbeddedMigration, RecordedMigration, SchemaCheck};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection as _, PgPool};
@@ -70,12 +71,50 @@ impl PgStore {
         Self { pool }
     }
 
-    /// Applies the embedded migrations that have not run yet.
+    /// Applies the embedded migrations that have not run yet. Several
+    /// processes may call it at once: sqlx's migrator holds an advisory
+    /// lock on the database while it runs, so they take turns.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         MIGRATOR
             .run(&self.pool)
             .await
             .map_err(ConnectError::Migrate)
+    }
+
+    /// How the database's schema stands against the embedded migrations.
+    /// Reads only: a database without a migration table keeps having none.
+    pub async fn schema(&self) -> Result<SchemaCheck, ConnectError> {
+        let has_table: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(ConnectError::Schema)?;
+        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
+            sqlx::query_as(
+                "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ConnectError::Schema)?
+        } else {
+            Vec::new()
+        };
+        let recorded: Vec<RecordedMigration> = recorded
+            .into_iter()
+            .map(|(version, success, checksum)| RecordedMigration {
+                version,
+                success,
+                checksum,
+            })
+            .collect();
+        let has_tables: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename <> '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(ConnectError::Schema)?;
+        Ok(SchemaCheck::compare(&embedded(), &recorded, has_tables))
     }
 
     /// True when the database answers a trivial query.
@@ -86,4 +125,16 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// The up migrations [`MIGRATOR`] embeds.
+fn embedded() -> Vec<EmbeddedMigration<'static>> {
+    MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| EmbeddedMigration {
+            version: m.version,
+            checksum: &m.checksum,
+        })
+        .collect()
 }

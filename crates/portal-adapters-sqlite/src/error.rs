@@ -9,6 +9,14 @@ pub enum ConnectError {
     Connect(#[source] sqlx::Error),
     #[error("cannot apply the SQLite migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot lock {path} for the migrations: {source}")]
+    MigrationLock {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the SQLite schema version: {0}")]
+    Schema(#[source] sqlx::Error),
 }
 
 /// Outages (file cannot be opened, disk I/O error, disk full, a lock held

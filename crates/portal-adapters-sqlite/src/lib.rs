@@ -11,6 +11,10 @@
 //! transaction dies upgrading its lock. Counters change in one `UPDATE`,
 //! tokens are redeemed by a conditional `UPDATE … RETURNING`, uniqueness is
 //! enforced by unique indexes whose names are turned into domain errors.
+//!
+//! Migrations are serialised across processes by an exclusive lock on a
+//! file beside the database (`portal.db.migrate-lock`), since sqlx's own
+//! migration lock does nothing on SQLite.
 
 mod error;
 mod outbox;
@@ -19,9 +23,12 @@ mod rows;
 mod store;
 mod ts;
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use portal_domain::schema::{EmbeddedMigration, RecordedMigration, SchemaCheck};
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -71,12 +78,86 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    /// Applies the embedded migrations that have not run yet.
+    /// Applies the embedded migrations that have not run yet. Several
+    /// processes may call it at once on one file: they take turns, and the
+    /// later ones find nothing left to apply.
     pub async fn migrate(&self) -> Result<(), ConnectError> {
+        let _turn = self.lock_migrations().await?;
         MIGRATOR
             .run(&self.pool)
             .await
             .map_err(ConnectError::Migrate)
+    }
+
+    /// Waits for an exclusive lock on `FILE.migrate-lock` beside the
+    /// database file, held until the returned file is dropped. The lock is
+    /// the file's, not the database's: SQLite's own locks are POSIX record
+    /// locks, which closing any other handle on the database file would
+    /// release. An in-memory database has no other process and no lock.
+    async fn lock_migrations(&self) -> Result<Option<File>, ConnectError> {
+        let database: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(ConnectError::Connect)?;
+        if database.is_empty() {
+            return Ok(None);
+        }
+        let path = PathBuf::from(format!("{database}.migrate-lock"));
+        let waiting = path.clone();
+        let locked = tokio::task::spawn_blocking(move || {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&waiting)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .unwrap_or_else(|join| Err(std::io::Error::other(join)));
+        locked
+            .map(Some)
+            .map_err(|source| ConnectError::MigrationLock { path, source })
+    }
+
+    /// How the database's schema stands against the embedded migrations.
+    /// Reads only: a database without a migration table keeps having none.
+    pub async fn schema(&self) -> Result<SchemaCheck, ConnectError> {
+        let has_table: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(ConnectError::Schema)?;
+        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
+            sqlx::query_as(
+                "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ConnectError::Schema)?
+        } else {
+            Vec::new()
+        };
+        let recorded: Vec<RecordedMigration> = recorded
+            .into_iter()
+            .map(|(version, success, checksum)| RecordedMigration {
+                version,
+                success,
+                checksum,
+            })
+            .collect();
+        let has_tables: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name <> '_sqlx_migrations' AND substr(name, 1, 7) <> 'sqlite_')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(ConnectError::Schema)?;
+        Ok(SchemaCheck::compare(&embedded(), &recorded, has_tables))
     }
 
     /// True when the database answers a trivial query.
@@ -87,4 +168,16 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// The up migrations [`MIGRATOR`] embeds.
+fn embedded() -> Vec<EmbeddedMigration<'static>> {
+    MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| EmbeddedMigration {
+            version: m.version,
+            checksum: &m.checksum,
+        })
+        .collect()
 }

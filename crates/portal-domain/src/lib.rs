@@ -61,6 +61,7 @@ pub mod ports;
 pub mod registration;
 pub mod roster;
 pub mod roster_csv;
+pub mod schema;
 pub mod service;
 pub mod session;
 pub mod stored;

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::config::parse_duration;
 use crate::problem::rfc3339;
+use crate::schema::Start;
 use crate::state::AppState;
 
 /// Provider Portal Accounts.
@@ -121,6 +122,40 @@ pub enum AuditCommand {
     },
 }
 
+/// `support verify-answer`'s exit code for a refusal or an error: 1
+/// means "no match" there (SPEC §7), so no failure may exit 1.
+const VERIFY_ANSWER_REFUSED: u8 = 2;
+
+impl Command {
+    /// What the command does with the database before it runs.
+    pub fn start(&self) -> Start {
+        match self {
+            Self::Serve { demo } => Start::Serve { demo: *demo },
+            Self::Migrate => Start::Migrate,
+            Self::Roster { .. }
+            | Self::Support { .. }
+            | Self::Account { .. }
+            | Self::Audit { .. } => Start::Command,
+        }
+    }
+
+    /// The exit code of a failure before the command ran (the database
+    /// cannot be opened or its schema read): 1, but 2 for `support
+    /// verify-answer`, whose 1 means "no match".
+    pub fn failure_code(&self) -> ExitCode {
+        match self {
+            Self::Support {
+                command: SupportCommand::VerifyAnswer { .. },
+            } => ExitCode::from(VERIFY_ANSWER_REFUSED),
+            Self::Serve { .. }
+            | Self::Migrate
+            | Self::Roster { .. }
+            | Self::Account { .. }
+            | Self::Audit { .. } => ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Operator commands act from the machine itself.
 fn operator() -> RequestContext {
     RequestContext {
@@ -144,7 +179,13 @@ pub async fn run(
         Command::Serve { .. } => fail("serve is run by main"),
         Command::Migrate => match state.database.migrate().await {
             Ok(()) => {
-                let _ = writeln!(out, "migrations applied");
+                let version = match state.database.schema().await {
+                    Ok(check) => check
+                        .database_version
+                        .map(|v| format!(" (schema version {v})")),
+                    Err(_) => None,
+                };
+                let _ = writeln!(out, "migrations applied{}", version.unwrap_or_default());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -225,7 +266,7 @@ async fn verify_answer(
     out: &mut impl Write,
     input: &mut impl BufRead,
 ) -> ExitCode {
-    const REFUSED: u8 = 2;
+    const REFUSED: u8 = VERIFY_ANSWER_REFUSED;
     let mut line = String::new();
     if input.read_line(&mut line).is_err() {
         eprintln!("portal-http: could not read the answer from standard input");

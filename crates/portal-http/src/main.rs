@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use portal_http::cli::{Cli, Command};
 use portal_http::config::Config;
+use portal_http::schema::{self, SchemaError};
 use portal_http::state::{AppState, Database};
 
 #[tokio::main]
@@ -18,13 +19,25 @@ async fn main() -> ExitCode {
         }
     };
     portal_http::telemetry::init(config.log_format, std::io::stderr);
-    let database = match Database::open(&config.database).await {
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
+    let database = match Database::connect(&config.database).await {
         Ok(database) => database,
         Err(error) => {
             eprintln!("portal-http: DATABASE_URL: {error}");
-            return ExitCode::FAILURE;
+            return command.failure_code();
         }
     };
+    match schema::prepare(&database, command.start()).await {
+        Ok(()) => {}
+        Err(SchemaError::Refused(refusal)) => {
+            eprintln!("portal-http: {refusal}");
+            return ExitCode::from(2);
+        }
+        Err(SchemaError::Database(error)) => {
+            eprintln!("portal-http: DATABASE_URL: {error}");
+            return command.failure_code();
+        }
+    }
     let state = match AppState::new(config, database) {
         Ok(state) => state,
         Err(error) => {
@@ -32,7 +45,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+    match command {
         Command::Serve { demo } => portal_http::serve::run(state, demo).await,
         command => {
             portal_http::cli::run(

@@ -6,6 +6,7 @@ use portal_adapters_postgres::PgStore;
 use portal_adapters_sqlite::SqliteStore;
 use portal_domain::hashing::Argon2Hasher;
 use portal_domain::ports::Storage;
+use portal_domain::schema::SchemaCheck;
 use portal_domain::service::Portal;
 use portal_domain::system::{OsTokenSource, SystemClock};
 use secrecy::ExposeSecret;
@@ -37,24 +38,41 @@ pub enum DatabaseError {
 }
 
 impl Database {
-    /// Opens the configured database and applies its migrations.
-    pub async fn open(config: &DatabaseConfig) -> Result<Self, DatabaseError> {
-        let database = match config {
+    /// Opens the configured database as it is: no migration runs (the
+    /// binary decides who migrates, see [`crate::schema`]).
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, DatabaseError> {
+        Ok(match config {
             DatabaseConfig::Postgres { url } => {
                 Self::Postgres(PgStore::connect(url.expose_secret(), 16).await?)
             }
             DatabaseConfig::Sqlite { url } => Self::Sqlite(SqliteStore::connect(url, 8).await?),
-        };
+        })
+    }
+
+    /// Opens the configured database and applies its migrations: for
+    /// tests and tools that own their database.
+    pub async fn open(config: &DatabaseConfig) -> Result<Self, DatabaseError> {
+        let database = Self::connect(config).await?;
         database.migrate().await?;
         Ok(database)
     }
 
+    /// Applies the migrations not applied yet; safe to run from several
+    /// processes at once.
     pub async fn migrate(&self) -> Result<(), DatabaseError> {
         match self {
             Self::Postgres(store) => store.migrate().await?,
             Self::Sqlite(store) => store.migrate().await?,
         }
         Ok(())
+    }
+
+    /// How the database's schema stands against this binary's migrations.
+    pub async fn schema(&self) -> Result<SchemaCheck, DatabaseError> {
+        Ok(match self {
+            Self::Postgres(store) => store.schema().await?,
+            Self::Sqlite(store) => store.schema().await?,
+        })
     }
 
     pub async fn is_ready(&self) -> bool {

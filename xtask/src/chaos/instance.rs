@@ -134,8 +134,29 @@ pub(super) fn provider_id(index: usize) -> String {
     format!("C{index:05}")
 }
 
-/// Writes a roster of `count` practitioners and imports it.
+/// Applies the migrations to the database at `url` (which the other
+/// commands refuse to run without, SPEC §9).
+pub(super) fn migrate(ctx: &Ctx, url: &str) -> Result<(), String> {
+    let output = Command::new(&ctx.binary)
+        .arg("migrate")
+        .env_clear_portal()
+        .envs(base_env(url))
+        .output()
+        .map_err(|e| format!("migrate: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "migrate failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Migrates the database, writes a roster of `count` practitioners and
+/// imports it.
 pub(super) fn import_roster(ctx: &Ctx, name: &str, url: &str, count: usize) -> Result<(), String> {
+    migrate(ctx, url)?;
     let mut csv = String::from(
         "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business\n",
     );

@@ -13,6 +13,7 @@ mod concurrency;
 mod errors;
 mod flows;
 mod logs;
+mod migrations;
 mod operations;
 mod pages;
 mod policies;

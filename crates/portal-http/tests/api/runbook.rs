@@ -233,6 +233,21 @@ impl Runbook {
         count
     }
 
+    /// The roster's rows, or `None` before the schema exists.
+    async fn roster_rows_if_migrated(&self) -> Option<i64> {
+        let tables = self
+            .count(
+                &self.database,
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'roster_entries'",
+            )
+            .await;
+        if tables == 0 {
+            None
+        } else {
+            Some(self.roster_rows().await)
+        }
+    }
+
     async fn roster_rows(&self) -> i64 {
         self.count(&self.database, "SELECT count(*) FROM roster_entries")
             .await

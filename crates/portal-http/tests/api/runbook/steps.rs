@@ -20,10 +20,15 @@ impl Runbook {
             Kind::Build => self.build(line),
             Kind::Export => self.export(command),
             Kind::Migrate => {
+                let before = self.roster_rows_if_migrated().await;
                 let run = self.sh(command).await;
                 run.assert_code(0, command);
                 assert!(run.stdout.contains("migrations applied"), "{run:#?}");
-                assert_eq!(self.roster_rows().await, 0, "migrated, still empty");
+                assert_eq!(
+                    self.roster_rows().await,
+                    before.unwrap_or(0),
+                    "migrate changes no data"
+                );
             }
             Kind::Serve => self.serve(command).await,
             Kind::RosterDryRun => {
@@ -400,7 +405,14 @@ impl Runbook {
 
         let unknown = command.replace(&self.username, "dr.nobody");
         let run = self.sh(&unknown).await;
-        run.assert_code(expect("refused"), &unknown);
+        run.assert_code(expect("refused or error"), &unknown);
+
+        let unreachable = "sqlite:no/such/folder/portal.db";
+        let run = self
+            .sh_with(command, &[("DATABASE_URL", Some(unreachable))])
+            .await;
+        run.assert_code(expect("refused or error"), "a database it cannot open");
+        assert!(run.stdout.is_empty(), "{run:#?}");
     }
 
     async fn audit_list(&self, command: &str) {
@@ -452,6 +464,8 @@ impl Runbook {
             self.configuration_error_example(&section.prose).await;
         } else if heading.starts_with("Metrics worth alerting on") {
             self.alerting_metrics(&section.prose).await;
+        } else if heading.starts_with("Upgrading") {
+            self.schema_refusal_example(&section.prose).await;
         } else if heading.starts_with("Two instances behind a proxy") {
             // Cookies `Secure` and HSTS come with an https PORTAL_PUBLIC_URL.
             assert!(self.env["PORTAL_PUBLIC_URL"].starts_with("https://"));
@@ -470,6 +484,58 @@ impl Runbook {
             run.assert_code(2, "a bad PORTAL_TRUSTED_PROXIES");
             assert!(run.stderr.contains("PORTAL_TRUSTED_PROXIES"), "{run:#?}");
         }
+    }
+
+    /// The refusal the section shows, from a binary on a schema an older
+    /// release left (an SQLite file of its own, without the newest
+    /// migration's record): the same message but for the versions, exit
+    /// code 2, the database unchanged.
+    async fn schema_refusal_example(&self, prose: &str) {
+        let shown = prose
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("portal-http: the database schema is at version"))
+            .expect("the section shows the refusal");
+        assert!(
+            prose.contains("exit code 2"),
+            "the section gives the exit code"
+        );
+        let sqlite = [("DATABASE_URL", Some("sqlite:upgrade.db"))];
+        self.sh_with("portal-http migrate", &sqlite)
+            .await
+            .assert_code(0, "migrate upgrade.db");
+        let newest = portal_adapters_sqlite::MIGRATOR
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap();
+        let forget =
+            format!("sqlite3 upgrade.db 'DELETE FROM _sqlx_migrations WHERE version = {newest}'");
+        self.sh(&forget).await.assert_code(0, &forget);
+        let recorded = "sqlite3 upgrade.db 'SELECT count(*) FROM _sqlx_migrations'";
+        let before = self.sh(recorded).await.stdout;
+        let run = self
+            .sh_with(
+                &format!("portal-http account show --username {}", self.username),
+                &sqlite,
+            )
+            .await;
+        run.assert_code(2, shown);
+        // A version is digits, or `none` before the first migration.
+        let versions_as_n = |text: &str| {
+            let mut out = String::new();
+            for c in text.replace("version none", "version 0").chars() {
+                if !c.is_ascii_digit() {
+                    out.push(c);
+                } else if !out.ends_with('N') {
+                    out.push('N');
+                }
+            }
+            out
+        };
+        assert_eq!(versions_as_n(run.stderr.trim()), versions_as_n(shown));
+        assert!(run.stderr.contains(&newest.to_string()), "{run:#?}");
+        assert_eq!(self.sh(recorded).await.stdout, before, "nothing changed");
     }
 
     /// "A bad value stops start-up with a message naming the variable,
