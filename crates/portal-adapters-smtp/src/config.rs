@@ -20,14 +20,137 @@ use url::{Host, Url};
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
-    /// `smtp://host:port`: no encryption, for a relay on the same host or
-    /// network (credentials are refused here unless the host is loopback).
+    /// `smtp://host:port` (the default): STARTTLS when the relay offers it,
+    /// else in clear (so credentials are refused here unless the host is
+    /// loopback: they could travel in clear).
+    Opportunistic,
+    /// `smtp://host:port?tls=none`: never TLS, for a relay on the same host
+    /// that has no certificate (credentials likewise only to loopback).
     Plain,
     /// `smtp://host:port?tls=required`: STARTTLS, and the message is never
     /// sent if the server does not offer it.
     StartTls,
     /// `smtps://host:port`: TLS from the first byte.
     ImplicitTls,
+}
+
+impl SmtpSecurity {
+    /// How the mode reads in the start-up log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Opportunistic => "STARTTLS when the relay offers it, else plain text",
+            Self::Plain => "plain text, never TLS (tls=none)",
+            Self::StartTls => "STARTTLS required (tls=required)",
+            Self::ImplicitTls => "TLS from the first byte (smtps)",
+        }
+    }
+}
+
+/// Extra certificate authorities to trust for the relay, beside the
+/// system's trust store: `PORTAL_SMTP_CA`, a PEM file holding at least one
+/// certificate (a private CA).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpCa {
+    pem: Vec<u8>,
+    count: usize,
+}
+
+/// Why `PORTAL_SMTP_CA` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmtpCaError {
+    #[error("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NoCertificate,
+    #[error("is not a valid PEM certificate file: {0}")]
+    Invalid(String),
+}
+
+impl SmtpCa {
+    /// Checks that `pem` holds certificates TLS can use.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, SmtpCaError> {
+        let text = String::from_utf8_lossy(pem);
+        let count = text.matches("-----BEGIN CERTIFICATE-----").count();
+        if count == 0 {
+            return Err(SmtpCaError::NoCertificate);
+        }
+        lettre::transport::smtp::client::Certificate::from_pem(pem)
+            .map_err(|e| SmtpCaError::Invalid(e.to_string()))?;
+        Ok(Self {
+            pem: pem.to_vec(),
+            count,
+        })
+    }
+
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+
+    /// How many certificates the file holds.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl fmt::Debug for SmtpCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpCa({} certificates)", self.count)
+    }
+}
+
+/// The name the portal gives in `EHLO`: `PORTAL_SMTP_HELO`, or the
+/// machine's fully qualified name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeloName(String);
+
+/// Why `PORTAL_SMTP_HELO` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is not a domain name (letters, digits, `-` and `.`, at most 253 characters)")]
+pub struct HeloNameError;
+
+impl HeloName {
+    pub fn parse(raw: &str) -> Result<Self, HeloNameError> {
+        let name = raw.trim().trim_end_matches('.');
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(HeloNameError);
+        }
+        Ok(Self(name.to_ascii_lowercase()))
+    }
+
+    /// The machine's fully qualified name: the canonical name the resolver
+    /// gives for its host name (as `hostname -f`), else the host name.
+    pub fn of_this_machine() -> Self {
+        let host = dns_lookup::get_hostname().unwrap_or_default();
+        let hints = dns_lookup::AddrInfoHints {
+            flags: libc::AI_CANONNAME,
+            ..dns_lookup::AddrInfoHints::default()
+        };
+        let canonical = dns_lookup::getaddrinfo(Some(&host), None, Some(hints))
+            .ok()
+            .and_then(|mut found| found.find_map(|info| info.ok()?.canonname));
+        canonical
+            .and_then(|name| Self::parse(&name).ok())
+            .or_else(|| Self::parse(&host).ok())
+            .unwrap_or_else(|| Self("localhost".to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Relays that insist on a fully qualified name refuse one without a dot.
+    pub fn is_fully_qualified(&self) -> bool {
+        self.0.contains('.')
+    }
 }
 
 /// The relay's username and password, from the URL's userinfo
@@ -63,6 +186,10 @@ pub struct SmtpSettings {
     pub port: u16,
     pub security: SmtpSecurity,
     pub credentials: Option<SmtpCredentials>,
+    /// CAs to trust beside the system's store (`PORTAL_SMTP_CA`).
+    pub extra_ca: Option<SmtpCa>,
+    /// The name sent in `EHLO` (`PORTAL_SMTP_HELO`).
+    pub helo: HeloName,
     /// Bounds opening the TCP connection.
     pub connect_timeout: StdDuration,
     /// Bounds a whole delivery: connecting, TLS, authentication and the
@@ -81,7 +208,9 @@ pub enum SmtpUrlError {
     UnsupportedScheme(String),
     #[error("names no host")]
     MissingHost,
-    #[error("`tls={0}` is not supported: use `tls=required` (STARTTLS) or smtps://")]
+    #[error(
+        "`tls={0}` is not supported: use `tls=required` (STARTTLS, never in clear), `tls=none` (never TLS), or smtps://"
+    )]
     UnsupportedTls(String),
     #[error("`tls=required` does not apply to smtps://, which is always TLS")]
     TlsOnSmtps,
@@ -94,7 +223,7 @@ pub enum SmtpUrlError {
     #[error("credentials are not valid percent-encoded UTF-8")]
     BadCredentials,
     #[error(
-        "has credentials but no encryption: use smtps:// or `?tls=required` (plain smtp:// may carry credentials only to a loopback host)"
+        "has credentials but no required encryption: use smtps:// or `?tls=required` (without them smtp:// may carry credentials only to a loopback host)"
     )]
     CredentialsInClear,
 }
@@ -105,9 +234,11 @@ impl SmtpSettings {
     /// Bounds a whole delivery: 30 s.
     pub const DEFAULT_SEND_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 
-    /// Parses `smtp://[user[:password]@]host[:port][?tls=required]` or
-    /// `smtps://[user[:password]@]host[:port]`. Default ports: 25 for plain
-    /// SMTP, 587 with STARTTLS, 465 for smtps.
+    /// Parses `smtp://[user[:password]@]host[:port][?tls=required|none]` or
+    /// `smtps://[user[:password]@]host[:port]`. Default ports: 25 for
+    /// `smtp://` and `?tls=none`, 587 with `?tls=required`, 465 for smtps.
+    /// EHLO names this machine (see [`SmtpSettings::with_helo`]) and only the
+    /// system's trust store is used (see [`SmtpSettings::with_extra_ca`]).
     pub fn from_url(raw: &str) -> Result<Self, SmtpUrlError> {
         let url = Url::parse(raw.trim()).map_err(SmtpUrlError::Malformed)?;
         let mut tls = None;
@@ -118,10 +249,11 @@ impl SmtpSettings {
             }
         }
         let security = match (url.scheme(), tls.as_deref()) {
-            ("smtp", None) => SmtpSecurity::Plain,
+            ("smtp", None) => SmtpSecurity::Opportunistic,
+            ("smtp", Some("none")) => SmtpSecurity::Plain,
             ("smtp", Some("required")) => SmtpSecurity::StartTls,
             ("smtps", None) => SmtpSecurity::ImplicitTls,
-            ("smtps", Some("required")) => return Err(SmtpUrlError::TlsOnSmtps),
+            ("smtps", Some("required" | "none")) => return Err(SmtpUrlError::TlsOnSmtps),
             ("smtp" | "smtps", Some(other)) => {
                 return Err(SmtpUrlError::UnsupportedTls(other.to_owned()));
             }
@@ -143,12 +275,13 @@ impl SmtpSettings {
             _ => return Err(SmtpUrlError::MissingHost),
         };
         let port = url.port().unwrap_or(match security {
-            SmtpSecurity::Plain => 25,
+            SmtpSecurity::Opportunistic | SmtpSecurity::Plain => 25,
             SmtpSecurity::StartTls => 587,
             SmtpSecurity::ImplicitTls => 465,
         });
         let credentials = credentials(&url)?;
-        if credentials.is_some() && security == SmtpSecurity::Plain && !loopback {
+        let may_go_in_clear = matches!(security, SmtpSecurity::Opportunistic | SmtpSecurity::Plain);
+        if credentials.is_some() && may_go_in_clear && !loopback {
             return Err(SmtpUrlError::CredentialsInClear);
         }
         Ok(Self {
@@ -156,9 +289,47 @@ impl SmtpSettings {
             port,
             security,
             credentials,
+            extra_ca: None,
+            helo: HeloName::of_this_machine(),
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             send_timeout: Self::DEFAULT_SEND_TIMEOUT,
         })
+    }
+
+    /// The same settings, also trusting `ca` for the relay's certificate.
+    #[must_use]
+    pub fn with_extra_ca(mut self, ca: SmtpCa) -> Self {
+        self.extra_ca = Some(ca);
+        self
+    }
+
+    /// The same settings, naming the portal `helo` in `EHLO`.
+    #[must_use]
+    pub fn with_helo(mut self, helo: HeloName) -> Self {
+        self.helo = helo;
+        self
+    }
+
+    /// The relay and the mode, for the start-up log (never the credentials).
+    pub fn describe(&self) -> String {
+        let trust = match &self.extra_ca {
+            Some(ca) => format!(
+                "the system's trust store and {} certificate(s) of PORTAL_SMTP_CA",
+                ca.len()
+            ),
+            None => "the system's trust store".to_owned(),
+        };
+        let trust = match self.security {
+            SmtpSecurity::Plain => String::new(),
+            _ => format!("; certificates checked against {trust}"),
+        };
+        format!(
+            "SMTP relay {}:{}: {}{trust}; EHLO {}",
+            self.host,
+            self.port,
+            self.security.describe(),
+            self.helo.as_str()
+        )
     }
 
     /// The same settings with other timeouts.

@@ -37,8 +37,8 @@ use portal_domain::ports::{MailError, Mailer};
 pub mod testing;
 
 pub use config::{
-    BrandError, Branding, MailSettings, PublicUrl, PublicUrlError, Sender, SenderError,
-    SmtpCredentials, SmtpSecurity, SmtpSettings, SmtpUrlError,
+    BrandError, Branding, HeloName, HeloNameError, MailSettings, PublicUrl, PublicUrlError, Sender,
+    SenderError, SmtpCa, SmtpCaError, SmtpCredentials, SmtpSecurity, SmtpSettings, SmtpUrlError,
 };
 pub use file::FileMailer;
 pub use render::{RenderError, RenderedEmail, compose, render};
@@ -96,6 +96,10 @@ pub enum MailSetupError {
 
 /// The mailer chosen at run time by [`MailTransport`].
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per process, built once and never moved"
+)]
 pub enum AnyMailer {
     Smtp(SmtpMailer),
     File(FileMailer),

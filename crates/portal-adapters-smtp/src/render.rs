@@ -12,6 +12,7 @@ use std::fmt;
 
 use askama::Template;
 use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use portal_domain::email::{Email, EmailKind};
 use portal_domain::ports::MailError;
@@ -225,16 +226,35 @@ pub fn compose(
         .as_str()
         .parse()
         .map_err(|e| MailError::Permanent(format!("recipient address refused: {e}")))?;
+    let sender = settings.sender.mailbox();
     let message = Message::builder()
-        .from(settings.sender.mailbox().clone())
+        .from(sender.clone())
         .to(Mailbox::new(None, to))
         .subject(rendered.subject.clone())
+        // `Date` is added by lettre; a `Message-ID` on the sender's own
+        // domain (spam filters score its absence, and some mailbox
+        // providers refuse such mail), and RFC 3834's mark of a message no
+        // person wrote, so that vacation responders do not answer it.
+        .message_id(Some(message_id(sender.email.domain())?))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
         .multipart(MultiPart::alternative_plain_html(
             rendered.text.clone(),
             rendered.html.clone(),
         ))
         .map_err(|e| MailError::Permanent(format!("message could not be built: {e}")))?;
     Ok((message, rendered))
+}
+
+/// `<32 hex digits@domain>`: unique without a clock or a counter.
+fn message_id(domain: &str) -> Result<String, MailError> {
+    let mut bytes = [0_u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| MailError::Transient(format!("no randomness for a Message-ID: {e}")))?;
+    let unique: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("<{unique}@{domain}>"))
 }
 
 /// "24 hours", "1 hour", "30 minutes", "7 days".

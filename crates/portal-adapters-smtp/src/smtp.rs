@@ -1,5 +1,7 @@
 //! [`SmtpMailer`]: the [`Mailer`] port over lettre's async SMTP transport
-//! (tokio, rustls with the webpki roots; no OpenSSL).
+//! (tokio, rustls; no OpenSSL). The relay's certificate is checked against
+//! the system's trust store (`/etc/ssl/certs`, where `update-ca-certificates`
+//! puts an operator's private CA) plus `PORTAL_SMTP_CA`.
 //!
 //! One connection per email (no pool): the outbox worker sends a handful of
 //! emails at a time, and a fresh connection never trips over one the relay
@@ -13,11 +15,15 @@
 //! is wrong rather than the message, so that fixing the configuration
 //! delivers what was queued.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use portal_domain::email::Email;
 use portal_domain::ports::{MailError, Mailer};
@@ -33,6 +39,9 @@ pub enum SmtpSetupError {
     Tls { host: String, reason: String },
 }
 
+/// How often one kind of failed send is logged at warning level.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
 /// Sends each email over one SMTP connection, through the relay named by
 /// [`SmtpSettings`].
 pub struct SmtpMailer {
@@ -40,18 +49,28 @@ pub struct SmtpMailer {
     settings: MailSettings,
     /// `host:port`, for messages; never the credentials.
     relay: String,
-    send_timeout: std::time::Duration,
+    send_timeout: Duration,
+    /// When each reason for a failed send was last logged at warning level.
+    warned: Mutex<HashMap<String, Instant>>,
 }
 
 impl SmtpMailer {
     pub fn new(smtp: &SmtpSettings, settings: MailSettings) -> Result<Self, SmtpSetupError> {
+        let tls_error = |e: lettre::transport::smtp::Error| SmtpSetupError::Tls {
+            host: smtp.host.clone(),
+            reason: e.to_string(),
+        };
         let tls_parameters = || {
-            TlsParameters::new(smtp.host.clone()).map_err(|e| SmtpSetupError::Tls {
-                host: smtp.host.clone(),
-                reason: e.to_string(),
-            })
+            let mut builder = TlsParameters::builder(smtp.host.clone())
+                .certificate_store(CertificateStore::Default);
+            if let Some(ca) = &smtp.extra_ca {
+                builder = builder
+                    .add_root_certificate(Certificate::from_pem(ca.pem()).map_err(tls_error)?);
+            }
+            builder.build_rustls().map_err(tls_error)
         };
         let tls = match smtp.security {
+            SmtpSecurity::Opportunistic => Tls::Opportunistic(tls_parameters()?),
             SmtpSecurity::Plain => Tls::None,
             SmtpSecurity::StartTls => Tls::Required(tls_parameters()?),
             SmtpSecurity::ImplicitTls => Tls::Wrapper(tls_parameters()?),
@@ -59,6 +78,7 @@ impl SmtpMailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
             .tls(tls)
+            .hello_name(ClientId::Domain(smtp.helo.as_str().to_owned()))
             .timeout(Some(smtp.connect_timeout));
         if let Some(credentials) = &smtp.credentials {
             builder = builder.credentials(Credentials::new(
@@ -71,7 +91,42 @@ impl SmtpMailer {
             settings,
             relay: format!("{}:{}", smtp.host, smtp.port),
             send_timeout: smtp.send_timeout,
+            warned: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Logs a failed send at warning level, at most once a minute for each
+    /// reason, so that an outage is visible at the default level without
+    /// one line per queued email. The reason is the relay's answer (lettre
+    /// never puts credentials in it).
+    fn warn_failed(&self, kind: &str, error: &MailError) {
+        let reason = reason_of(error);
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "pacing log lines, not a rule of the domain: no Clock port needed"
+        )]
+        let now = Instant::now();
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = warned
+            .get(&reason)
+            .is_none_or(|last| now.duration_since(*last) >= WARN_EVERY);
+        if due {
+            // Bounded: one entry per distinct reason, and reasons are few.
+            if warned.len() >= 64 {
+                warned.retain(|_, last| now.duration_since(*last) < WARN_EVERY);
+            }
+            warned.insert(reason, now);
+            drop(warned);
+            tracing::warn!(
+                target: "portal::mail",
+                kind,
+                relay = %self.relay,
+                %error,
+                "email not sent; it stays queued and is retried (this reason is logged at most once a minute)"
+            );
+        } else {
+            tracing::debug!(target: "portal::mail", kind, %error, "SMTP delivery failed");
+        }
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -106,15 +161,38 @@ impl Mailer for SmtpMailer {
             }
             Ok(Err(error)) => {
                 let error = classify(&error, &self.relay);
-                tracing::debug!(target: "portal::mail", kind, %error, "SMTP delivery failed");
+                self.warn_failed(kind, &error);
                 Err(error)
             }
-            Err(_elapsed) => Err(MailError::Transient(format!(
-                "SMTP relay {} did not complete the delivery within {:?}",
-                self.relay, self.send_timeout
-            ))),
+            Err(_elapsed) => {
+                let error = MailError::Transient(format!(
+                    "SMTP relay {} did not complete the delivery within {:?}",
+                    self.relay, self.send_timeout
+                ));
+                self.warn_failed(kind, &error);
+                Err(error)
+            }
         }
     }
+}
+
+/// What makes two failures "the same reason" for the warning's rate limit:
+/// the message without digits (ids, counts and ports vary).
+fn reason_of(error: &MailError) -> String {
+    let text = error.to_string();
+    let mut reason: String = text
+        .chars()
+        .filter(|c| !c.is_ascii_digit())
+        .take(120)
+        .collect();
+    // The reply code matters: 421 and 451 are different reasons.
+    if let Some(code) = text
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|part| part.len() == 3)
+    {
+        reason.push_str(code);
+    }
+    reason
 }
 
 /// 5xx replies about authentication: the relay's configuration is wrong,

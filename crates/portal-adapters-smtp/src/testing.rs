@@ -39,6 +39,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// `(username, password)` when the client authenticated.
     pub auth: Option<(String, String)>,
+    /// The name the client gave in `EHLO` (or `HELO`).
+    pub helo: Option<String>,
 }
 
 #[derive(Debug)]
@@ -166,6 +168,7 @@ async fn converse(stream: TcpStream, state: &State) -> std::io::Result<()> {
     }
     writer.write_all(b"220 sink.test ESMTP ready\r\n").await?;
     let mut auth = None;
+    let mut helo = None;
     let mut mail_from = None;
     let mut rcpt_to = Vec::new();
     loop {
@@ -173,6 +176,9 @@ async fn converse(stream: TcpStream, state: &State) -> std::io::Result<()> {
             return Ok(());
         };
         let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            helo = line.get(5..).map(|name| name.trim().to_owned());
+        }
         let reply: &[u8] = if upper.starts_with("EHLO") {
             b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 AUTH PLAIN\r\n"
         } else if upper.starts_with("HELO") {
@@ -217,6 +223,7 @@ async fn converse(stream: TcpStream, state: &State) -> std::io::Result<()> {
                     rcpt_to: std::mem::take(&mut rcpt_to),
                     data,
                     auth: auth.clone(),
+                    helo: helo.clone(),
                 });
                 state.arrived.notify_waiters();
                 b"250 2.0.0 Queued\r\n"

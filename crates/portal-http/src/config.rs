@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
-use portal_adapters_smtp::{Branding, MailSettings, PublicUrl, Sender, SmtpSettings};
+use portal_adapters_smtp::{
+    Branding, HeloName, MailSettings, PublicUrl, Sender, SmtpCa, SmtpSettings,
+};
 use portal_domain::hashing::Argon2Settings;
 use portal_domain::lockout::LockoutPolicy;
 use portal_domain::password_policy::PasswordPolicy;
@@ -40,6 +42,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTAL_LISTEN",
     "DATABASE_URL",
     "PORTAL_SMTP_URL",
+    "PORTAL_SMTP_CA",
+    "PORTAL_SMTP_HELO",
     "PORTAL_MAIL_DIR",
     "PORTAL_PUBLIC_URL",
     "PORTAL_BRAND",
@@ -254,11 +258,7 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
                 )
             })?;
         let database = database(&self.text("DATABASE_URL", "sqlite:portal.db"))?;
-        let smtp = self
-            .raw("PORTAL_SMTP_URL")
-            .map(SmtpSettings::from_url)
-            .transpose()
-            .map_err(|e| error("PORTAL_SMTP_URL", e.to_string()))?;
+        let smtp = self.smtp()?;
         let public_url = public_url(&self.text("PORTAL_PUBLIC_URL", "http://127.0.0.1:8080"))?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let argon2 = Argon2Settings {
@@ -351,6 +351,38 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
             return Err(error(variable, "must be longer than zero"));
         }
         Ok(value)
+    }
+
+    /// `PORTAL_SMTP_URL` with `PORTAL_SMTP_CA` and `PORTAL_SMTP_HELO`, which
+    /// mean nothing without it (and so are refused, not ignored).
+    fn smtp(&self) -> Result<Option<SmtpSettings>, ConfigError> {
+        let Some(url) = self.raw("PORTAL_SMTP_URL") else {
+            for variable in ["PORTAL_SMTP_CA", "PORTAL_SMTP_HELO"] {
+                if self.raw(variable).is_some() {
+                    return Err(error(
+                        variable,
+                        "applies to an SMTP relay, but PORTAL_SMTP_URL is not set",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let mut smtp =
+            SmtpSettings::from_url(url).map_err(|e| error("PORTAL_SMTP_URL", e.to_string()))?;
+        if let Some(path) = self.raw("PORTAL_SMTP_CA") {
+            const VARIABLE: &str = "PORTAL_SMTP_CA";
+            let pem = (self.read)(path.as_ref())
+                .map_err(|e| error(VARIABLE, format!("cannot read {path}: {e}")))?;
+            let ca = SmtpCa::from_pem(pem.as_bytes())
+                .map_err(|e| error(VARIABLE, format!("{path} {e}")))?;
+            smtp = smtp.with_extra_ca(ca);
+        }
+        if let Some(name) = self.raw("PORTAL_SMTP_HELO") {
+            let helo =
+                HeloName::parse(name).map_err(|e| error("PORTAL_SMTP_HELO", e.to_string()))?;
+            smtp = smtp.with_helo(helo);
+        }
+        Ok(Some(smtp))
     }
 
     fn agreement(&self) -> Result<Agreement, ConfigError> {
@@ -570,6 +602,50 @@ mod tests {
             let e = load(&[(variable, value)]).unwrap_err();
             assert_eq!(e.variable, variable, "{e}");
             assert!(e.to_string().starts_with(&format!("{variable}: ")));
+        }
+    }
+
+    #[test]
+    fn the_relay_s_private_ca_and_ehlo_name_are_read_and_checked() {
+        let ca = include_str!("../../portal-adapters-smtp/tests/it/fixtures/private-ca.pem");
+        let config = load_with_files(
+            &[
+                ("PORTAL_SMTP_URL", "smtp://relay.plan.example?tls=required"),
+                ("PORTAL_SMTP_CA", "/etc/portal/relay-ca.pem"),
+                ("PORTAL_SMTP_HELO", "portal.plan.example"),
+            ],
+            &[("/etc/portal/relay-ca.pem", ca)],
+        )
+        .unwrap();
+        let smtp = config.smtp.unwrap();
+        assert_eq!(smtp.extra_ca.map(|ca| ca.len()), Some(1));
+        assert_eq!(smtp.helo.as_str(), "portal.plan.example");
+
+        let smtp_url = ("PORTAL_SMTP_URL", "smtp://relay.plan.example");
+        for (setting, files, variable) in [
+            (("PORTAL_SMTP_CA", "/missing.pem"), vec![], "PORTAL_SMTP_CA"),
+            (
+                ("PORTAL_SMTP_CA", "/etc/key.pem"),
+                vec![("/etc/key.pem", "-----BEGIN PRIVATE KEY-----\n")],
+                "PORTAL_SMTP_CA",
+            ),
+            (
+                ("PORTAL_SMTP_HELO", "not a name"),
+                vec![],
+                "PORTAL_SMTP_HELO",
+            ),
+        ] {
+            let e = load_with_files(&[smtp_url, setting], &files).unwrap_err();
+            assert_eq!(e.variable, variable, "{e}");
+        }
+        // Without a relay they would silently mean nothing: refused.
+        for setting in [
+            ("PORTAL_SMTP_CA", "/etc/portal/relay-ca.pem"),
+            ("PORTAL_SMTP_HELO", "portal.plan.example"),
+        ] {
+            let e = load(&[setting]).unwrap_err();
+            assert_eq!(e.variable, setting.0, "{e}");
+            assert!(e.to_string().contains("PORTAL_SMTP_URL"), "{e}");
         }
     }
 

@@ -31,6 +31,14 @@ pub fn build_mailer(config: &Config) -> Result<Arc<dyn Mailer>, MailerError> {
         Some(smtp) => {
             let mailer = SmtpMailer::new(smtp, config.mail.clone())
                 .map_err(|e| MailerError::Smtp(e.to_string()))?;
+            tracing::info!(relay = %smtp.describe(), "emails are sent through SMTP");
+            if !smtp.helo.is_fully_qualified() {
+                tracing::warn!(
+                    helo = smtp.helo.as_str(),
+                    "this machine has no fully qualified name, and relays that require one refuse EHLO {}: set PORTAL_SMTP_HELO",
+                    smtp.helo.as_str()
+                );
+            }
             Ok(Arc::new(mailer))
         }
         None => {

@@ -3,18 +3,21 @@
 use std::path::{Path, PathBuf};
 
 use portal_adapters_smtp::{
-    BrandError, Branding, MailTransport, PublicUrl, PublicUrlError, Sender, SenderError,
-    SmtpSecurity, SmtpSettings, SmtpUrlError,
+    BrandError, Branding, HeloName, HeloNameError, MailTransport, PublicUrl, PublicUrlError,
+    Sender, SenderError, SmtpCa, SmtpCaError, SmtpSecurity, SmtpSettings, SmtpUrlError,
 };
 use secrecy::ExposeSecret;
 
 #[test]
 fn smtp_url_forms() {
+    // STARTTLS whenever the relay offers it, unless told otherwise.
     let plain = SmtpSettings::from_url("smtp://relay.internal:2525").unwrap();
     assert_eq!(
         (plain.host.as_str(), plain.port, plain.security),
-        ("relay.internal", 2525, SmtpSecurity::Plain)
+        ("relay.internal", 2525, SmtpSecurity::Opportunistic)
     );
+    let never = SmtpSettings::from_url("smtp://relay.internal?tls=none").unwrap();
+    assert_eq!((never.port, never.security), (25, SmtpSecurity::Plain));
     assert!(plain.credentials.is_none());
     assert_eq!(plain.connect_timeout, SmtpSettings::DEFAULT_CONNECT_TIMEOUT);
     assert_eq!(plain.send_timeout, SmtpSettings::DEFAULT_SEND_TIMEOUT);
@@ -67,6 +70,11 @@ fn bad_smtp_urls_are_named_without_repeating_the_password() {
             SmtpUrlError::UnsupportedTls("opportunistic".into()),
         ),
         ("smtps://relay?tls=required", SmtpUrlError::TlsOnSmtps),
+        ("smtps://relay?tls=none", SmtpUrlError::TlsOnSmtps),
+        (
+            "smtp://user:secret@relay.example.org:25?tls=none",
+            SmtpUrlError::CredentialsInClear,
+        ),
         (
             "smtp://relay?timeout=3",
             SmtpUrlError::UnknownParameter("timeout".into()),
@@ -204,4 +212,74 @@ fn a_brand_is_one_line_of_text() {
         Err(BrandError::TooLong)
     );
     assert_eq!(Branding::default().brand, "CareSource");
+}
+
+#[test]
+fn the_relay_s_mode_trust_and_ehlo_name_are_described_without_credentials() {
+    let smtp = SmtpSettings::from_url("smtps://mailer:s3cret@smtp.example.org")
+        .unwrap()
+        .with_helo(HeloName::parse("portal.plan.example").unwrap());
+    let described = smtp.describe();
+    assert!(described.contains("smtp.example.org:465"), "{described}");
+    assert!(described.contains("TLS from the first byte"), "{described}");
+    assert!(
+        described.contains("the system's trust store"),
+        "{described}"
+    );
+    assert!(
+        described.contains("EHLO portal.plan.example"),
+        "{described}"
+    );
+    assert!(
+        !described.contains("s3cret") && !described.contains("mailer"),
+        "{described}"
+    );
+    let opportunistic = SmtpSettings::from_url("smtp://relay.internal").unwrap();
+    assert!(
+        opportunistic
+            .describe()
+            .contains("STARTTLS when the relay offers it")
+    );
+}
+
+#[test]
+fn ehlo_names_are_domain_names() {
+    for good in ["mail.plan.example", "portal-1.example.org.", "localhost"] {
+        assert!(HeloName::parse(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "with space.example",
+        "-lead.example",
+        "a..b",
+        "under_score.example",
+        "x\r\nRCPT TO:<a@b>",
+    ] {
+        assert_eq!(HeloName::parse(bad), Err(HeloNameError), "{bad}");
+    }
+    assert_eq!(
+        HeloName::parse("Mail.Plan.Example").unwrap().as_str(),
+        "mail.plan.example"
+    );
+    assert!(
+        HeloName::parse("mail.plan.example")
+            .unwrap()
+            .is_fully_qualified()
+    );
+    assert!(!HeloName::parse("vm").unwrap().is_fully_qualified());
+    // Whatever this machine is called, the default is a valid name.
+    let here = HeloName::of_this_machine();
+    assert!(HeloName::parse(here.as_str()).is_ok(), "{here:?}");
+}
+
+#[test]
+fn a_private_ca_file_must_hold_a_certificate() {
+    assert_eq!(
+        SmtpCa::from_pem(b"not a certificate"),
+        Err(SmtpCaError::NoCertificate)
+    );
+    assert!(matches!(
+        SmtpCa::from_pem(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"),
+        Err(SmtpCaError::Invalid(_))
+    ));
 }

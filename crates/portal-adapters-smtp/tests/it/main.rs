@@ -9,5 +9,6 @@ mod failures;
 mod file;
 mod flaky;
 mod messages;
+mod relay;
 mod support;
 mod worker;
