@@ -1,15 +1,48 @@
 //! [`OutboxStore`] on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED`.
+//! Each claim increments the row's `claims`, and every mark is conditional
+//! on it, so a mark for a claim that is no longer current changes nothing.
 
 use async_trait::async_trait;
-use portal_domain::email::{OutboxId, QueuedEmail};
+use portal_domain::email::{
+    ClaimedEmail, EmailKind, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail,
+};
 use portal_domain::ports::{OutboxStore, StoreError};
 use portal_domain::stored::StoredEmail;
 use portal_domain::values::Username;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use time::{Duration, OffsetDateTime};
 
 use crate::PgStore;
 use crate::error::op;
+
+/// One claimed row. Only its id and claim must be readable; anything else
+/// that cannot be read makes it an [`UnreadableEmail`], not a failed claim.
+fn read_claimed(row: &PgRow) -> Result<ClaimedEmail, StoreError> {
+    let read = op("read claimed email");
+    let claim = OutboxClaim {
+        id: OutboxId(row.try_get("id").map_err(&read)?),
+        generation: row.try_get("claims").map_err(&read)?,
+    };
+    let kind: String = row.try_get("kind").map_err(&read)?;
+    let email = || -> Result<QueuedEmail, StoreError> {
+        let email = StoredEmail {
+            recipient: row.try_get("recipient").map_err(&read)?,
+            username: row.try_get("username").map_err(&read)?,
+            kind: kind.clone(),
+            token: row.try_get("token").map_err(&read)?,
+        }
+        .into_email()?;
+        Ok(QueuedEmail {
+            claim,
+            email,
+            attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(&read)?).unwrap_or(0),
+            link_expires_at: row.try_get("link_expires_at").map_err(&read)?,
+            account_exists: row.try_get("account_exists").map_err(&read)?,
+        })
+    };
+    Ok(email().map_err(|error| UnreadableEmail { claim, kind, error }))
+}
 
 #[async_trait]
 impl OutboxStore for PgStore {
@@ -18,93 +51,84 @@ impl OutboxStore for PgStore {
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
-    ) -> Result<Vec<QueuedEmail>, StoreError> {
+    ) -> Result<Vec<ClaimedEmail>, StoreError> {
         // Rows another claimer has locked are skipped, not waited for; the
         // lease moves `due_at` so that later claims skip them too.
         let claimed = sqlx::query(
-            "UPDATE email_outbox SET due_at = $2 WHERE id IN ( \
+            "UPDATE email_outbox o SET due_at = $2, claims = o.claims + 1 WHERE o.id IN ( \
                  SELECT id FROM email_outbox WHERE status = 'queued' AND due_at <= $1 \
-                 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, recipient, username, kind, token, attempts",
+                 AND kind = ANY($4) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING o.id, o.claims, o.recipient, o.username, o.kind, o.token, o.attempts, o.link_expires_at, \
+                 EXISTS (SELECT 1 FROM accounts a WHERE lower(a.username) = lower(o.username)) \
+                 AS account_exists",
         )
         .bind(now)
         .bind(now + lease)
         .bind(i64::from(limit))
+        .bind(&EmailKind::NAMES[..])
         .fetch_all(&self.pool)
         .await
         .map_err(op("claim emails"))?;
         let mut emails = claimed
             .iter()
-            .map(|row| {
-                let read = op("read email");
-                let email = StoredEmail {
-                    recipient: row.try_get("recipient").map_err(&read)?,
-                    username: row.try_get("username").map_err(&read)?,
-                    kind: row.try_get("kind").map_err(&read)?,
-                    token: row.try_get("token").map_err(&read)?,
-                }
-                .into_email()?;
-                Ok(QueuedEmail {
-                    id: OutboxId(row.try_get("id").map_err(&read)?),
-                    email,
-                    attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(&read)?)
-                        .unwrap_or(0),
-                })
-            })
+            .map(read_claimed)
             .collect::<Result<Vec<_>, StoreError>>()?;
-        emails.sort_by_key(|queued| queued.id);
+        emails.sort_by_key(|row| row.as_ref().map_or_else(|e| e.claim.id, QueuedEmail::id));
         Ok(emails)
     }
 
-    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE email_outbox SET status = 'sent', finished_at = $2, attempts = attempts + 1, token = NULL \
-             WHERE id = $1 AND status = 'queued'",
+    async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE email_outbox SET status = 'sent', finished_at = $3, attempts = attempts + 1, token = NULL \
+             WHERE id = $1 AND claims = $2 AND status = 'queued'",
         )
-        .bind(id.0)
+        .bind(claim.id.0)
+        .bind(claim.generation)
         .bind(now)
         .execute(&self.pool)
         .await
         .map_err(op("mark email sent"))?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn mark_retry(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         retry_at: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE email_outbox SET due_at = $2, attempts = attempts + 1, last_error = $3 \
-             WHERE id = $1 AND status = 'queued'",
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE email_outbox SET due_at = $3, attempts = attempts + 1, last_error = $4 \
+             WHERE id = $1 AND claims = $2 AND status = 'queued'",
         )
-        .bind(id.0)
+        .bind(claim.id.0)
+        .bind(claim.generation)
         .bind(retry_at)
         .bind(error)
         .execute(&self.pool)
         .await
         .map_err(op("reschedule email"))?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn mark_failed(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         now: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE email_outbox SET status = 'failed', finished_at = $2, attempts = attempts + 1, last_error = $3, \
-             token = NULL WHERE id = $1 AND status = 'queued'",
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE email_outbox SET status = 'failed', finished_at = $3, attempts = attempts + 1, last_error = $4, \
+             token = NULL WHERE id = $1 AND claims = $2 AND status = 'queued'",
         )
-        .bind(id.0)
+        .bind(claim.id.0)
+        .bind(claim.generation)
         .bind(now)
         .bind(error)
         .execute(&self.pool)
         .await
         .map_err(op("mark email failed"))?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {

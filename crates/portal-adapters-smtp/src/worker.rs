@@ -15,11 +15,12 @@
 //!
 //! When the `shutdown` future completes the worker stops *between two
 //! emails*: the email being sent is finished and marked (sent, retry or
-//! failed), and the worker returns before sending the next one. The rest of
-//! a claimed batch is left as it is, neither sent nor marked: its claim is a
-//! lease ([`DeliveryPolicy::lease`]), and when the lease runs out those
-//! emails are due again for whichever worker runs next. Nothing is lost and
-//! nothing is sent twice; the price is that they wait for the lease.
+//! failed), and the worker returns before sending the next one. Emails are
+//! claimed one at a time, so what a stop leaves behind is at most the one
+//! email claimed just before it and never sent: its claim is a lease
+//! ([`DeliveryPolicy::lease`]), and when the lease runs out it is due again
+//! for whichever worker runs next. The rest of the batch was never claimed
+//! and goes out at once. Nothing is lost and nothing is sent twice.
 //!
 //! This works by handing the domain a [`Mailer`] wrapper whose `send` checks
 //! a gate before starting: once the worker is stopping, the gate never
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
+use portal_domain::delivery::{BatchReport, DeliveryPolicy, DropReason, OutboxDelivery};
 use portal_domain::email::Email;
 use portal_domain::ports::{Clock, MailError, Mailer, OutboxStore, UserStore};
 use tokio::sync::Notify;
@@ -71,10 +72,15 @@ pub struct WorkerReport {
     pub sent: u64,
     pub retried: u64,
     pub failed: u64,
+    /// Emails dropped unsent because they had lost their use (link expired,
+    /// account gone).
+    pub dropped: u64,
+    /// Emails finished after another worker had claimed them again.
+    pub claims_lost: u64,
     /// Batches failed by the store.
     pub store_errors: u64,
-    /// Whether the worker stopped in the middle of a claimed batch, leaving
-    /// the rest of it to the lease.
+    /// Whether the worker stopped in the middle of a batch, leaving the
+    /// email it had just claimed to the lease.
     pub left_claimed: bool,
 }
 
@@ -84,6 +90,8 @@ impl WorkerReport {
         self.sent += u64::from(batch.sent);
         self.retried += u64::from(batch.retried);
         self.failed += u64::from(batch.failed);
+        self.dropped += u64::from(batch.dropped());
+        self.claims_lost += u64::from(batch.claims_lost);
     }
 }
 
@@ -126,6 +134,14 @@ where
         }
     }
 
+    /// Calls `observer` for each email dropped unsent because it lost its
+    /// use (for a metric), as it is dropped.
+    #[must_use]
+    pub fn on_drop(mut self, observer: impl Fn(DropReason) + Send + Sync + 'static) -> Self {
+        self.delivery = self.delivery.on_drop(observer);
+        self
+    }
+
     /// Runs until `shutdown` completes, then stops between two emails and
     /// returns what it did.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> WorkerReport {
@@ -166,6 +182,9 @@ where
                             sent = batch.sent,
                             retried = batch.retried,
                             failed = batch.failed,
+                            link_expired = batch.link_expired,
+                            account_gone = batch.account_gone,
+                            claims_lost = batch.claims_lost,
                             "outbox batch delivered"
                         );
                     }
@@ -200,6 +219,7 @@ where
             sent = report.sent,
             retried = report.retried,
             failed = report.failed,
+            dropped = report.dropped,
             left_claimed = report.left_claimed,
             "outbox delivery worker stopped"
         );

@@ -23,21 +23,25 @@ use crate::error::{op, store_error, violated_unique};
 use crate::rows::{self, account_columns, joined_provider_columns, opt_time, time};
 use crate::ts::{Ts, ts};
 
-/// Queues an email in the caller's transaction.
+/// Queues an email in the caller's transaction, with the expiry of the
+/// link it carries (`None` for a message without one).
 pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
     email: &Email,
     now: OffsetDateTime,
+    link_expires_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     let stored = StoredEmail::from_email(email);
     sqlx::query(
-        "INSERT INTO email_outbox (recipient, username, kind, token, due_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        "INSERT INTO email_outbox (recipient, username, kind, token, due_at, created_at, link_expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
     )
     .bind(stored.recipient)
     .bind(stored.username)
     .bind(stored.kind)
     .bind(stored.token)
     .bind(Ts(now))
+    .bind(link_expires_at.map(Ts))
     .execute(conn)
     .await
     .map_err(op("queue email"))?;
@@ -363,7 +367,13 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(op("store activation token"))?;
-        enqueue(&mut tx, email, account.created_at).await?;
+        enqueue(
+            &mut tx,
+            email,
+            account.created_at,
+            Some(activation.expires_at),
+        )
+        .await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit account"))?;
         Ok(created)
@@ -567,7 +577,7 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(op("store token"))?;
-        enqueue(&mut tx, email, issued_at).await?;
+        enqueue(&mut tx, email, issued_at, Some(token.link.expires_at)).await?;
         tx.commit().await.map_err(op("commit token"))?;
         Ok(IssueOutcome::Issued)
     }
@@ -613,7 +623,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(op("activate account"))?;
         let account = fetch_account(&mut tx, id).await?;
-        enqueue(&mut tx, email, now).await?;
+        enqueue(&mut tx, email, now, None).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit activation"))?;
         Ok(account)
@@ -645,7 +655,7 @@ impl UserStore for SqliteStore {
             .await
             .map_err(op("revoke sessions"))?;
         let account = fetch_account(&mut tx, id).await?;
-        enqueue(&mut tx, notice, now).await?;
+        enqueue(&mut tx, notice, now, None).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit reset"))?;
         Ok(account)
@@ -687,7 +697,7 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(op("revoke other sessions"))?;
-        enqueue(&mut tx, notice, now).await?;
+        enqueue(&mut tx, notice, now, None).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit password change"))?;
         Ok(CredentialWrite::Applied)

@@ -1,27 +1,35 @@
-//! Delivering the email outbox: one batch at a time, with retries.
+//! Delivering the email outbox: one email per claim, with retries.
 //!
 //! The binary runs [`OutboxDelivery::deliver_batch`] in a loop as a
-//! background task. Emails are claimed with a lease, so several workers (or
-//! instances) on one database never send the same email twice in normal
-//! operation, and an email claimed by a worker that died is retried once its
-//! lease runs out.
+//! background task. Each email is claimed with a lease just before it is
+//! sent, so several workers (or instances) on one database never send the
+//! same email twice in normal operation, and an email claimed by a worker
+//! that died is retried once its lease runs out. A lease only has to outlast
+//! one send; if a send outlasts it anyway, the claim generation makes the
+//! late worker's mark change nothing.
+//!
+//! Transient failures never end delivery: an email is retried, with a
+//! backoff capped at [`DeliveryPolicy::max_backoff`], however long the
+//! outage. An email is dropped unsent only when it has lost its use (its
+//! link expired, its account is gone; SPEC §9), and each drop is logged and
+//! counted in [`BatchReport`].
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent};
-use crate::email::QueuedEmail;
+use crate::email::{OutboxClaim, QueuedEmail, UnreadableEmail};
 use crate::ports::{Clock, MailError, Mailer, OutboxStore, StoreError, UserStore};
 
 /// How delivery retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryPolicy {
-    /// Emails claimed per batch.
+    /// Emails delivered per batch, each claimed on its own.
     pub batch_size: u32,
-    /// How long a claim hides an email from other workers.
+    /// How long a claim hides an email from other workers. It must outlast
+    /// one send (the SMTP mailer gives up on a send after 30 s).
     pub lease: Duration,
-    /// Attempts before a transiently failing email is given up.
-    pub max_attempts: u32,
-    /// Attempts before a permanently rejected email is given up.
+    /// Attempts before a permanently rejected email is given up. Transient
+    /// failures are retried for as long as the email has a use.
     pub max_permanent_attempts: u32,
     /// The first retry delay; it doubles at each attempt.
     pub base_backoff: Duration,
@@ -33,7 +41,6 @@ impl Default for DeliveryPolicy {
         Self {
             batch_size: 20,
             lease: Duration::minutes(2),
-            max_attempts: 12,
             max_permanent_attempts: 3,
             base_backoff: Duration::seconds(5),
             max_backoff: Duration::hours(1),
@@ -58,17 +65,73 @@ impl DeliveryPolicy {
     }
 }
 
+/// Why a queued email was dropped unsent: it has lost its use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The link it carries has expired.
+    LinkExpired,
+    /// The account it was queued for no longer exists.
+    AccountGone,
+}
+
+impl DropReason {
+    /// A stable name, for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LinkExpired => "link_expired",
+            Self::AccountGone => "account_gone",
+        }
+    }
+
+    /// Why an email has lost its use at `now`, if it has.
+    pub fn of(queued: &QueuedEmail, now: time::OffsetDateTime) -> Option<Self> {
+        if !queued.account_exists {
+            Some(Self::AccountGone)
+        } else if queued.link_expires_at.is_some_and(|expires| now >= expires) {
+            Some(Self::LinkExpired)
+        } else {
+            None
+        }
+    }
+}
+
 /// What one batch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchReport {
     pub sent: u32,
     pub retried: u32,
+    /// Given up: rejected for good, or unreadable.
     pub failed: u32,
+    /// Dropped unsent, their link expired.
+    pub link_expired: u32,
+    /// Dropped unsent, their account gone.
+    pub account_gone: u32,
+    /// Finished after another worker took the claim over (the lease ran
+    /// out during the send): the mark changed nothing.
+    pub claims_lost: u32,
 }
 
 impl BatchReport {
     pub fn claimed(&self) -> u32 {
-        self.sent + self.retried + self.failed
+        self.sent + self.retried + self.failed + self.dropped() + self.claims_lost
+    }
+
+    pub fn dropped(&self) -> u32 {
+        self.link_expired + self.account_gone
+    }
+
+    pub fn dropped_for(&self, reason: DropReason) -> u32 {
+        match reason {
+            DropReason::LinkExpired => self.link_expired,
+            DropReason::AccountGone => self.account_gone,
+        }
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        match reason {
+            DropReason::LinkExpired => self.link_expired += 1,
+            DropReason::AccountGone => self.account_gone += 1,
+        }
     }
 }
 
@@ -82,6 +145,21 @@ pub struct OutboxDelivery<O, A, M, C> {
     mailer: M,
     clock: C,
     policy: DeliveryPolicy,
+    on_drop: DropObserver,
+}
+
+/// Told of each email dropped unsent, as it is dropped (for a metric).
+#[derive(Default)]
+struct DropObserver(Option<Box<dyn Fn(DropReason) + Send + Sync>>);
+
+impl std::fmt::Debug for DropObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "DropObserver(Some(..))"
+        } else {
+            "DropObserver(None)"
+        })
+    }
 }
 
 impl<O, A, M, C> OutboxDelivery<O, A, M, C>
@@ -98,54 +176,157 @@ where
             mailer,
             clock,
             policy,
+            on_drop: DropObserver::default(),
         }
     }
 
-    /// Delivers one batch. A mail failure never fails the batch; only the
-    /// store's failures do (the caller backs off and tries again).
+    /// Calls `observer` for each email dropped unsent, as it is dropped, so
+    /// that a count survives a batch cut short by a stop.
+    #[must_use]
+    pub fn on_drop(mut self, observer: impl Fn(DropReason) + Send + Sync + 'static) -> Self {
+        self.on_drop = DropObserver(Some(Box::new(observer)));
+        self
+    }
+
+    /// The mailer it sends through.
+    pub fn mailer(&self) -> &M {
+        &self.mailer
+    }
+
+    /// Delivers up to a batch of emails, claiming each just before sending
+    /// it, so that its lease covers one send rather than a whole batch. A
+    /// mail failure never fails the batch, nor does an unreadable row; only
+    /// the store's failures do (the caller backs off and tries again).
     pub async fn deliver_batch(&self) -> Result<BatchReport, StoreError> {
-        let claimed = self
-            .outbox
-            .claim_due(self.clock.now(), self.policy.batch_size, self.policy.lease)
-            .await?;
         let mut report = BatchReport::default();
-        for queued in claimed {
-            match self.mailer.send(&queued.email).await {
-                Ok(()) => {
-                    self.outbox.mark_sent(queued.id, self.clock.now()).await?;
-                    report.sent += 1;
-                }
-                Err(error) => {
-                    if self.give_up(&queued, &error) {
-                        self.fail(&queued, &error).await?;
-                        report.failed += 1;
-                    } else {
-                        let retry_at =
-                            self.clock.now() + self.policy.backoff(queued.attempts, queued.id.0);
-                        self.outbox
-                            .mark_retry(queued.id, retry_at, &error.to_string())
-                            .await?;
-                        report.retried += 1;
-                    }
+        for _ in 0..self.policy.batch_size {
+            let claimed = self
+                .outbox
+                .claim_due(self.clock.now(), 1, self.policy.lease)
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            for row in claimed {
+                match row {
+                    Ok(queued) => self.deliver(&queued, &mut report).await?,
+                    Err(unreadable) => self.fail_unreadable(&unreadable, &mut report).await?,
                 }
             }
         }
         Ok(report)
     }
 
+    async fn deliver(
+        &self,
+        queued: &QueuedEmail,
+        report: &mut BatchReport,
+    ) -> Result<(), StoreError> {
+        if let Some(reason) = DropReason::of(queued, self.clock.now()) {
+            return self.drop_unsent(queued, reason, report).await;
+        }
+        let claim = queued.claim;
+        match self.mailer.send(&queued.email).await {
+            Ok(()) => {
+                let marked = self.outbox.mark_sent(claim, self.clock.now()).await?;
+                count(report, marked, claim, |r| &mut r.sent);
+            }
+            Err(error) if self.give_up(queued, &error) => self.fail(queued, &error, report).await?,
+            Err(error) => {
+                let retry_at = self.clock.now() + self.policy.backoff(queued.attempts, claim.id.0);
+                let marked = self
+                    .outbox
+                    .mark_retry(claim, retry_at, &error.to_string())
+                    .await?;
+                count(report, marked, claim, |r| &mut r.retried);
+            }
+        }
+        Ok(())
+    }
+
+    /// Only permanent rejections are given up; a transient failure is
+    /// retried for as long as the email has a use.
     fn give_up(&self, queued: &QueuedEmail, error: &MailError) -> bool {
-        let attempts = queued.attempts + 1;
         match error {
-            MailError::Transient(_) => attempts >= self.policy.max_attempts,
-            MailError::Permanent(_) => attempts >= self.policy.max_permanent_attempts,
+            MailError::Transient(_) => false,
+            MailError::Permanent(_) => queued.attempts + 1 >= self.policy.max_permanent_attempts,
         }
     }
 
-    async fn fail(&self, queued: &QueuedEmail, error: &MailError) -> Result<(), StoreError> {
-        let now: OffsetDateTime = self.clock.now();
-        self.outbox
-            .mark_failed(queued.id, now, &error.to_string())
+    async fn drop_unsent(
+        &self,
+        queued: &QueuedEmail,
+        reason: DropReason,
+        report: &mut BatchReport,
+    ) -> Result<(), StoreError> {
+        let claim = queued.claim;
+        let message = format!("dropped unsent: {}", reason.name());
+        if !self
+            .outbox
+            .mark_failed(claim, self.clock.now(), &message)
+            .await?
+        {
+            claim_lost(report, claim);
+            return Ok(());
+        }
+        tracing::warn!(
+            target: "portal::outbox",
+            event = "email_dropped",
+            id = claim.id.0,
+            kind = queued.email.kind.name(),
+            reason = reason.name(),
+            attempts = queued.attempts,
+            "queued email dropped unsent: it has lost its use"
+        );
+        report.count_drop(reason);
+        if let Some(observer) = &self.on_drop.0 {
+            observer(reason);
+        }
+        Ok(())
+    }
+
+    async fn fail_unreadable(
+        &self,
+        unreadable: &UnreadableEmail,
+        report: &mut BatchReport,
+    ) -> Result<(), StoreError> {
+        let claim = unreadable.claim;
+        let message = format!("unreadable: {}", unreadable.error);
+        let marked = self
+            .outbox
+            .mark_failed(claim, self.clock.now(), &message)
             .await?;
+        if marked {
+            tracing::error!(
+                target: "portal::outbox",
+                event = "email_unreadable",
+                id = claim.id.0,
+                kind = %unreadable.kind,
+                error = %unreadable.error,
+                "queued email cannot be read; marked failed"
+            );
+        }
+        count(report, marked, claim, |r| &mut r.failed);
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        queued: &QueuedEmail,
+        error: &MailError,
+        report: &mut BatchReport,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let claim = queued.claim;
+        if !self
+            .outbox
+            .mark_failed(claim, now, &error.to_string())
+            .await?
+        {
+            claim_lost(report, claim);
+            return Ok(());
+        }
+        report.failed += 1;
         tracing::warn!(target: "audit", event = "email_failed", kind = queued.email.kind.name(), %error);
         let event = AuditEvent {
             at: now,
@@ -161,6 +342,29 @@ where
         }
         Ok(())
     }
+}
+
+/// Counts a mark in `outcome`, or as a lost claim when it changed nothing.
+fn count(
+    report: &mut BatchReport,
+    marked: bool,
+    claim: OutboxClaim,
+    outcome: impl FnOnce(&mut BatchReport) -> &mut u32,
+) {
+    if marked {
+        *outcome(report) += 1;
+    } else {
+        claim_lost(report, claim);
+    }
+}
+
+fn claim_lost(report: &mut BatchReport, claim: OutboxClaim) {
+    tracing::warn!(
+        target: "portal::outbox",
+        id = claim.id.0,
+        "email finished after its lease ran out and another worker claimed it; the mark changed nothing"
+    );
+    report.claims_lost += 1;
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! its templates, the brand and `PORTAL_PUBLIC_URL`. Links are paths here, so
 //! no link is ever built from a request's `Host`.
 
+use time::OffsetDateTime;
+
+use crate::ports::StoreError;
 use crate::values::{EmailAddress, RawToken, Username};
 
 /// The sender's display name on every message.
@@ -23,6 +26,16 @@ pub enum EmailKind {
 }
 
 impl EmailKind {
+    /// The names of every kind this build can render. A store claims only
+    /// these, so that an older build leaves the emails of a kind added by a
+    /// newer one (during a rolling deploy) to the instances that know it.
+    pub const NAMES: [&'static str; 4] = [
+        "activation",
+        "email_verification",
+        "password_reset",
+        "password_changed",
+    ];
+
     /// A stable name, for stores and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -77,14 +90,48 @@ pub struct Email {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OutboxId(pub i64);
 
+/// One claim of one outbox row. The store counts the claims of each row;
+/// a mark names the claim it belongs to, and changes nothing once a later
+/// claim has taken the row over (its lease ran out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OutboxClaim {
+    pub id: OutboxId,
+    pub generation: i64,
+}
+
 /// An email claimed from the outbox for delivery.
 #[derive(Debug, Clone)]
 pub struct QueuedEmail {
-    pub id: OutboxId,
+    pub claim: OutboxClaim,
     pub email: Email,
     /// Delivery attempts made before this claim.
     pub attempts: u32,
+    /// When the link it carries expires; `None` for a message without a
+    /// link with a token (or one queued before expiries were stored).
+    pub link_expires_at: Option<OffsetDateTime>,
+    /// Whether an account with the email's username still exists.
+    pub account_exists: bool,
 }
+
+impl QueuedEmail {
+    pub fn id(&self) -> OutboxId {
+        self.claim.id
+    }
+}
+
+/// A claimed outbox row of a known kind that cannot be read as an email
+/// (a corrupt column). It is claimed like any other so that it can be
+/// marked failed instead of blocking the rows after it.
+#[derive(Debug, Clone)]
+pub struct UnreadableEmail {
+    pub claim: OutboxClaim,
+    pub kind: String,
+    /// Why it cannot be read; never holds the token.
+    pub error: StoreError,
+}
+
+/// One row of a claim: an email, or a row that could not be read.
+pub type ClaimedEmail = Result<QueuedEmail, UnreadableEmail>;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use portal_adapters_smtp::{FileMailer, SmtpMailer, WorkerSettings, run_delivery_worker};
+use portal_adapters_smtp::{DeliveryWorker, FileMailer, SmtpMailer, WorkerSettings};
 use portal_domain::delivery::DeliveryPolicy;
 use portal_domain::email::Email;
 use portal_domain::ports::{MailError, Mailer};
@@ -85,22 +85,25 @@ pub fn background_tasks(
         inner: mailer,
         metrics: state.metrics.clone(),
     };
+    let metrics = state.metrics.clone();
     vec![Box::new(move |mut stop: Stop| -> Task {
         Box::pin(async move {
-            let report = run_delivery_worker(
+            let report = DeliveryWorker::new(
                 Arc::clone(&storage),
                 storage,
                 mailer,
                 SystemClock,
                 DeliveryPolicy::default(),
                 WorkerSettings::default(),
-                async move { stop.requested().await },
             )
+            .on_drop(move |reason| metrics.email_dropped(reason.name()))
+            .run(async move { stop.requested().await })
             .await;
             tracing::info!(
                 sent = report.sent,
                 retried = report.retried,
                 failed = report.failed,
+                dropped = report.dropped,
                 "outbox worker stopped"
             );
         })

@@ -1,9 +1,10 @@
 //! Prometheus metrics (`GET /metrics`): requests by route and status with
-//! latency histograms, logins by outcome, lockouts, emails, and the hash
-//! pool. One registry per service instance, so tests can run several.
+//! latency histograms, logins by outcome, lockouts, emails (and those dropped
+//! unsent), and the hash pool. One registry per service instance, so tests can run several.
 
 use std::sync::Arc;
 
+use portal_domain::delivery::DropReason;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
@@ -29,6 +30,11 @@ struct OutcomeLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
 #[derive(Clone)]
 struct LatencyBuckets;
 
@@ -46,6 +52,7 @@ struct Inner {
     logins: Family<OutcomeLabels, Counter>,
     lockouts: Counter,
     emails: Family<OutcomeLabels, Counter>,
+    emails_dropped: Family<ReasonLabels, Counter>,
     hash_queue: Gauge,
     hash_rejected: Counter,
 }
@@ -75,6 +82,14 @@ impl Metrics {
         let logins = Family::<OutcomeLabels, Counter>::default();
         let lockouts = Counter::default();
         let emails = Family::<OutcomeLabels, Counter>::default();
+        let emails_dropped = Family::<ReasonLabels, Counter>::default();
+        // Every reason is exported from the start, at 0, so that an alert on
+        // its rate sees the first drop.
+        for reason in [DropReason::LinkExpired, DropReason::AccountGone] {
+            drop(emails_dropped.get_or_create(&ReasonLabels {
+                reason: reason.name().to_owned(),
+            }));
+        }
         let hash_queue = Gauge::default();
         let hash_rejected = Counter::default();
         registry.register(
@@ -99,6 +114,11 @@ impl Metrics {
             emails.clone(),
         );
         registry.register(
+            "emails_dropped",
+            "Queued emails dropped unsent because they lost their use, by reason (link_expired, account_gone)",
+            emails_dropped.clone(),
+        );
+        registry.register(
             "hash_pool_queue_depth",
             "Password-hashing jobs waiting for a worker",
             hash_queue.clone(),
@@ -115,6 +135,7 @@ impl Metrics {
             logins,
             lockouts,
             emails,
+            emails_dropped,
             hash_queue,
             hash_rejected,
         }))
@@ -159,6 +180,15 @@ impl Metrics {
             .inc_by(u64::from(count));
     }
 
+    pub fn email_dropped(&self, reason: &str) {
+        self.0
+            .emails_dropped
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn hash_queue_changed(&self, by: i64) {
         self.0.hash_queue.inc_by(by);
     }
@@ -173,5 +203,33 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.0.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_emails_are_counted_by_reason() {
+        let metrics = Metrics::new();
+        assert!(
+            metrics
+                .render()
+                .contains("portal_emails_dropped_total{reason=\"account_gone\"} 0"),
+            "exported before the first drop"
+        );
+        metrics.email_dropped("link_expired");
+        metrics.email_dropped("link_expired");
+        metrics.email_dropped("account_gone");
+        let text = metrics.render();
+        assert!(
+            text.contains("portal_emails_dropped_total{reason=\"link_expired\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portal_emails_dropped_total{reason=\"account_gone\"} 1"),
+            "{text}"
+        );
     }
 }

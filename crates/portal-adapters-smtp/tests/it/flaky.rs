@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use portal_domain::email::{OutboxId, QueuedEmail};
+use portal_domain::email::{ClaimedEmail, OutboxClaim};
 use portal_domain::ports::{OutboxStore, StoreError};
 use portal_domain::testing::InMemoryStore;
 use portal_domain::values::Username;
@@ -36,7 +36,7 @@ impl OutboxStore for FlakyOutbox {
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
-    ) -> Result<Vec<QueuedEmail>, StoreError> {
+    ) -> Result<Vec<ClaimedEmail>, StoreError> {
         self.claims.fetch_add(1, Ordering::SeqCst);
         let failing = self
             .failures
@@ -47,24 +47,24 @@ impl OutboxStore for FlakyOutbox {
         }
         self.inner.claim_due(now, limit, lease).await
     }
-    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.inner.mark_sent(id, now).await
+    async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.inner.mark_sent(claim, now).await
     }
     async fn mark_retry(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         retry_at: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.inner.mark_retry(id, retry_at, error).await
+    ) -> Result<bool, StoreError> {
+        self.inner.mark_retry(claim, retry_at, error).await
     }
     async fn mark_failed(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         now: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        self.inner.mark_failed(id, now, error).await
+    ) -> Result<bool, StoreError> {
+        self.inner.mark_failed(claim, now, error).await
     }
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
         self.inner.pending_for(username).await

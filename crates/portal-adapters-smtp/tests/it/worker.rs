@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portal_adapters_smtp::{DeliveryWorker, WorkerReport, WorkerSettings, run_delivery_worker};
-use portal_domain::delivery::DeliveryPolicy;
+use portal_domain::delivery::{DeliveryPolicy, DropReason};
 use portal_domain::testing::TestPortal;
 use time::Duration as TimeDuration;
 use tokio::sync::{Notify, oneshot};
@@ -144,7 +144,9 @@ async fn a_worker_stopped_mid_batch_finishes_its_email_and_loses_nothing() {
     assert_eq!(first.sent().len(), 3, "the email in flight was finished");
     assert_eq!(support::pending(&portal).await, 7, "the rest stays queued");
 
-    // The rest is leased: a new worker sees it only when the lease is over.
+    // Emails are claimed one at a time: only the one claimed as the stop
+    // came is leased, and a new worker sees it when the lease is over; the
+    // rest go out at once.
     let second = Arc::new(CountingMailer::default());
     let (stop, shutdown) = stop_signal();
     let worker = tokio::spawn(run_delivery_worker(
@@ -156,8 +158,19 @@ async fn a_worker_stopped_mid_batch_finishes_its_email_and_loses_nothing() {
         fast(),
         shutdown,
     ));
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while support::pending(&portal).await > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the unclaimed emails go out");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(second.sent().is_empty(), "not before the lease runs out");
+    assert_eq!(
+        second.sent().len(),
+        6,
+        "the leased one not before the lease runs out"
+    );
     portal
         .clock
         .advance(policy(10).lease + TimeDuration::seconds(1));
@@ -220,4 +233,33 @@ async fn a_worker_backs_off_on_store_failures_and_then_delivers() {
     assert_eq!(report.sent, 3);
     assert_each_once(&mailer.sent(), &queued_tokens(&portal));
     assert!(store.claims.load(Ordering::SeqCst) >= 4);
+}
+
+#[tokio::test]
+async fn a_worker_drops_emails_whose_links_expired_and_reports_each() {
+    let portal = support::queued(3).await;
+    // The activation links live 24 h; the relay was down all that time.
+    portal.clock.advance(TimeDuration::hours(25));
+    let mailer = Arc::new(CountingMailer::default());
+    let dropped = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = dropped.clone();
+    let (stop, shutdown) = stop_signal();
+    let worker = tokio::spawn(
+        DeliveryWorker::new(
+            portal.store.clone(),
+            portal.store.clone(),
+            mailer.clone(),
+            portal.clock.clone(),
+            policy(10),
+            fast(),
+        )
+        .on_drop(move |reason| seen.lock().unwrap().push(reason))
+        .run(shutdown),
+    );
+    wait_until_drained(&portal).await;
+    stop.send(()).unwrap();
+    let report = worker.await.unwrap();
+    assert_eq!((report.dropped, report.sent, report.failed), (3, 0, 0));
+    assert!(mailer.sent().is_empty(), "nothing sent with a dead link");
+    assert_eq!(*dropped.lock().unwrap(), vec![DropReason::LinkExpired; 3]);
 }

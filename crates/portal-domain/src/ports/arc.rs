@@ -235,27 +235,27 @@ impl<P: OutboxStore + ?Sized> OutboxStore for std::sync::Arc<P> {
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
-    ) -> Result<Vec<QueuedEmail>, StoreError> {
+    ) -> Result<Vec<ClaimedEmail>, StoreError> {
         (**self).claim_due(now, limit, lease).await
     }
-    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
-        (**self).mark_sent(id, now).await
+    async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
+        (**self).mark_sent(claim, now).await
     }
     async fn mark_retry(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         retry_at: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        (**self).mark_retry(id, retry_at, error).await
+    ) -> Result<bool, StoreError> {
+        (**self).mark_retry(claim, retry_at, error).await
     }
     async fn mark_failed(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         now: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
-        (**self).mark_failed(id, now, error).await
+    ) -> Result<bool, StoreError> {
+        (**self).mark_failed(claim, now, error).await
     }
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
         (**self).pending_for(username).await

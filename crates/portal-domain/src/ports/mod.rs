@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditEvent, AuditFilter};
-use crate::email::{Email, OutboxId, QueuedEmail};
+use crate::email::{ClaimedEmail, Email, OutboxClaim};
 use crate::lockout::{LockoutPolicy, RecordedFailure};
 use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
 use crate::registration::{RegistrationFlow, RegistrationId};
@@ -464,37 +464,53 @@ pub trait UserStore: Send + Sync {
 }
 
 /// The delivery worker's side of the outbox.
+///
+/// Every claim of a row starts a new claim generation ([`OutboxClaim`]);
+/// the `mark_*` methods take the claim they belong to and change nothing
+/// (answering `Ok(false)`) when the row has been claimed again since, or is
+/// no longer queued. So a worker whose lease ran out in the middle of a
+/// send can neither finish the email under the new claimant's feet nor
+/// move its lease.
 #[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` queued emails due at `now`, oldest first, and
     /// hides them from other claimers until `now + lease`. Two concurrent
-    /// claimers never receive the same email.
+    /// claimers never receive the same email. Only kinds in
+    /// [`EmailKind::NAMES`](crate::email::EmailKind::NAMES) are claimed: rows
+    /// of a kind this build does not know stay queued for a build that does.
+    /// Rows are read one by one: a row of a known kind that cannot be read
+    /// is claimed and returned as an
+    /// [`UnreadableEmail`](crate::email::UnreadableEmail), and the others are
+    /// returned as usual.
     async fn claim_due(
         &self,
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
-    ) -> Result<Vec<QueuedEmail>, StoreError>;
+    ) -> Result<Vec<ClaimedEmail>, StoreError>;
 
-    /// Marks a claimed email sent and forgets its link.
-    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Marks a claimed email sent and forgets its link. `Ok(false)` when
+    /// the claim is no longer current: nothing changed.
+    async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Counts a failed attempt and makes the email due again at `retry_at`.
+    /// `Ok(false)` when the claim is no longer current: nothing changed.
     async fn mark_retry(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         retry_at: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
-    /// Gives up on an email for good and forgets its link.
+    /// Gives up on an email for good and forgets its link. `Ok(false)` when
+    /// the claim is no longer current: nothing changed.
     async fn mark_failed(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         now: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Emails queued and not yet sent or failed, for one account's username.
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError>;

@@ -24,7 +24,7 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 
 use crate::account::{Account, AccountId, AccountProvider, NewAccount};
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
-use crate::email::{Email, EmailKind};
+use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
@@ -42,7 +42,6 @@ use crate::values::{
 use super::sample;
 
 /// A fresh, empty store and roster for one case.
-#[derive(Debug)]
 pub struct Subject<S, R> {
     pub store: S,
     pub roster: R,
@@ -50,6 +49,51 @@ pub struct Subject<S, R> {
     /// reads an account's entry with the account
     /// ([`ProviderRead::WithAccount`]): the database adapters.
     pub store_keeps_roster: bool,
+    /// Writes to the store's outbox that no port makes: what a fault, or a
+    /// newer build, leaves there.
+    pub faults: Box<dyn OutboxFaults>,
+}
+
+impl<S: std::fmt::Debug, R: std::fmt::Debug> std::fmt::Debug for Subject<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("store", &self.store)
+            .field("roster", &self.roster)
+            .field("store_keeps_roster", &self.store_keeps_roster)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A kind no build of this version knows, as a newer build would queue.
+pub const UNKNOWN_KIND: &str = "appointment_reminder";
+
+/// Outbox rows the ports never write, made directly (raw SQL on the
+/// databases) so that the fault cases are forced, not hoped for.
+#[async_trait::async_trait]
+pub trait OutboxFaults: Send + Sync {
+    /// Makes queued email `id` unreadable as an email: its recipient is no
+    /// address any more (its kind stays a known one).
+    async fn make_unreadable(&self, id: OutboxId);
+
+    /// Queues an email of [`UNKNOWN_KIND`] for `username`, due at `now`, as
+    /// a newer build would during a rolling deploy.
+    async fn queue_unknown_kind(&self, username: &str, now: OffsetDateTime) -> OutboxId;
+
+    /// The attempts counted for email `id`, whatever its status.
+    async fn attempts(&self, id: OutboxId) -> u32;
+}
+
+#[async_trait::async_trait]
+impl<T: OutboxFaults + ?Sized> OutboxFaults for std::sync::Arc<T> {
+    async fn make_unreadable(&self, id: OutboxId) {
+        (**self).make_unreadable(id).await;
+    }
+    async fn queue_unknown_kind(&self, username: &str, now: OffsetDateTime) -> OutboxId {
+        (**self).queue_unknown_kind(username, now).await
+    }
+    async fn attempts(&self, id: OutboxId) -> u32 {
+        (**self).attempts(id).await
+    }
 }
 
 /// Generates one test per contract case.
@@ -100,6 +144,10 @@ macro_rules! __contract_cases {
             audit_events_are_listed_oldest_first,
             outbox_claims_lease_retry_and_finish,
             parallel_claimers_get_each_email_once,
+            stale_claims_mark_nothing,
+            claims_carry_link_expiry_and_account,
+            unreadable_rows_are_claimed_alone,
+            unknown_kinds_are_left_queued,
             parallel_registrations_create_one_account,
             a_login_verified_before_a_reset_writes_nothing,
             a_password_change_after_a_reset_or_a_logout_writes_nothing,
@@ -400,11 +448,27 @@ fn session_for(account: &Account, n: u8, now: OffsetDateTime) -> Session {
 }
 
 async fn drain<S: OutboxStore>(store: &S, now: OffsetDateTime) -> Vec<Email> {
-    let claimed = store
-        .claim_due(now, 1000, Duration::minutes(5))
+    claim_readable(store, now, 1000, Duration::minutes(5))
         .await
-        .unwrap_or_else(|e| panic!("claim_due: {e}"));
-    claimed.into_iter().map(|q| q.email).collect()
+        .into_iter()
+        .map(|q| q.email)
+        .collect()
+}
+
+/// Claims due emails, every one of them readable.
+async fn claim_readable<S: OutboxStore>(
+    store: &S,
+    now: OffsetDateTime,
+    limit: u32,
+    lease: Duration,
+) -> Vec<QueuedEmail> {
+    store
+        .claim_due(now, limit, lease)
+        .await
+        .unwrap_or_else(|e| panic!("claim_due: {e}"))
+        .into_iter()
+        .map(|row| row.unwrap_or_else(|e| panic!("unreadable email: {:?}", e.error)))
+        .collect()
 }
 
 mod accounts;

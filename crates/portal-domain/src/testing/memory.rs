@@ -25,6 +25,7 @@ use crate::registration::{
 };
 use crate::roster::{RegistrantKey, RosterEntry};
 use crate::session::Session;
+use crate::stored::StoredEmail;
 use crate::values::{PasswordHash, ProviderId, RawToken, TaxId, TokenHash, Username};
 
 mod outbox;
@@ -71,8 +72,13 @@ enum OutboxStatus {
 #[derive(Debug, Clone)]
 struct OutboxRow {
     id: OutboxId,
-    email: Email,
+    /// The column forms, as a database keeps them, so that a test can
+    /// make a row unreadable.
+    email: StoredEmail,
+    link_expires_at: Option<OffsetDateTime>,
     status: OutboxStatus,
+    /// Claims so far: the current claim's generation.
+    claims: i64,
     attempts: u32,
     due_at: OffsetDateTime,
     created_seq: u64,
@@ -101,12 +107,19 @@ impl State {
             .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))
     }
 
-    fn enqueue(&mut self, email: &Email, now: OffsetDateTime) {
+    fn enqueue(
+        &mut self,
+        email: &Email,
+        now: OffsetDateTime,
+        link_expires_at: Option<OffsetDateTime>,
+    ) {
         self.next_outbox += 1;
         self.outbox.push(OutboxRow {
             id: OutboxId(i64::try_from(self.next_outbox).unwrap_or(i64::MAX)),
-            email: email.clone(),
+            email: StoredEmail::from_email(email),
+            link_expires_at,
             status: OutboxStatus::Queued,
+            claims: 0,
             attempts: 0,
             due_at: now,
             created_seq: self.next_outbox,
@@ -153,7 +166,7 @@ impl InMemoryStore {
         lock(&self.state)
             .outbox
             .iter()
-            .map(|row| row.email.clone())
+            .filter_map(|row| row.email.clone().into_email().ok())
             .collect()
     }
 
@@ -313,7 +326,7 @@ impl UserStore for InMemoryStore {
             superseded: false,
             capped: false,
         });
-        state.enqueue(email, account.created_at);
+        state.enqueue(email, account.created_at, Some(activation.expires_at));
         state.audit.push(audit.clone());
         Ok(created)
     }
@@ -421,7 +434,7 @@ impl UserStore for InMemoryStore {
             superseded: false,
             capped: true,
         });
-        state.enqueue(email, issued_at);
+        state.enqueue(email, issued_at, Some(token.link.expires_at));
         Ok(IssueOutcome::Issued)
     }
 
@@ -451,7 +464,7 @@ impl UserStore for InMemoryStore {
         let account = state.account_mut(id)?;
         account.activation = Activation::Active { activated_at: now };
         let activated = account.clone();
-        state.enqueue(email, now);
+        state.enqueue(email, now, None);
         state.audit.push(audit.clone());
         Ok(activated)
     }
@@ -471,7 +484,7 @@ impl UserStore for InMemoryStore {
         account.lock = LockState::cleared();
         let changed = account.clone();
         state.sessions.retain(|_, session| session.account_id != id);
-        state.enqueue(notice, now);
+        state.enqueue(notice, now, None);
         state.audit.push(audit.clone());
         Ok(changed)
     }
@@ -497,7 +510,7 @@ impl UserStore for InMemoryStore {
         state
             .sessions
             .retain(|hash, session| session.account_id != id || *hash == change.keep);
-        state.enqueue(notice, now);
+        state.enqueue(notice, now, None);
         state.audit.push(audit.clone());
         Ok(CredentialWrite::Applied)
     }

@@ -342,14 +342,16 @@ async fn failures_while_pending_count(db: Db) {
 
 both!(links_expire);
 async fn links_expire(db: Db) {
+    // Long enough for the worker (polling every second) to send each email
+    // before its link expires: an email whose link expired is never sent.
     let app = spawn_app(
         db,
-        &[("PORTAL_ACTIVATION_TTL", "1s"), ("PORTAL_RESET_TTL", "1s")],
+        &[("PORTAL_ACTIVATION_TTL", "4s"), ("PORTAL_RESET_TTL", "4s")],
     )
     .await;
     app.register(false, "dr.doe").await;
     let expired = app.token_in("dr.doe", ACTIVATION, 1).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     app.post("/api/v1/activations", &json!({"token": expired}))
         .await
         .problem(400, "invalid_token");
@@ -366,7 +368,7 @@ async fn links_expire(db: Db) {
     app.post("/api/v1/password-resets", &json!({"username": "dr.doe"}))
         .await;
     let reset = app.token_in("dr.doe", RESET, 1).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     app.post(
         "/api/v1/password-resets/confirm",
         &json!({"token": reset, "new_password": "Velvet-Canyon-58-Orchard"}),

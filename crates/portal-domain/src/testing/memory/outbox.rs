@@ -2,6 +2,49 @@
 //! beside the accounts whose changes queue them.
 
 use super::*;
+use crate::email::{ClaimedEmail, EmailKind, OutboxClaim, UnreadableEmail};
+
+impl OutboxRow {
+    fn claim(&self) -> OutboxClaim {
+        OutboxClaim {
+            id: self.id,
+            generation: self.claims,
+        }
+    }
+
+    /// Whether a mark for `claim` may change this row.
+    fn is_claimed_by(&self, claim: OutboxClaim) -> bool {
+        self.id == claim.id
+            && self.claims == claim.generation
+            && self.status == OutboxStatus::Queued
+    }
+
+    fn finish(&mut self, status: OutboxStatus, now: OffsetDateTime, error: Option<&str>) {
+        self.status = status;
+        self.attempts += 1;
+        // The token stays (unlike in the databases): tests read links
+        // from every email ever queued.
+        self.finished_at = Some(now);
+        if let Some(error) = error {
+            self.last_error = Some(error.to_owned());
+        }
+    }
+}
+
+impl State {
+    fn claimed_row(&mut self, claim: OutboxClaim) -> Option<&mut OutboxRow> {
+        self.outbox.iter_mut().find(|row| row.is_claimed_by(claim))
+    }
+
+    fn account_named(&self, username: &str) -> bool {
+        let Ok(username) = Username::parse(username) else {
+            return false;
+        };
+        self.accounts
+            .values()
+            .any(|account| account.username.key() == username.key())
+    }
+}
 
 #[async_trait]
 impl OutboxStore for InMemoryStore {
@@ -10,71 +53,77 @@ impl OutboxStore for InMemoryStore {
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
-    ) -> Result<Vec<QueuedEmail>, StoreError> {
+    ) -> Result<Vec<ClaimedEmail>, StoreError> {
         let mut state = lock(&self.state);
-        let mut due: Vec<&mut OutboxRow> = state
-            .outbox
-            .iter_mut()
-            .filter(|row| row.status == OutboxStatus::Queued && row.due_at <= now)
-            .collect();
-        due.sort_by_key(|row| row.created_seq);
-        Ok(due
-            .into_iter()
-            .take(limit as usize)
-            .map(|row| {
-                row.due_at = now + lease;
-                QueuedEmail {
-                    id: row.id,
-                    email: row.email.clone(),
-                    attempts: row.attempts,
-                }
+        let mut due: Vec<usize> = (0..state.outbox.len())
+            .filter(|&i| {
+                let row = &state.outbox[i];
+                row.status == OutboxStatus::Queued
+                    && row.due_at <= now
+                    && EmailKind::NAMES.contains(&row.email.kind.as_str())
             })
-            .collect())
+            .collect();
+        due.sort_by_key(|&i| state.outbox[i].created_seq);
+        due.truncate(limit as usize);
+        let mut claimed = Vec::with_capacity(due.len());
+        for i in due {
+            let row = &mut state.outbox[i];
+            row.due_at = now + lease;
+            row.claims += 1;
+            let (claim, attempts, link_expires_at) =
+                (row.claim(), row.attempts, row.link_expires_at);
+            let (kind, read) = (row.email.kind.clone(), row.email.clone().into_email());
+            claimed.push(match read {
+                Ok(email) => Ok(QueuedEmail {
+                    claim,
+                    account_exists: state.account_named(email.username.as_str()),
+                    email,
+                    attempts,
+                    link_expires_at,
+                }),
+                Err(error) => Err(UnreadableEmail { claim, kind, error }),
+            });
+        }
+        Ok(claimed)
     }
 
-    async fn mark_sent(&self, id: OutboxId, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
-            row.status = OutboxStatus::Sent;
-            row.finished_at = Some(now);
-            row.attempts += 1;
-        }
-        Ok(())
+        let Some(row) = state.claimed_row(claim) else {
+            return Ok(false);
+        };
+        row.finish(OutboxStatus::Sent, now, None);
+        Ok(true)
     }
 
     async fn mark_retry(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         retry_at: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        if let Some(row) = state
-            .outbox
-            .iter_mut()
-            .find(|row| row.id == id && row.status == OutboxStatus::Queued)
-        {
-            row.attempts += 1;
-            row.due_at = retry_at;
-            row.last_error = Some(error.to_owned());
-        }
-        Ok(())
+        let Some(row) = state.claimed_row(claim) else {
+            return Ok(false);
+        };
+        row.attempts += 1;
+        row.due_at = retry_at;
+        row.last_error = Some(error.to_owned());
+        Ok(true)
     }
 
     async fn mark_failed(
         &self,
-        id: OutboxId,
+        claim: OutboxClaim,
         now: OffsetDateTime,
         error: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
-            row.status = OutboxStatus::Failed;
-            row.attempts += 1;
-            row.finished_at = Some(now);
-            row.last_error = Some(error.to_owned());
-        }
-        Ok(())
+        let Some(row) = state.claimed_row(claim) else {
+            return Ok(false);
+        };
+        row.finish(OutboxStatus::Failed, now, Some(error));
+        Ok(true)
     }
 
     async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
@@ -82,7 +131,55 @@ impl OutboxStore for InMemoryStore {
         Ok(state
             .outbox
             .iter()
-            .filter(|row| row.status == OutboxStatus::Queued && row.email.username == *username)
+            .filter(|row| {
+                row.status == OutboxStatus::Queued
+                    && Username::parse(&row.email.username).is_ok_and(|name| name == *username)
+            })
             .count() as u64)
+    }
+}
+
+/// Faults the contract suite forces, as raw SQL does on the databases.
+#[async_trait]
+impl crate::testing::contract::OutboxFaults for InMemoryStore {
+    async fn make_unreadable(&self, id: OutboxId) {
+        let mut state = lock(&self.state);
+        if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
+            row.email.recipient = "not an address".to_owned();
+        }
+    }
+
+    async fn queue_unknown_kind(&self, username: &str, now: OffsetDateTime) -> OutboxId {
+        let mut state = lock(&self.state);
+        state.next_outbox += 1;
+        let id = OutboxId(i64::try_from(state.next_outbox).unwrap_or(i64::MAX));
+        let created_seq = state.next_outbox;
+        state.outbox.push(OutboxRow {
+            id,
+            email: StoredEmail {
+                recipient: "office@clinic.example.org".to_owned(),
+                username: username.to_owned(),
+                kind: crate::testing::contract::UNKNOWN_KIND.to_owned(),
+                token: None,
+            },
+            link_expires_at: None,
+            status: OutboxStatus::Queued,
+            claims: 0,
+            attempts: 0,
+            due_at: now,
+            created_seq,
+            finished_at: None,
+            last_error: None,
+        });
+        id
+    }
+
+    async fn attempts(&self, id: OutboxId) -> u32 {
+        let state = lock(&self.state);
+        state
+            .outbox
+            .iter()
+            .find(|row| row.id == id)
+            .map_or(0, |row| row.attempts)
     }
 }

@@ -1,5 +1,11 @@
 //! Failure paths of outbox delivery.
 
+use portal_domain::delivery::DropReason;
+use portal_domain::email::{ClaimedEmail, OutboxClaim, UnreadableEmail};
+use portal_domain::ports::{Clock, Mailer, OutboxStore, UserStore};
+use portal_domain::testing::contract::OutboxFaults;
+use portal_domain::testing::{InMemoryStore, ManualClock, TestPortal};
+
 use super::*;
 
 // ---------------------------------------------------------------------------
@@ -18,16 +24,30 @@ fn delivery_policy() -> DeliveryPolicy {
     DeliveryPolicy::default()
 }
 
-/// Outbox row `id`, addressed to `user{id}`, after `attempts` attempts.
-fn queued(id: i64, attempts: u32) -> QueuedEmail {
-    QueuedEmail {
+/// The current claim of outbox row `id`.
+fn claim_of(id: i64) -> OutboxClaim {
+    OutboxClaim {
         id: OutboxId(id),
+        generation: 1,
+    }
+}
+
+/// Outbox row `id`, addressed to `user{id}`, after `attempts` attempts.
+fn queued(id: i64, attempts: u32) -> ClaimedEmail {
+    Ok(queued_email(id, attempts))
+}
+
+fn queued_email(id: i64, attempts: u32) -> QueuedEmail {
+    QueuedEmail {
+        claim: claim_of(id),
         email: Email {
             to: valid(EmailAddress::parse(&format!("user{id}@example.org"))),
             username: username(&format!("user{id}")),
             kind: EmailKind::PasswordChanged,
         },
         attempts,
+        link_expires_at: None,
+        account_exists: true,
     }
 }
 
@@ -45,16 +65,30 @@ fn mailer_answering(answers: Vec<(i64, Result<(), MailError>)>) -> MockMailer {
     mailer
 }
 
-fn claims(store: &mut Stores, batch: Vec<QueuedEmail>) {
+/// The outbox hands out `batch` one email per claim, in order, then
+/// nothing more (mockall matches expectations in the order they were set).
+fn claims(store: &mut Stores, batch: Vec<ClaimedEmail>) {
     let policy = delivery_policy();
-    store
-        .outbox
-        .expect_claim_due()
-        .withf(move |now, limit, lease| {
-            *now == NOW && *limit == policy.batch_size && *lease == policy.lease
-        })
-        .times(1)
-        .return_const(Ok(batch));
+    let mut sequence = mockall::Sequence::new();
+    let more = batch.len() < policy.batch_size as usize;
+    for row in batch {
+        store
+            .outbox
+            .expect_claim_due()
+            .withf(move |now, limit, lease| *now == NOW && *limit == 1 && *lease == policy.lease)
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_const(Ok(vec![row]));
+    }
+    if more {
+        // Matched once the ones above are used up; a batch failed by the
+        // store stops before it.
+        store
+            .outbox
+            .expect_claim_due()
+            .times(0..=1)
+            .return_const(Ok(Vec::new()));
+    }
 }
 
 async fn deliver(store: Stores, mailer: MockMailer) -> Result<BatchReport, StoreError> {
@@ -93,11 +127,11 @@ async fn delivery_transient_failure_is_retried_later_not_marked_sent() {
         store
             .outbox
             .expect_mark_retry()
-            .withf(move |id, retry_at, error| {
-                *id == OutboxId(1) && *retry_at >= earliest && error.contains("421")
+            .withf(move |claim, retry_at, error| {
+                claim.id == OutboxId(1) && *retry_at >= earliest && error.contains("421")
             })
             .times(1)
-            .return_const(Ok(()));
+            .return_const(Ok(true));
         store.outbox.expect_mark_sent().never();
         store.outbox.expect_mark_failed().never();
         let mailer = mailer_answering(vec![(1, Err(transient()))]);
@@ -106,7 +140,8 @@ async fn delivery_transient_failure_is_retried_later_not_marked_sent() {
             Ok(BatchReport {
                 sent: 0,
                 retried: 1,
-                failed: 0
+                failed: 0,
+                ..BatchReport::default()
             })
         );
     }
@@ -123,7 +158,7 @@ async fn delivery_permanent_failure_is_retried_until_the_permanent_limit() {
             .expect_mark_retry()
             .withf(|_, retry_at, _| *retry_at > NOW)
             .times(1)
-            .return_const(Ok(()));
+            .return_const(Ok(true));
         store.outbox.expect_mark_failed().never();
         store.audit.expect_append_audit().never();
         let mailer = mailer_answering(vec![(1, Err(permanent()))]);
@@ -143,9 +178,9 @@ async fn delivery_permanent_failure_at_the_limit_gives_up_with_an_audit_event() 
     store
         .outbox
         .expect_mark_failed()
-        .withf(|id, now, error| *id == OutboxId(1) && *now == NOW && error.contains("550"))
+        .withf(|claim, now, error| claim.id == OutboxId(1) && *now == NOW && error.contains("550"))
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     store.outbox.expect_mark_retry().never();
     store.outbox.expect_mark_sent().never();
     store
@@ -165,51 +200,33 @@ async fn delivery_permanent_failure_at_the_limit_gives_up_with_an_audit_event() 
         Ok(BatchReport {
             sent: 0,
             retried: 0,
-            failed: 1
+            failed: 1,
+            ..BatchReport::default()
         })
     );
 }
 
 #[tokio::test]
-async fn delivery_transient_failures_give_up_after_max_attempts() {
-    let policy = delivery_policy();
-    let mut store = Stores::default();
-    claims(
-        &mut store,
-        vec![
-            queued(1, policy.max_attempts - 2),
-            queued(2, policy.max_attempts - 1),
-        ],
-    );
-    store
-        .outbox
-        .expect_mark_retry()
-        .withf(|id, _, _| *id == OutboxId(1))
-        .times(1)
-        .return_const(Ok(()));
-    store
-        .outbox
-        .expect_mark_failed()
-        .withf(|id, _, _| *id == OutboxId(2))
-        .times(1)
-        .return_const(Ok(()));
-    store
-        .audit
-        .expect_append_audit()
-        .withf(|event| {
-            event.action == AuditAction::EmailFailed && event.username.as_deref() == Some("user2")
-        })
-        .times(1)
-        .return_const(Ok(()));
-    let mailer = mailer_answering(vec![(1, Err(transient())), (2, Err(transient()))]);
-    assert_eq!(
-        deliver(store, mailer).await,
-        Ok(BatchReport {
-            sent: 0,
-            retried: 1,
-            failed: 1
-        })
-    );
+async fn delivery_transient_failures_never_give_up() {
+    // 12 attempts was once the end (about 2.4 h of outage); now even the
+    // 1000th transient failure is retried, an hour later at most.
+    for attempts in [11, 12, 1000] {
+        let mut store = Stores::default();
+        claims(&mut store, vec![queued(1, attempts)]);
+        let policy = delivery_policy();
+        let latest = NOW + policy.max_backoff + policy.max_backoff / 4;
+        store
+            .outbox
+            .expect_mark_retry()
+            .withf(move |claim, retry_at, _| claim.id == OutboxId(1) && *retry_at <= latest)
+            .times(1)
+            .return_const(Ok(true));
+        store.outbox.expect_mark_failed().never();
+        store.audit.expect_append_audit().never();
+        let mailer = mailer_answering(vec![(1, Err(transient()))]);
+        let report = deliver(store, mailer).await.unwrap();
+        assert_eq!(report.retried, 1, "attempt {}", attempts + 1);
+    }
 }
 
 #[tokio::test]
@@ -228,21 +245,21 @@ async fn delivery_one_failing_email_does_not_stop_the_others() {
     store
         .outbox
         .expect_mark_retry()
-        .withf(|id, _, _| *id == OutboxId(1))
+        .withf(|claim, _, _| claim.id == OutboxId(1))
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     store
         .outbox
         .expect_mark_sent()
-        .withf(|id, now| (*id == OutboxId(2) || *id == OutboxId(4)) && *now == NOW)
+        .withf(|claim, now| (claim.id == OutboxId(2) || claim.id == OutboxId(4)) && *now == NOW)
         .times(2)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     store
         .outbox
         .expect_mark_failed()
-        .withf(|id, _, _| *id == OutboxId(3))
+        .withf(|claim, _, _| claim.id == OutboxId(3))
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     store
         .audit
         .expect_append_audit()
@@ -259,7 +276,8 @@ async fn delivery_one_failing_email_does_not_stop_the_others() {
         Ok(BatchReport {
             sent: 2,
             retried: 1,
-            failed: 1
+            failed: 1,
+            ..BatchReport::default()
         })
     );
 }
@@ -309,7 +327,7 @@ async fn delivery_audit_failure_does_not_fail_the_batch() {
         .outbox
         .expect_mark_failed()
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     store
         .audit
         .expect_append_audit()
@@ -318,16 +336,420 @@ async fn delivery_audit_failure_does_not_fail_the_batch() {
     store
         .outbox
         .expect_mark_sent()
-        .withf(|id, _| *id == OutboxId(2))
+        .withf(|claim, _| claim.id == OutboxId(2))
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(true));
     let mailer = mailer_answering(vec![(1, Err(permanent())), (2, Ok(()))]);
     assert_eq!(
         deliver(store, mailer).await,
         Ok(BatchReport {
             sent: 1,
             retried: 0,
-            failed: 1
+            failed: 1,
+            ..BatchReport::default()
         })
     );
+}
+
+#[tokio::test]
+async fn delivery_a_batch_claims_one_email_at_a_time_up_to_the_batch_size() {
+    let policy = delivery_policy();
+    let mut store = Stores::default();
+    // Exactly `batch_size` claims of one email each; a further claim would
+    // be an unexpected call.
+    let ids: Vec<i64> = (1..=i64::from(policy.batch_size)).collect();
+    claims(&mut store, ids.iter().map(|&id| queued(id, 0)).collect());
+    store
+        .outbox
+        .expect_mark_sent()
+        .times(ids.len())
+        .return_const(Ok(true));
+    let mailer = mailer_answering(ids.iter().map(|&id| (id, Ok(()))).collect());
+    assert_eq!(
+        deliver(store, mailer).await.unwrap().sent,
+        policy.batch_size
+    );
+}
+
+#[tokio::test]
+async fn delivery_drops_an_email_whose_link_expired_unsent() {
+    let mut store = Stores::default();
+    let mut expired = queued_email(1, 5);
+    expired.link_expires_at = Some(NOW);
+    let mut live = queued_email(2, 5);
+    live.link_expires_at = Some(NOW + Duration::nanoseconds(1));
+    claims(&mut store, vec![Ok(expired), Ok(live)]);
+    store
+        .outbox
+        .expect_mark_failed()
+        .withf(|claim, now, error| {
+            *claim == claim_of(1) && *now == NOW && error.contains(DropReason::LinkExpired.name())
+        })
+        .times(1)
+        .return_const(Ok(true));
+    store
+        .outbox
+        .expect_mark_sent()
+        .withf(|claim, _| *claim == claim_of(2))
+        .times(1)
+        .return_const(Ok(true));
+    store.audit.expect_append_audit().never();
+    let mailer = mailer_answering(vec![(2, Ok(()))]);
+    assert_eq!(
+        deliver(store, mailer).await,
+        Ok(BatchReport {
+            sent: 1,
+            link_expired: 1,
+            ..BatchReport::default()
+        })
+    );
+}
+
+#[tokio::test]
+async fn delivery_drops_an_email_whose_account_is_gone_unsent() {
+    let mut store = Stores::default();
+    let mut orphan = queued_email(1, 0);
+    orphan.account_exists = false;
+    orphan.link_expires_at = Some(NOW + Duration::hours(1));
+    claims(&mut store, vec![Ok(orphan)]);
+    store
+        .outbox
+        .expect_mark_failed()
+        .withf(|claim, _, error| {
+            *claim == claim_of(1) && error.contains(DropReason::AccountGone.name())
+        })
+        .times(1)
+        .return_const(Ok(true));
+    store.audit.expect_append_audit().never();
+    let mut mailer = MockMailer::new();
+    mailer.expect_send().never();
+    let report = deliver(store, mailer).await.unwrap();
+    assert_eq!((report.account_gone, report.dropped()), (1, 1));
+}
+
+#[tokio::test]
+async fn delivery_marks_an_unreadable_row_failed_and_delivers_the_rest() {
+    let mut store = Stores::default();
+    let unreadable = UnreadableEmail {
+        claim: claim_of(2),
+        kind: "activation".to_owned(),
+        error: StoreError::Unexpected("corrupt email_outbox.recipient: not an address".to_owned()),
+    };
+    claims(
+        &mut store,
+        vec![queued(1, 0), Err(unreadable), queued(3, 0)],
+    );
+    store
+        .outbox
+        .expect_mark_failed()
+        .withf(|claim, _, error| *claim == claim_of(2) && error.contains("recipient"))
+        .times(1)
+        .return_const(Ok(true));
+    store
+        .outbox
+        .expect_mark_sent()
+        .withf(|claim, _| *claim == claim_of(1) || *claim == claim_of(3))
+        .times(2)
+        .return_const(Ok(true));
+    store.audit.expect_append_audit().never();
+    let mailer = mailer_answering(vec![(1, Ok(())), (3, Ok(()))]);
+    assert_eq!(
+        deliver(store, mailer).await,
+        Ok(BatchReport {
+            sent: 2,
+            failed: 1,
+            ..BatchReport::default()
+        })
+    );
+}
+
+#[tokio::test]
+async fn delivery_counts_a_mark_refused_for_a_lost_claim_as_lost() {
+    let policy = delivery_policy();
+    let mut store = Stores::default();
+    claims(
+        &mut store,
+        vec![
+            queued(1, 0),
+            queued(2, 0),
+            queued(3, policy.max_permanent_attempts - 1),
+        ],
+    );
+    store.outbox.expect_mark_sent().return_const(Ok(false));
+    store.outbox.expect_mark_retry().return_const(Ok(false));
+    store.outbox.expect_mark_failed().return_const(Ok(false));
+    // Another claim owns the email now: its fate is not this worker's to audit.
+    store.audit.expect_append_audit().never();
+    let mailer = mailer_answering(vec![
+        (1, Ok(())),
+        (2, Err(transient())),
+        (3, Err(permanent())),
+    ]);
+    assert_eq!(
+        deliver(store, mailer).await,
+        Ok(BatchReport {
+            claims_lost: 3,
+            ..BatchReport::default()
+        })
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Several workers and long outages, over the in-memory store and a manual clock
+// ---------------------------------------------------------------------------
+
+type MemoryDelivery<M> =
+    OutboxDelivery<Arc<InMemoryStore>, Arc<InMemoryStore>, M, Arc<ManualClock>>;
+
+fn memory_delivery<M: Mailer>(p: &TestPortal, mailer: M) -> MemoryDelivery<M> {
+    OutboxDelivery::new(
+        p.store.clone(),
+        p.store.clone(),
+        mailer,
+        p.clock.clone(),
+        delivery_policy(),
+    )
+}
+
+/// A portal whose `dr.doe` registered (an activation email queued, its link
+/// valid 24 h) and activated (an email verification queued), and then
+/// changed the password `notices` times (a notice queued each time). The
+/// outbox ids are 1, 2, then 3.. for the notices.
+async fn portal_with_queued(notices: usize) -> (TestPortal, Account) {
+    let p = TestPortal::new(sample::roster());
+    let started = p
+        .start_registration(sample::practitioner_request(), ctx())
+        .await
+        .unwrap();
+    let agreement = AgreementInput {
+        accepted: true,
+        version: started.agreement_version.clone(),
+    };
+    p.accept_agreement(started.id.as_str(), Ok(agreement), ctx())
+        .await
+        .unwrap();
+    p.create_account(
+        started.id.as_str(),
+        Ok(sample::account_input_for("dr.doe")),
+        ctx(),
+    )
+    .await
+    .unwrap();
+    let account = p
+        .activate(&p.last_link_token().unwrap(), ctx())
+        .await
+        .unwrap();
+    // Each notice is queued by a verified change from a live session.
+    let session = p
+        .login("dr.doe", &Password::parse(sample::PASSWORD).unwrap(), ctx())
+        .await
+        .unwrap()
+        .token
+        .hash();
+    for n in 0..notices {
+        let notice = Email {
+            to: account.email.clone(),
+            username: account.username.clone(),
+            kind: EmailKind::PasswordChanged,
+        };
+        let current = p.store.account_by_id(account.id).await.unwrap().unwrap();
+        let change = portal_domain::ports::PasswordChange {
+            account_id: account.id,
+            verified: current.password_hash,
+            new_hash: PasswordHash::from_phc(format!("hash{n}")),
+            keep: session,
+        };
+        let audit = AuditEvent {
+            at: p.clock.now(),
+            action: AuditAction::PasswordChanged,
+            username: Some("dr.doe".to_owned()),
+            client_addr: None,
+            outcome: "success".to_owned(),
+        };
+        let written = p
+            .store
+            .change_password(&change, &notice, &audit, p.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(written, CredentialWrite::Applied);
+    }
+    (p, account)
+}
+
+/// Counts what it sends.
+#[derive(Default)]
+struct CountingMailer {
+    sent: Mutex<u32>,
+}
+
+impl CountingMailer {
+    fn sent(&self) -> u32 {
+        *self.sent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl Mailer for CountingMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        *self.sent.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Ok(())
+    }
+}
+
+/// A relay so slow that each send moves the clock on by `per_send`; during
+/// its `rival_at`-th send, a second worker delivers a batch of its own.
+struct SlowMailer {
+    clock: Arc<ManualClock>,
+    per_send: Duration,
+    rival_at: u32,
+    rival: MemoryDelivery<Arc<CountingMailer>>,
+    rival_report: Mutex<Option<BatchReport>>,
+    sends: Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl Mailer for SlowMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        self.clock.advance(self.per_send);
+        let n = {
+            let mut sends = self.sends.lock().unwrap_or_else(PoisonError::into_inner);
+            *sends += 1;
+            *sends
+        };
+        if n == self.rival_at {
+            let report = self.rival.deliver_batch().await.unwrap();
+            *self
+                .rival_report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(report);
+        }
+        Ok(())
+    }
+}
+
+async fn attempts_of(p: &TestPortal, ids: impl IntoIterator<Item = i64>) -> Vec<u32> {
+    let mut attempts = Vec::new();
+    for id in ids {
+        attempts.push(p.store.attempts(OutboxId(id)).await);
+    }
+    attempts
+}
+
+#[tokio::test]
+async fn delivery_a_slow_batch_never_outlives_its_leases() {
+    // 30 queued; sends take 30 s each, so 20 of them take 10 minutes, five
+    // times the 2-minute lease. A second worker starts during the 10th send.
+    let (p, account) = portal_with_queued(28).await;
+    let rival_mailer = Arc::new(CountingMailer::default());
+    let slow = SlowMailer {
+        clock: p.clock.clone(),
+        per_send: Duration::seconds(30),
+        rival_at: 10,
+        rival: memory_delivery(&p, rival_mailer.clone()),
+        rival_report: Mutex::new(None),
+        sends: Mutex::new(0),
+    };
+    let worker = memory_delivery(&p, slow);
+    let report = worker.deliver_batch().await.unwrap();
+    let rival = p_rival_report(&worker);
+    assert_eq!(report.claims_lost + rival.claims_lost, 0);
+    assert_eq!(
+        (report.sent, rival.sent, rival_mailer.sent()),
+        (10, 20, 20),
+        "the rival takes only what the first worker had not claimed yet"
+    );
+    assert_eq!(attempts_of(&p, 1..=30).await, vec![1; 30], "each sent once");
+    assert_eq!(p.store.pending_for(&account.username).await.unwrap(), 0);
+}
+
+fn p_rival_report(worker: &MemoryDelivery<SlowMailer>) -> BatchReport {
+    worker
+        .mailer()
+        .rival_report
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .expect("the rival ran")
+}
+
+#[tokio::test]
+async fn delivery_a_send_that_outlives_its_lease_cannot_mark_the_new_claim() {
+    // The relay holds the first send past the lease; a second worker claims
+    // the email meanwhile and sends it. (That second send is the price of
+    // a lease; SMTP's send timeout keeps real sends far shorter.)
+    let (p, account) = portal_with_queued(0).await;
+    let rival_mailer = Arc::new(CountingMailer::default());
+    let slow = SlowMailer {
+        clock: p.clock.clone(),
+        per_send: delivery_policy().lease + Duration::minutes(1),
+        rival_at: 1,
+        rival: memory_delivery(&p, rival_mailer.clone()),
+        rival_report: Mutex::new(None),
+        sends: Mutex::new(0),
+    };
+    let worker = memory_delivery(&p, slow);
+    let report = worker.deliver_batch().await.unwrap();
+    let rival = p_rival_report(&worker);
+    assert_eq!(rival.sent, 2, "the rival sent both emails under its claims");
+    assert_eq!(
+        (report.sent, report.claims_lost),
+        (0, 1),
+        "the late mark of email 1 changed nothing"
+    );
+    // The email verification (id 2) was claimed by the rival while the
+    // first worker was still sending email 1, so it was sent once.
+    assert_eq!(attempts_of(&p, 1..=2).await, vec![1, 1], "no doubled count");
+    assert_eq!(p.store.pending_for(&account.username).await.unwrap(), 0);
+}
+
+/// Fails every send with a transient error until `until`.
+struct OutageMailer {
+    clock: Arc<ManualClock>,
+    until: OffsetDateTime,
+}
+
+#[async_trait::async_trait]
+impl Mailer for OutageMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        if self.clock.now() < self.until {
+            Err(MailError::Transient("connection refused".to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn delivery_a_three_day_outage_loses_only_the_email_whose_link_expired() {
+    let (p, account) = portal_with_queued(1).await;
+    let start = p.clock.now();
+    let outage = Duration::days(3);
+    let worker = memory_delivery(
+        &p,
+        OutageMailer {
+            clock: p.clock.clone(),
+            until: start + outage,
+        },
+    );
+    let mut total = BatchReport::default();
+    while p.clock.now() < start + outage + Duration::hours(2) {
+        let report = worker.deliver_batch().await.unwrap();
+        total.sent += report.sent;
+        total.retried += report.retried;
+        total.failed += report.failed;
+        total.link_expired += report.link_expired;
+        total.account_gone += report.account_gone;
+        p.clock.advance(Duration::minutes(10));
+    }
+    assert_eq!(total.failed, 0, "no email given up for a transient failure");
+    assert_eq!(
+        (total.link_expired, total.sent),
+        (1, 2),
+        "the activation link (24 h) expired; the verification and the notice went out"
+    );
+    let attempts = attempts_of(&p, 1..=3).await;
+    assert!(
+        attempts.iter().all(|&n| n > 12),
+        "each tried past the old limit of 12: {attempts:?}"
+    );
+    assert_eq!(p.store.pending_for(&account.username).await.unwrap(), 0);
 }
