@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use portal_domain::email::{
     ClaimedEmail, EmailKind, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail,
 };
-use portal_domain::ports::{OutboxStore, StoreError};
+use portal_domain::ports::{OutboxStore, PendingEmails, StoreError};
 use portal_domain::stored::StoredEmail;
 use portal_domain::values::Username;
 use sqlx::Row;
@@ -79,7 +79,7 @@ impl OutboxStore for PgStore {
 
     async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE email_outbox SET status = 'sent', finished_at = $3, attempts = attempts + 1, token = NULL \
+            "UPDATE email_outbox SET status = 'sent', last_error = NULL, finished_at = $3, attempts = attempts + 1, token = NULL \
              WHERE id = $1 AND claims = $2 AND status = 'queued'",
         )
         .bind(claim.id.0)
@@ -131,14 +131,24 @@ impl OutboxStore for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM email_outbox WHERE status = 'queued' AND lower(username) = $1",
+    async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError> {
+        // The newest error among the queued emails: the one an operator
+        // asking about a missing email wants to read.
+        let row = sqlx::query(
+            "SELECT count(*) AS pending, \
+             (SELECT last_error FROM email_outbox WHERE status = 'queued' AND lower(username) = $1 \
+              AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1) AS last_error \
+             FROM email_outbox WHERE status = 'queued' AND lower(username) = $1",
         )
         .bind(username.key())
         .fetch_one(&self.pool)
         .await
         .map_err(op("count queued emails"))?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        let read = op("read queued emails");
+        let count: i64 = row.try_get("pending").map_err(&read)?;
+        Ok(PendingEmails {
+            count: u64::try_from(count).unwrap_or(0),
+            last_error: row.try_get("last_error").map_err(&read)?,
+        })
     }
 }

@@ -367,6 +367,9 @@ async fn show_account(state: &AppState, username: &str, out: &mut impl Write) ->
                     .map_or_else(|| "never".to_owned(), rfc3339)
             );
             let _ = writeln!(out, "pending emails:  {}", report.pending_emails);
+            if let Some(error) = &report.last_delivery_error {
+                let _ = writeln!(out, "last delivery error: {error}");
+            }
             ExitCode::SUCCESS
         }
         Err(OperatorError::UnknownUsername) => {

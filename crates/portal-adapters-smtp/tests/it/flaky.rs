@@ -66,7 +66,10 @@ impl OutboxStore for FlakyOutbox {
     ) -> Result<bool, StoreError> {
         self.inner.mark_failed(claim, now, error).await
     }
-    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
+    async fn pending_for(
+        &self,
+        username: &Username,
+    ) -> Result<portal_domain::ports::PendingEmails, StoreError> {
         self.inner.pending_for(username).await
     }
 }

@@ -113,6 +113,7 @@ pub async fn pending(portal: &TestPortal) -> u64 {
         .pending_for(&Username::parse(USERNAME).unwrap())
         .await
         .unwrap()
+        .count
 }
 
 /// The token every queued email carries, oldest first.

@@ -58,6 +58,14 @@ impl OutboxFaults for RawOutbox {
             .unwrap();
         u32::try_from(attempts).unwrap()
     }
+
+    async fn last_error(&self, id: OutboxId) -> Option<String> {
+        sqlx::query_scalar("SELECT last_error FROM email_outbox WHERE id = ?1")
+            .bind(id.0)
+            .fetch_one(&self.0)
+            .await
+            .unwrap()
+    }
 }
 
 portal_domain::port_contract_tests!(subject);

@@ -257,7 +257,7 @@ impl<P: OutboxStore + ?Sized> OutboxStore for std::sync::Arc<P> {
     ) -> Result<bool, StoreError> {
         (**self).mark_failed(claim, now, error).await
     }
-    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
+    async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError> {
         (**self).pending_for(username).await
     }
 }

@@ -512,8 +512,18 @@ pub trait OutboxStore: Send + Sync {
         error: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Emails queued and not yet sent or failed, for one account's username.
-    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError>;
+    /// Emails queued and not yet sent or failed, for one account's
+    /// username, with the newest delivery error among them.
+    async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError>;
+}
+
+/// What is still waiting to be delivered to one account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingEmails {
+    pub count: u64,
+    /// The relay's answer to the newest failed attempt of a queued email
+    /// (never a credential or a token), if one failed.
+    pub last_error: Option<String>,
 }
 
 /// Everything a database adapter provides: a binary that picks its store at

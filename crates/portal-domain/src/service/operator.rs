@@ -20,6 +20,8 @@ pub struct AccountReport {
     pub created_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
     pub pending_emails: u64,
+    /// Why the newest failed attempt of a pending email failed.
+    pub last_delivery_error: Option<String>,
 }
 
 /// Why an operator command was refused.
@@ -65,16 +67,20 @@ where
     ) -> Result<AccountReport, OperatorError> {
         let result = self.operator_account(username).await;
         let report = match result {
-            Ok(account) => Ok(AccountReport {
-                status: account.status(self.now()),
-                failed_logins: account.lock.failed_count,
-                pending_emails: self.store.pending_for(&account.username).await?,
-                username: account.username,
-                email: account.email,
-                provider: account.provider,
-                created_at: account.created_at,
-                last_login_at: account.last_login_at,
-            }),
+            Ok(account) => {
+                let pending = self.store.pending_for(&account.username).await?;
+                Ok(AccountReport {
+                    status: account.status(self.now()),
+                    failed_logins: account.lock.failed_count,
+                    pending_emails: pending.count,
+                    last_delivery_error: pending.last_error,
+                    username: account.username,
+                    email: account.email,
+                    provider: account.provider,
+                    created_at: account.created_at,
+                    last_login_at: account.last_login_at,
+                })
+            }
             Err(e) => Err(e),
         };
         // Reading an account's details is an operator action too.

@@ -28,8 +28,8 @@ use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
 use crate::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
-    NewToken, OutboxStore, PasswordChange, ProviderRead, ProviderRoster, RedeemError, TokenPurpose,
-    UserStore,
+    NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
+    RedeemError, TokenPurpose, UserStore,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -81,6 +81,9 @@ pub trait OutboxFaults: Send + Sync {
 
     /// The attempts counted for email `id`, whatever its status.
     async fn attempts(&self, id: OutboxId) -> u32;
+
+    /// The delivery error stored for email `id`, whatever its status.
+    async fn last_error(&self, id: OutboxId) -> Option<String>;
 }
 
 #[async_trait::async_trait]
@@ -93,6 +96,9 @@ impl<T: OutboxFaults + ?Sized> OutboxFaults for std::sync::Arc<T> {
     }
     async fn attempts(&self, id: OutboxId) -> u32 {
         (**self).attempts(id).await
+    }
+    async fn last_error(&self, id: OutboxId) -> Option<String> {
+        (**self).last_error(id).await
     }
 }
 

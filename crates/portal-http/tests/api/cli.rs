@@ -141,6 +141,30 @@ async fn account_commands(db: Db) {
     }
 }
 
+both!(account_show_names_the_last_delivery_error);
+async fn account_show_names_the_last_delivery_error(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.sink
+        .set_mode(portal_adapters_smtp::testing::Mode::Defer);
+    app.register(false, "dr.doe").await;
+    // The worker tries the activation email and the relay defers it.
+    let mut out = String::new();
+    for _ in 0..100 {
+        out = output(&app, "account show --username dr.doe", "").await.1;
+        if out.contains("last delivery error:") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(out.contains("pending emails:  1"), "{out}");
+    let line = out
+        .lines()
+        .find(|line| line.starts_with("last delivery error: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("451"), "the relay's answer: {line}");
+    // (A success clears it: the port contract suite checks that.)
+}
+
 both!(support_verify_answer);
 async fn support_verify_answer(db: Db) {
     let app = spawn_app(db, &[]).await;

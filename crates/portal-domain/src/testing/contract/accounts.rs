@@ -183,7 +183,10 @@ pub async fn account_creation_stores_token_and_queues_email<
             .unwrap(),
         None
     );
-    assert_eq!(s.store.pending_for(&account.username).await.unwrap(), 1);
+    assert_eq!(
+        s.store.pending_for(&account.username).await.unwrap().count,
+        1
+    );
     let emails = drain(&s.store, T0).await;
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].kind.name(), "activation");

@@ -36,9 +36,24 @@ pub async fn outbox_claims_lease_retry_and_finish<S: UserStore + OutboxStore, R:
     );
     let again = claim_readable(&s.store, at(30), 10, lease).await;
     assert_eq!((again.len(), again[0].attempts), (1, 1));
-    assert_eq!(s.store.pending_for(&account.username).await.unwrap(), 1);
+    // An operator asking why an email has not arrived reads the relay's answer.
+    assert_eq!(
+        s.store.pending_for(&account.username).await.unwrap(),
+        PendingEmails {
+            count: 1,
+            last_error: Some("connection refused".to_owned()),
+        }
+    );
     assert!(s.store.mark_sent(again[0].claim, at(31)).await.unwrap());
-    assert_eq!(s.store.pending_for(&account.username).await.unwrap(), 0);
+    assert_eq!(
+        s.store.pending_for(&account.username).await.unwrap(),
+        PendingEmails::default()
+    );
+    assert_eq!(
+        s.faults.last_error(again[0].id()).await,
+        None,
+        "a success forgets the failure before it"
+    );
     assert!(
         s.store
             .claim_due(at(31) + Duration::hours(1), 10, lease)
@@ -128,7 +143,10 @@ pub async fn stale_claims_mark_nothing<S: UserStore + OutboxStore, R: ProviderRo
     assert!(!s.store.mark_failed(stale.claim, now, "550").await.unwrap());
     assert!(!s.store.mark_retry(stale.claim, now, "421").await.unwrap());
     assert_eq!(s.faults.attempts(id).await, 0, "no attempt counted");
-    assert_eq!(s.store.pending_for(&account.username).await.unwrap(), 1);
+    assert_eq!(
+        s.store.pending_for(&account.username).await.unwrap().count,
+        1
+    );
     assert!(
         claim_readable(&s.store, now, 10, lease).await.is_empty(),
         "the stale retry did not end the current lease"
@@ -298,7 +316,7 @@ pub async fn unknown_kinds_are_left_queued<S: UserStore + OutboxStore, R: Provid
     );
     assert_eq!(s.faults.attempts(unknown).await, 0);
     assert_eq!(
-        s.store.pending_for(&account.username).await.unwrap(),
+        s.store.pending_for(&account.username).await.unwrap().count,
         1,
         "still queued for a newer build"
     );

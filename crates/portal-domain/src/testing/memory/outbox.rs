@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::email::{ClaimedEmail, EmailKind, OutboxClaim, UnreadableEmail};
+use crate::ports::PendingEmails;
 
 impl OutboxRow {
     fn claim(&self) -> OutboxClaim {
@@ -25,9 +26,8 @@ impl OutboxRow {
         // The token stays (unlike in the databases): tests read links
         // from every email ever queued.
         self.finished_at = Some(now);
-        if let Some(error) = error {
-            self.last_error = Some(error.to_owned());
-        }
+        // A success forgets the failures before it.
+        self.last_error = error.map(str::to_owned);
     }
 }
 
@@ -126,16 +126,20 @@ impl OutboxStore for InMemoryStore {
         Ok(true)
     }
 
-    async fn pending_for(&self, username: &Username) -> Result<u64, StoreError> {
+    async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError> {
         let state = lock(&self.state);
-        Ok(state
+        let queued: Vec<&OutboxRow> = state
             .outbox
             .iter()
             .filter(|row| {
                 row.status == OutboxStatus::Queued
                     && Username::parse(&row.email.username).is_ok_and(|name| name == *username)
             })
-            .count() as u64)
+            .collect();
+        Ok(PendingEmails {
+            count: queued.len() as u64,
+            last_error: queued.iter().rev().find_map(|row| row.last_error.clone()),
+        })
     }
 }
 
@@ -181,5 +185,14 @@ impl crate::testing::contract::OutboxFaults for InMemoryStore {
             .iter()
             .find(|row| row.id == id)
             .map_or(0, |row| row.attempts)
+    }
+
+    async fn last_error(&self, id: OutboxId) -> Option<String> {
+        let state = lock(&self.state);
+        state
+            .outbox
+            .iter()
+            .find(|row| row.id == id)
+            .and_then(|row| row.last_error.clone())
     }
 }
