@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
     PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
@@ -62,6 +62,36 @@ pub(crate) async fn insert_audit(
         .await
         .map_err(op("append audit event"))?;
     Ok(())
+}
+
+/// Reads the account's failure count and lock under its row lock, applies
+/// `change` (a rule of [`LockState`], computed here in Rust once) and writes
+/// the new state back. Returns the state before and after, and what
+/// `change` answered.
+async fn change_lock_state<T>(
+    conn: &mut PgConnection,
+    id: AccountId,
+    change: impl FnOnce(LockState) -> (LockState, T),
+) -> Result<((LockState, LockState), T), StoreError> {
+    let row =
+        sqlx::query("SELECT failed_logins, locked_until FROM accounts WHERE id = $1 FOR UPDATE")
+            .bind(id.get())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(op("lock account"))?
+            .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+    let before = rows::lock_state(&row)?;
+    let (after, answer) = change(before);
+    if after != before {
+        sqlx::query("UPDATE accounts SET failed_logins = $2, locked_until = $3 WHERE id = $1")
+            .bind(id.get())
+            .bind(i32::try_from(after.failed_count).unwrap_or(i32::MAX))
+            .bind(after.locked_until)
+            .execute(&mut *conn)
+            .await
+            .map_err(op("write lock state"))?;
+    }
+    Ok(((before, after), answer))
 }
 
 /// Locks the account's row: every transaction that changes an account and
@@ -419,6 +449,35 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
+    ) -> Result<ReservedAttempt, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let (_, reserved) =
+                change_lock_state(&mut tx, id, |state| state.reserve(now, policy)).await?;
+            if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
+                insert_audit(&mut tx, lock_audit).await?;
+            }
+            tx.commit().await.map_err(op("commit login attempt"))?;
+            Ok(reserved)
+        })
+        .await
+    }
+
+    async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            change_lock_state(&mut tx, id, |state| (state.after_release(), ())).await?;
+            tx.commit().await.map_err(op("commit released attempt"))
+        })
+        .await
+    }
+
     async fn record_login_failure(
         &self,
         id: AccountId,
@@ -427,49 +486,20 @@ impl UserStore for PgStore {
         lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
         retry_contention(move || async move {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        // The row lock orders racing failures: each reads the state the
-        // previous one left, and so knows whether it is the one that set
-        // the lock (the lockout is audited once).
-        let before = sqlx::query(
-            "SELECT failed_logins, locked_until FROM accounts WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id.get())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(op("lock account"))?
-        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let before = rows::lock_state(&before)?;
-        // LockState::after_failure in one statement: PostgreSQL re-evaluates
-        // it against the newest row version under concurrency, so no count
-        // is lost and only the attempt that reaches the limit sets the lock.
-        let row = sqlx::query(
-            "UPDATE accounts SET \
-               failed_logins = CASE \
-                 WHEN locked_until > $2 THEN failed_logins \
-                 WHEN locked_until IS NOT NULL THEN 1 \
-                 ELSE failed_logins + 1 END, \
-               locked_until = CASE \
-                 WHEN locked_until > $2 THEN locked_until \
-                 WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= $3 THEN $4 \
-                 ELSE NULL END \
-             WHERE id = $1 RETURNING failed_logins, locked_until",
-        )
-        .bind(id.get())
-        .bind(now)
-        .bind(i32::try_from(policy.max_failed).unwrap_or(i32::MAX))
-        .bind(now + policy.duration)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(op("record login failure"))?
-        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let after = rows::lock_state(&row)?;
-        let recorded = RecordedFailure::between(before, after, now);
-        if recorded.set_lock {
-            insert_audit(&mut tx, lock_audit).await?;
-        }
-        tx.commit().await.map_err(op("commit login failure"))?;
-        Ok(recorded)
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // Under the row lock each failure reads the state the previous
+            // one left, and so knows whether it is the one that set the
+            // lock (the lockout is audited once).
+            let (recorded, ()) = change_lock_state(&mut tx, id, |before| {
+                (before.after_verified_failure(now, policy), ())
+            })
+            .await?;
+            let recorded = RecordedFailure::between(recorded.0, recorded.1, now);
+            if recorded.set_lock {
+                insert_audit(&mut tx, lock_audit).await?;
+            }
+            tx.commit().await.map_err(op("commit login failure"))?;
+            Ok(recorded)
         })
         .await
     }
@@ -490,7 +520,8 @@ impl UserStore for PgStore {
         let written = sqlx::query(
             "WITH account AS ( \
                  UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $3, \
-                 password_hash = coalesce($5, password_hash) WHERE id = $2 AND password_hash = $11 RETURNING id), \
+                 password_hash = coalesce($5, password_hash) WHERE id = $2 AND password_hash = $11 \
+                 AND (locked_until IS NULL OR locked_until <= $3) RETURNING id), \
              session AS ( \
                  INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
                  SELECT $1, id, $3, $4 FROM account RETURNING account_id) \
@@ -511,11 +542,18 @@ impl UserStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(op("record login success"))?;
-        Ok(if written.rows_affected() == 1 {
-            CredentialWrite::Applied
-        } else {
-            CredentialWrite::Stale
-        })
+        if written.rows_affected() == 1 {
+            return Ok(CredentialWrite::Applied);
+        }
+        // Nothing written: say why (rare, so a second read is fine).
+        let Some(account) = self.account_by_id(id).await? else {
+            return Ok(CredentialWrite::Stale);
+        };
+        Ok(CredentialWrite::refused(
+            &account,
+            verified,
+            session.created_at,
+        ))
     }
 
     async fn record_agreement(
@@ -728,8 +766,12 @@ impl UserStore for PgStore {
                     .await
                     .map_err(op("find session"))?
                     .is_some();
-            if rows::account(&row)?.password_hash != change.verified || !session_kept {
+            let account = rows::account(&row)?;
+            if account.password_hash != change.verified || !session_kept {
                 return Ok(CredentialWrite::Stale);
+            }
+            if let Some(locked_until) = account.lock.locked_until(now) {
+                return Ok(CredentialWrite::Locked { locked_until });
             }
             sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
                 .bind(id.get())

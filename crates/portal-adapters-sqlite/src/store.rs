@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockoutPolicy, RecordedFailure};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
     PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
@@ -379,6 +379,37 @@ impl UserStore for SqliteStore {
         Ok(created)
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
+    ) -> Result<ReservedAttempt, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        let (_, reserved) =
+            change_lock_state(&mut tx, id, |state| state.reserve(now, policy)).await?;
+        if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
+            insert_audit(&mut *tx, lock_audit).await?;
+        }
+        tx.commit().await.map_err(op("commit login attempt"))?;
+        Ok(reserved)
+    }
+
+    async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        change_lock_state(&mut tx, id, |state| (state.after_release(), ())).await?;
+        tx.commit().await.map_err(op("commit released attempt"))
+    }
+
     async fn record_login_failure(
         &self,
         id: AccountId,
@@ -394,36 +425,10 @@ impl UserStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        let before = sqlx::query("SELECT failed_logins, locked_until FROM accounts WHERE id = ?1")
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("read lock"))?
-            .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let before = rows::lock_state(&before)?;
-        // LockState::after_failure in one statement, so no count is lost and
-        // only the attempt that reaches the limit sets the lock.
-        let row = sqlx::query(
-            "UPDATE accounts SET \
-               failed_logins = CASE \
-                 WHEN locked_until > ?2 THEN failed_logins \
-                 WHEN locked_until IS NOT NULL THEN 1 \
-                 ELSE failed_logins + 1 END, \
-               locked_until = CASE \
-                 WHEN locked_until > ?2 THEN locked_until \
-                 WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= ?3 THEN ?4 \
-                 ELSE NULL END \
-             WHERE id = ?1 RETURNING failed_logins, locked_until",
-        )
-        .bind(id.get())
-        .bind(Ts(now))
-        .bind(i64::from(policy.max_failed))
-        .bind(Ts(now + policy.duration))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(op("record login failure"))?
-        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
-        let after = rows::lock_state(&row)?;
+        let ((before, after), ()) = change_lock_state(&mut tx, id, |before| {
+            (before.after_verified_failure(now, policy), ())
+        })
+        .await?;
         let recorded = RecordedFailure::between(before, after, now);
         if recorded.set_lock {
             insert_audit(&mut *tx, lock_audit).await?;
@@ -449,7 +454,8 @@ impl UserStore for SqliteStore {
         // committed meanwhile leaves this login nothing to write.
         let updated = sqlx::query(
             "UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ?2, \
-             password_hash = coalesce(?3, password_hash) WHERE id = ?1 AND password_hash = ?4",
+             password_hash = coalesce(?3, password_hash) WHERE id = ?1 AND password_hash = ?4 \
+             AND (locked_until IS NULL OR locked_until <= ?2)",
         )
         .bind(id.get())
         .bind(Ts(session.created_at))
@@ -459,7 +465,13 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("record login success"))?;
         if updated.rows_affected() == 0 {
-            return Ok(CredentialWrite::Stale);
+            // Nothing written: say why.
+            let account = fetch_account(&mut tx, id).await?;
+            return Ok(CredentialWrite::refused(
+                &account,
+                verified,
+                session.created_at,
+            ));
         }
         insert_session(&mut tx, session).await?;
         insert_audit(&mut *tx, audit).await?;
@@ -679,17 +691,32 @@ impl UserStore for SqliteStore {
         // wins.
         let updated = sqlx::query(
             "UPDATE accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
+             AND (locked_until IS NULL OR locked_until <= ?5) \
              AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = ?4 AND account_id = ?1)",
         )
         .bind(id.get())
         .bind(change.new_hash.as_phc())
         .bind(change.verified.as_phc())
         .bind(hash_bytes(&change.keep))
+        .bind(Ts(now))
         .execute(&mut *tx)
         .await
         .map_err(op("change password"))?;
         if updated.rows_affected() == 0 {
-            return Ok(CredentialWrite::Stale);
+            let session_kept =
+                sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1 AND account_id = ?2")
+                    .bind(hash_bytes(&change.keep))
+                    .bind(id.get())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(op("find session"))?
+                    .is_some();
+            let account = fetch_account(&mut tx, id).await?;
+            return Ok(if session_kept {
+                CredentialWrite::refused(&account, &change.verified, now)
+            } else {
+                CredentialWrite::Stale
+            });
         }
         sqlx::query("DELETE FROM sessions WHERE account_id = ?1 AND token_hash <> ?2")
             .bind(id.get())
@@ -886,6 +913,35 @@ impl UserStore for SqliteStore {
             .map_err(op("list audit events"))?;
         rows.iter().map(rows::audit_event).collect()
     }
+}
+
+/// Reads the account's failure count and lock inside the caller's write
+/// transaction, applies `change` (a rule of [`LockState`], computed here in
+/// Rust once) and writes the new state back. Returns the state before and
+/// after, and what `change` answered.
+async fn change_lock_state<T>(
+    conn: &mut SqliteConnection,
+    id: AccountId,
+    change: impl FnOnce(LockState) -> (LockState, T),
+) -> Result<((LockState, LockState), T), StoreError> {
+    let row = sqlx::query("SELECT failed_logins, locked_until FROM accounts WHERE id = ?1")
+        .bind(id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(op("read lock"))?
+        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+    let before = rows::lock_state(&row)?;
+    let (after, answer) = change(before);
+    if after != before {
+        sqlx::query("UPDATE accounts SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")
+            .bind(id.get())
+            .bind(i64::from(after.failed_count))
+            .bind(after.locked_until.map(Ts))
+            .execute(&mut *conn)
+            .await
+            .map_err(op("write lock state"))?;
+    }
+    Ok(((before, after), answer))
 }
 
 async fn insert_session(conn: &mut SqliteConnection, session: &Session) -> Result<(), StoreError> {

@@ -1,8 +1,14 @@
 //! Lockout rules (SPEC §4), as pure state and functions.
 //!
-//! Stores apply [`LockState::after_failure`] atomically (one statement or one
-//! locked section), so the rules live here once and the adapters only make
-//! them atomic.
+//! A login (or a password change) takes its place in the count *before* its
+//! password is verified ([`LockState::reserve`]), so however many attempts
+//! are in flight at once, at most `max_failed` wrong passwords are verified
+//! before the account locks. A verified wrong password then only decides
+//! whether the lock is set ([`LockState::after_verified_failure`]); a
+//! success clears the count, but never a lock.
+//!
+//! Stores apply these under the account's lock (one locked section), so the
+//! rules live here once and the adapters only make them atomic.
 
 use time::{Duration, OffsetDateTime};
 
@@ -42,25 +48,96 @@ impl LockState {
         self.locked_until.filter(|_| self.is_locked(now))
     }
 
-    /// The state after a failed attempt at `now`.
+    /// An attempt takes its place in the count at `now`, before its
+    /// password is verified.
     ///
-    /// - during a lock nothing changes (attempts do not extend it);
+    /// - during a lock it is refused, and nothing changes (attempts do not
+    ///   extend a lock);
     /// - after an expired lock the count starts again from zero;
-    /// - the attempt that reaches `max_failed` sets the lock.
-    pub fn after_failure(self, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
-        if self.is_locked(now) {
-            return self;
+    /// - when the places are all taken (`max_failed` attempts counted and
+    ///   not yet cleared), it is refused and sets the lock: the attempts in
+    ///   flight have used up what may be verified;
+    /// - otherwise it is counted and may be verified.
+    pub fn reserve(self, now: OffsetDateTime, policy: LockoutPolicy) -> (Self, ReservedAttempt) {
+        if let Some(locked_until) = self.locked_until(now) {
+            return (
+                self,
+                ReservedAttempt::Refused {
+                    locked_until,
+                    set_lock: false,
+                },
+            );
         }
-        let previous = if self.locked_until.is_some() {
+        let counted = if self.locked_until.is_some() {
             0
         } else {
             self.failed_count
         };
-        let failed_count = previous.saturating_add(1);
-        let locked_until = (failed_count >= policy.max_failed).then(|| now + policy.duration);
+        if counted >= policy.max_failed {
+            let locked_until = now + policy.duration;
+            let locked = Self {
+                failed_count: counted,
+                locked_until: Some(locked_until),
+            };
+            return (
+                locked,
+                ReservedAttempt::Refused {
+                    locked_until,
+                    set_lock: true,
+                },
+            );
+        }
+        let counted = Self {
+            failed_count: counted.saturating_add(1),
+            locked_until: None,
+        };
+        (counted, ReservedAttempt::Granted)
+    }
+
+    /// The state after a reserved attempt's password proved wrong at `now`:
+    /// it was counted when reserved, so only the lock is decided. The
+    /// attempt whose place reached `max_failed` sets it; during a lock
+    /// nothing changes.
+    pub fn after_verified_failure(self, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
+        if self.is_locked(now) {
+            return self;
+        }
+        if self.locked_until.is_some() {
+            // The lock that was in force when this attempt was counted has
+            // ended since: this failure starts the new count.
+            return Self {
+                failed_count: 1,
+                locked_until: None,
+            };
+        }
+        if self.failed_count >= policy.max_failed {
+            return Self {
+                failed_count: self.failed_count,
+                locked_until: Some(now + policy.duration),
+            };
+        }
+        self
+    }
+
+    /// A reserved attempt that was not judged (its account may not log in,
+    /// or verifying it failed) gives its place back. A lock stays.
+    pub fn after_release(self) -> Self {
+        if self.locked_until.is_some() {
+            // A lock (in force or ended) was set meanwhile: its count stands.
+            return self;
+        }
         Self {
-            failed_count,
-            locked_until,
+            failed_count: self.failed_count.saturating_sub(1),
+            locked_until: None,
+        }
+    }
+
+    /// One failed attempt from start to end, nothing else in flight: the
+    /// place it takes, then its wrong password.
+    pub fn after_failure(self, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
+        match self.reserve(now, policy) {
+            (counted, ReservedAttempt::Granted) => counted.after_verified_failure(now, policy),
+            (refused, ReservedAttempt::Refused { .. }) => refused,
         }
     }
 
@@ -68,6 +145,20 @@ impl LockState {
     pub fn cleared() -> Self {
         Self::default()
     }
+}
+
+/// Whether an attempt got a place in the count
+/// ([`UserStore::reserve_login_attempt`](crate::ports::UserStore::reserve_login_attempt)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservedAttempt {
+    /// Counted: its password may be verified.
+    Granted,
+    /// Not counted, not to be verified: the account is locked.
+    /// `set_lock` when this refusal set the lock (it is audited once).
+    Refused {
+        locked_until: OffsetDateTime,
+        set_lock: bool,
+    },
 }
 
 /// What counting one failed login did
@@ -83,9 +174,10 @@ pub struct RecordedFailure {
 }
 
 impl RecordedFailure {
-    /// The failure that moves `before` to `before.after_failure(now, policy)`.
+    /// The verified failure that moves `before` (its place already
+    /// counted) to `before.after_verified_failure(now, policy)`.
     pub fn after(before: LockState, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
-        Self::between(before, before.after_failure(now, policy), now)
+        Self::between(before, before.after_verified_failure(now, policy), now)
     }
 
     /// A failure a store recorded: `before` as it was once the store held
@@ -148,26 +240,84 @@ mod tests {
         );
     }
 
+    /// One failure from its place to its verdict, as a store applies it.
+    fn recorded(before: LockState, now: OffsetDateTime) -> RecordedFailure {
+        let (counted, reserved) = before.reserve(now, POLICY);
+        assert_eq!(reserved, ReservedAttempt::Granted);
+        RecordedFailure::after(counted, now, POLICY)
+    }
+
     #[test]
     fn only_the_failure_that_locks_sets_the_lock() {
-        let fourth = RecordedFailure::after(fail(3, t(0)), t(1), POLICY);
+        let fourth = recorded(fail(3, t(0)), t(1));
         assert!(!fourth.set_lock);
-        let fifth = RecordedFailure::after(fourth.state, t(2), POLICY);
+        let fifth = recorded(fourth.state, t(2));
         assert!(fifth.set_lock);
         assert_eq!(fifth.state.locked_until, Some(t(2) + Duration::hours(24)));
-        // A failure during the lock finds it set.
+        // A failure verified during the lock finds it set.
         let during = RecordedFailure::after(fifth.state, t(3), POLICY);
         assert!(!during.set_lock);
         assert_eq!(during.state, fifth.state);
         // After the lock, counting starts again and the fifth failure locks anew.
         let end = t(2) + Duration::hours(24);
-        let mut recorded = during;
-        for _ in 0..5 {
-            assert!(!recorded.set_lock);
-            recorded = RecordedFailure::after(recorded.state, end, POLICY);
+        let mut state = during.state;
+        for _ in 0..4 {
+            let next = recorded(state, end);
+            assert!(!next.set_lock);
+            state = next.state;
         }
-        assert!(recorded.set_lock);
-        assert_eq!(recorded.state.failed_count, 5);
+        let fifth_again = recorded(state, end);
+        assert!(fifth_again.set_lock);
+        assert_eq!(fifth_again.state.failed_count, 5);
+    }
+
+    #[test]
+    fn attempts_in_flight_take_the_places_before_any_is_verified() {
+        // Ten attempts reserve at once: five places, then the lock.
+        let mut state = LockState::default();
+        let mut answers = Vec::new();
+        for _ in 0..10 {
+            let (next, reserved) = state.reserve(t(0), POLICY);
+            state = next;
+            answers.push(reserved);
+        }
+        let lock_end = t(0) + Duration::hours(24);
+        assert_eq!(answers[..5], [ReservedAttempt::Granted; 5]);
+        assert_eq!(
+            answers[5],
+            ReservedAttempt::Refused {
+                locked_until: lock_end,
+                set_lock: true
+            }
+        );
+        assert!(answers[6..].iter().all(|a| *a
+            == ReservedAttempt::Refused {
+                locked_until: lock_end,
+                set_lock: false
+            }));
+        // The five verified afterwards find the lock: none sets it again,
+        // and a right password among them cannot lift it (a success checks
+        // `is_locked` first).
+        let verified = RecordedFailure::after(state, t(1), POLICY);
+        assert!(!verified.set_lock);
+        assert!(verified.state.is_locked(t(1)));
+    }
+
+    #[test]
+    fn the_place_that_reaches_the_limit_locks_when_its_password_is_wrong() {
+        let (counted, reserved) = fail(4, t(0)).reserve(t(1), POLICY);
+        assert_eq!(reserved, ReservedAttempt::Granted);
+        assert_eq!(counted.failed_count, 5);
+        assert!(!counted.is_locked(t(1)), "not before its verdict");
+        assert!(counted.after_verified_failure(t(1), POLICY).is_locked(t(1)));
+    }
+
+    #[test]
+    fn an_attempt_not_judged_gives_its_place_back_but_never_a_lock() {
+        let (counted, _) = fail(2, t(0)).reserve(t(1), POLICY);
+        assert_eq!(counted.after_release(), fail(2, t(0)));
+        let locked = fail(5, t(0));
+        assert_eq!(locked.after_release(), locked);
     }
 
     #[test]

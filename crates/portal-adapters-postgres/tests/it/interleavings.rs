@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 
 use portal_adapters_postgres::PgStore;
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
+use portal_domain::lockout::ReservedAttempt;
 use portal_domain::prelude::*;
 use portal_domain::testing::{ManualClock, SequentialTokens, sample};
 use sqlx::PgPool;
@@ -195,4 +196,60 @@ async fn the_purge_keeps_an_account_a_resend_in_flight_just_sent_a_link(pool: Pg
             .unwrap()
             .is_some()
     );
+}
+
+/// Two instances (two pools) on one database take places in one account's
+/// lockout count at once: exactly `max_failed` are granted, one refusal
+/// sets the lock, and it is audited once.
+#[sqlx::test(migrator = "portal_adapters_postgres::MIGRATOR")]
+async fn two_instances_share_one_exact_lockout_count(pool: PgPool) {
+    let (portal, _) = portal(&pool).await;
+    let id = portal_domain::account::AccountId::new(register(&portal).await);
+    // Each instance has its own pool of connections to the one database.
+    let connect = || async {
+        let options = (*pool.connect_options()).clone();
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .unwrap();
+        PgStore::from_pool(own)
+    };
+    let (first, second) = (connect().await, connect().await);
+    let policy = portal_domain::lockout::LockoutPolicy::default();
+    let now = portal.clock().now();
+    let event = portal_domain::audit::AuditEvent {
+        at: now,
+        action: portal_domain::audit::AuditAction::AccountLocked,
+        username: Some("dr.doe".to_owned()),
+        client_addr: None,
+        outcome: "locked".to_owned(),
+    };
+    let attempts = (0..20).map(|n| {
+        let store = if n % 2 == 0 { &first } else { &second };
+        store.reserve_login_attempt(id, now, policy, &event)
+    });
+    let answers: Vec<ReservedAttempt> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let granted = answers
+        .iter()
+        .filter(|a| **a == ReservedAttempt::Granted)
+        .count();
+    assert_eq!(granted, 5, "{answers:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| matches!(a, ReservedAttempt::Refused { set_lock: true, .. }))
+            .count(),
+        1
+    );
+    let locked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE event = 'account_locked'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(locked, 1);
 }

@@ -107,6 +107,20 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
             .record_login_failure(id, now, policy, lock_audit)
             .await
     }
+    async fn reserve_login_attempt(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
+    ) -> Result<crate::lockout::ReservedAttempt, StoreError> {
+        (**self)
+            .reserve_login_attempt(id, now, policy, lock_audit)
+            .await
+    }
+    async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
+        (**self).release_login_attempt(id).await
+    }
     async fn record_login_success(
         &self,
         id: AccountId,

@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::email::{ClaimedEmail, Email, OutboxClaim};
-use crate::lockout::{LockoutPolicy, RecordedFailure};
+use crate::lockout::{LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -170,10 +170,29 @@ pub enum IssueOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialWrite {
     Applied,
+    /// Another attempt locked the account while this one was verified: a
+    /// success never lifts a lock. Nothing was written.
+    Locked {
+        locked_until: OffsetDateTime,
+    },
     /// The account's password hash is no longer the one that was verified
     /// (a reset or a change committed meanwhile), or the session the write
     /// belongs to is gone: nothing was written.
     Stale,
+}
+
+impl CredentialWrite {
+    /// Why a write after a verification did not apply to `account` as it is
+    /// now: its hash is no longer the verified one, else a lock is in force
+    /// at `now`. For a store whose write matched nothing.
+    pub fn refused(account: &Account, verified: &PasswordHash, now: OffsetDateTime) -> Self {
+        match account.lock.locked_until(now) {
+            Some(locked_until) if account.password_hash == *verified => {
+                Self::Locked { locked_until }
+            }
+            _ => Self::Stale,
+        }
+    }
 }
 
 /// A password change by a logged-in account, for
@@ -297,13 +316,32 @@ pub trait UserStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError>;
 
-    /// Atomically counts a failed login
-    /// ([`LockState::after_failure`](crate::lockout::LockState::after_failure))
-    /// and returns the new state, and whether this failure set the lock
-    /// ([`RecordedFailure::between`] the state it counted from and the new
-    /// one). Never loses a count under concurrency, and of failures racing
-    /// past the limit exactly one reports `set_lock`; that one also stores
+    /// Atomically gives a login or password-change attempt its place in
+    /// the count before its password is verified
+    /// ([`LockState::reserve`](crate::lockout::LockState::reserve)). Never
+    /// loses a count under concurrency; of attempts racing past the limit
+    /// exactly one sets the lock (`set_lock`), and that one stores
     /// `lock_audit` in the same transaction. An unknown id is `Unexpected`.
+    async fn reserve_login_attempt(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
+    ) -> Result<ReservedAttempt, StoreError>;
+
+    /// Gives back the place of a reserved attempt that was not judged
+    /// ([`LockState::after_release`](crate::lockout::LockState::after_release)).
+    async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError>;
+
+    /// Atomically records that a reserved attempt's password was wrong
+    /// ([`LockState::after_verified_failure`](crate::lockout::LockState::after_verified_failure):
+    /// it was counted when reserved, so this only sets the lock when the
+    /// count reached the limit) and returns the new state, and whether this
+    /// failure set the lock ([`RecordedFailure::between`]). Of failures
+    /// racing past the limit exactly one reports `set_lock`; that one also
+    /// stores `lock_audit` in the same transaction. An unknown id is
+    /// `Unexpected`.
     async fn record_login_failure(
         &self,
         id: AccountId,
@@ -315,7 +353,8 @@ pub trait UserStore: Send + Sync {
     /// In one transaction, only while the account's password hash is still
     /// `verified` (else [`CredentialWrite::Stale`] and nothing is written,
     /// so a login that verified a password a reset has just replaced leaves
-    /// no session behind): clears the failure count and lock, sets the last
+    /// no session behind) and no lock is in force at `session.created_at`
+    /// (else [`CredentialWrite::Locked`]: a success never lifts a lock): clears the failure count and lock, sets the last
     /// login, stores the session, replaces the password hash when a rehash
     /// is given, and appends the login's audit event (a session never exists
     /// without its record).
@@ -392,7 +431,8 @@ pub trait UserStore: Send + Sync {
 
     /// In one transaction, only while the account's password hash is still
     /// `change.verified` and the session `change.keep` still exists (else
-    /// [`CredentialWrite::Stale`] and nothing is written): sets the
+    /// [`CredentialWrite::Stale`] and nothing is written) and no lock is in
+    /// force at `now` (else [`CredentialWrite::Locked`]): sets the
     /// password hash, revokes every session of the account except `keep`,
     /// queues `notice` (due at `now`) and stores `audit`.
     async fn change_password(

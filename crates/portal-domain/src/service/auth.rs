@@ -7,6 +7,7 @@ use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
+use crate::lockout::ReservedAttempt;
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
 use crate::ports::{
     Clock, CredentialWrite, PasswordChange, PasswordHasher, ProviderRead, ProviderRoster,
@@ -129,21 +130,62 @@ where
             self.hasher.verify_dummy(password).await?;
             return Err(LoginError::InvalidCredentials);
         };
+        // Refused without a write while the lock read with the account holds.
         if let Some(locked_until) = account.lock.locked_until(now) {
             return Err(LoginError::AccountLocked { locked_until });
         }
-        let Verification::Match { needs_rehash } = self
+        if let Some(locked_until) = self.take_place(&account, now, ctx).await? {
+            return Err(LoginError::AccountLocked { locked_until });
+        }
+        let needs_rehash = match self
             .hasher
             .verify_password(password, &account.password_hash)
-            .await?
-        else {
-            return Err(self
-                .count_failure(&account, now, ctx)
-                .await?
-                .map_or(LoginError::InvalidCredentials, |locked_until| {
-                    LoginError::AccountLocked { locked_until }
-                }));
+            .await
+        {
+            Ok(Verification::Match { needs_rehash }) => needs_rehash,
+            Ok(Verification::Mismatch) => {
+                return Err(self
+                    .count_failure(&account, now, ctx)
+                    .await?
+                    .map_or(LoginError::InvalidCredentials, |locked_until| {
+                        LoginError::AccountLocked { locked_until }
+                    }));
+            }
+            Err(error) => {
+                self.give_place_back(&account).await;
+                return Err(error.into());
+            }
         };
+        let finished = self
+            .finish_login(
+                username,
+                password,
+                account.clone(),
+                provider,
+                needs_rehash,
+                ctx,
+            )
+            .await;
+        // A right password that did not log in (the account may not, or a
+        // fault) was not a failure: its place is given back. A lock stays.
+        if let Err(error) = &finished
+            && !matches!(error, LoginError::AccountLocked { .. })
+        {
+            self.give_place_back(&account).await;
+        }
+        finished
+    }
+
+    /// The rest of a login whose password was right.
+    async fn finish_login(
+        &self,
+        username: &str,
+        password: &Password,
+        account: Account,
+        provider: ProviderRead,
+        needs_rehash: bool,
+        ctx: RequestContext,
+    ) -> Result<LoggedIn, LoginError> {
         if account.disabled {
             return Err(LoginError::AccountDisabled);
         }
@@ -177,10 +219,16 @@ where
                 &audit,
             )
             .await?;
-        if written == CredentialWrite::Stale {
+        match written {
+            CredentialWrite::Applied => {}
             // The password was reset or changed while it was being verified:
             // the one verified is no longer the account's.
-            return Err(LoginError::InvalidCredentials);
+            CredentialWrite::Stale => return Err(LoginError::InvalidCredentials),
+            // Another attempt locked the account meanwhile: a success never
+            // lifts a lock.
+            CredentialWrite::Locked { locked_until } => {
+                return Err(LoginError::AccountLocked { locked_until });
+            }
         }
         trace_audit(&audit);
         let agreement_required = self.agreement_pending(&account);
@@ -190,6 +238,48 @@ where
             account,
             agreement_required,
         })
+    }
+
+    /// Gives this attempt its place in the count before its password is
+    /// verified; returns the lock's end when it is refused instead (the
+    /// account is locked, or the attempts in flight took every place).
+    async fn take_place(
+        &self,
+        account: &Account,
+        now: OffsetDateTime,
+        ctx: RequestContext,
+    ) -> Result<Option<OffsetDateTime>, Fault> {
+        let lock_audit = self.audit_event(
+            AuditAction::AccountLocked,
+            Some(account.username.as_str()),
+            ctx,
+            "locked",
+        );
+        match self
+            .store
+            .reserve_login_attempt(account.id, now, self.settings.lockout, &lock_audit)
+            .await?
+        {
+            ReservedAttempt::Granted => Ok(None),
+            ReservedAttempt::Refused {
+                locked_until,
+                set_lock,
+            } => {
+                if set_lock {
+                    trace_audit(&lock_audit);
+                }
+                Ok(Some(locked_until))
+            }
+        }
+    }
+
+    /// Gives back the place of an attempt that was not judged. A store
+    /// failure here leaves the place counted (as a failure would be): it is
+    /// logged, and the answer already decided stands.
+    async fn give_place_back(&self, account: &Account) {
+        if let Err(error) = self.store.release_login_attempt(account.id).await {
+            tracing::warn!(%error, "an attempt's place in the lockout count was not given back");
+        }
     }
 
     /// Counts a failure; returns the lock's end when the account is locked
@@ -373,12 +463,21 @@ where
         if let Some(locked_until) = account.lock.locked_until(now) {
             return Err(PasswordChangeError::AccountLocked { locked_until });
         }
-        if !self
+        // Wrong current passwords count toward the lockout, and cannot race
+        // it either: the place is taken before the password is verified.
+        if let Some(locked_until) = self.take_place(&account, now, ctx).await? {
+            return Err(PasswordChangeError::AccountLocked { locked_until });
+        }
+        let verified = self
             .hasher
             .verify_password(current, &account.password_hash)
-            .await?
-            .is_match()
-        {
+            .await;
+        if !matches!(verified, Ok(Verification::Mismatch)) {
+            // Right (the change is no failure) or not judged: either way
+            // the place goes back now; the change's write checks the lock.
+            self.give_place_back(&account).await;
+        }
+        if !verified?.is_match() {
             return Err(self
                 .count_failure(&account, now, ctx)
                 .await?
@@ -437,6 +536,9 @@ where
             // meanwhile, or this session was revoked: the caller's current
             // password is no longer current.
             CredentialWrite::Stale => Err(PasswordChangeError::InvalidCredentials),
+            CredentialWrite::Locked { locked_until } => {
+                Err(PasswordChangeError::AccountLocked { locked_until })
+            }
         }
     }
 }

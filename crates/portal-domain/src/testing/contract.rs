@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 use crate::account::{Account, AccountId, AccountProvider, NewAccount};
 use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
+use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
     NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
@@ -160,6 +160,8 @@ macro_rules! __contract_cases {
             a_finished_flow_is_checked_before_the_username,
             a_purged_account_is_sent_no_link,
             changes_store_their_audit_events_with_them,
+            a_right_password_racing_wrong_ones_never_lifts_the_lock,
+            an_attempt_not_judged_gives_its_place_back,
             roster_finds_and_scopes,
             roster_import_is_idempotent_replaces_and_dry_runs,
             roster_files_import_all_or_nothing,
@@ -357,6 +359,28 @@ fn lock_audit() -> AuditEvent {
     AuditEvent {
         outcome: "locked".to_owned(),
         ..audit_of(AuditAction::AccountLocked, "dr.doe")
+    }
+}
+
+/// One failed login as a use case makes it: the attempt's place in the
+/// count, then its wrong password.
+async fn failed_login<S: UserStore>(
+    store: &S,
+    id: AccountId,
+    now: OffsetDateTime,
+    policy: LockoutPolicy,
+) -> Result<RecordedFailure, crate::ports::StoreError> {
+    let event = lock_audit();
+    match store.reserve_login_attempt(id, now, policy, &event).await? {
+        ReservedAttempt::Granted => store.record_login_failure(id, now, policy, &event).await,
+        ReservedAttempt::Refused { set_lock, .. } => Ok(RecordedFailure {
+            state: store
+                .account_by_id(id)
+                .await?
+                .map(|a| a.lock)
+                .unwrap_or_default(),
+            set_lock,
+        }),
     }
 }
 

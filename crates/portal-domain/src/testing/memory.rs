@@ -13,7 +13,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, Activation, NewAccount};
 use crate::audit::{AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy, RecordedFailure};
+use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
     Clock, CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, ImportSummary,
     IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, ProofingFailures, ProviderRead,
@@ -331,6 +331,30 @@ impl UserStore for InMemoryStore {
         Ok(created)
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        policy: LockoutPolicy,
+        lock_audit: &AuditEvent,
+    ) -> Result<ReservedAttempt, StoreError> {
+        let mut state = lock(&self.state);
+        let account = state.account_mut(id)?;
+        let (counted, reserved) = account.lock.reserve(now, policy);
+        account.lock = counted;
+        if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
+            state.audit.push(lock_audit.clone());
+        }
+        Ok(reserved)
+    }
+
+    async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let account = state.account_mut(id)?;
+        account.lock = account.lock.after_release();
+        Ok(())
+    }
+
     async fn record_login_failure(
         &self,
         id: AccountId,
@@ -360,6 +384,9 @@ impl UserStore for InMemoryStore {
         let account = state.account_mut(id)?;
         if account.password_hash != *verified {
             return Ok(CredentialWrite::Stale);
+        }
+        if let Some(locked_until) = account.lock.locked_until(session.created_at) {
+            return Ok(CredentialWrite::Locked { locked_until });
         }
         account.lock = LockState::cleared();
         account.last_login_at = Some(session.created_at);
@@ -505,6 +532,9 @@ impl UserStore for InMemoryStore {
         let account = state.account_mut(id)?;
         if account.password_hash != change.verified || !session_kept {
             return Ok(CredentialWrite::Stale);
+        }
+        if let Some(locked_until) = account.lock.locked_until(now) {
+            return Ok(CredentialWrite::Locked { locked_until });
         }
         account.password_hash = change.new_hash.clone();
         state

@@ -10,17 +10,13 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
         duration: Duration::hours(24),
     };
     for (minute, count) in [(1, 1), (2, 2)] {
-        let recorded = s
-            .store
-            .record_login_failure(account.id, at(minute), policy, &lock_audit())
+        let recorded = failed_login(&s.store, account.id, at(minute), policy)
             .await
             .unwrap();
         assert_eq!(recorded.state.failed_count, count);
         assert!(!recorded.set_lock);
     }
-    let locking = s
-        .store
-        .record_login_failure(account.id, at(3), policy, &lock_audit())
+    let locking = failed_login(&s.store, account.id, at(3), policy)
         .await
         .unwrap();
     let locked = LockState {
@@ -36,8 +32,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     );
     // During the lock nothing changes, and the lock is not set again.
     assert_eq!(
-        s.store
-            .record_login_failure(account.id, at(4), policy, &lock_audit())
+        failed_login(&s.store, account.id, at(4), policy)
             .await
             .unwrap(),
         RecordedFailure {
@@ -48,14 +43,7 @@ pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s:
     let stored = stored_account(&s.store, account.id).await;
     assert_eq!(stored.lock, locked);
     // After the lock, the count starts again from zero.
-    let after = s
-        .store
-        .record_login_failure(
-            account.id,
-            at(3) + Duration::hours(24),
-            policy,
-            &lock_audit(),
-        )
+    let after = failed_login(&s.store, account.id, at(3) + Duration::hours(24), policy)
         .await
         .unwrap();
     assert_eq!(
@@ -75,24 +63,21 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
 ) {
     seed_roster(&s.roster).await;
     let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
-    let locked_event = lock_audit();
     let generous = LockoutPolicy {
         max_failed: 1000,
         duration: Duration::hours(24),
     };
-    let results = join_all((0..50).map(|i| {
-        s.store
-            .record_login_failure(counted.id, at(i), generous, &locked_event)
-    }))
-    .await;
-    let mut counts: Vec<u32> = results
-        .into_iter()
-        .map(|r| r.unwrap().state.failed_count)
-        .collect();
-    counts.sort_unstable();
+    for result in
+        join_all((0..50).map(|i| failed_login(&s.store, counted.id, at(i), generous))).await
+    {
+        assert!(!result.unwrap().set_lock);
+    }
     assert_eq!(
-        counts,
-        (1..=50).collect::<Vec<u32>>(),
+        stored_account(&s.store, counted.id).await.lock,
+        LockState {
+            failed_count: 50,
+            locked_until: None
+        },
         "no count lost or doubled"
     );
 
@@ -101,11 +86,7 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
         max_failed: 5,
         duration: Duration::hours(24),
     };
-    let results = join_all((0..50).map(|i| {
-        s.store
-            .record_login_failure(locked.id, at(i), policy, &locked_event)
-    }))
-    .await;
+    let results = join_all((0..50).map(|i| failed_login(&s.store, locked.id, at(i), policy))).await;
     let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
     let ends: std::collections::BTreeSet<_> = recorded
         .iter()
@@ -126,8 +107,7 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let policy = LockoutPolicy::default();
-    s.store
-        .record_login_failure(account.id, at(1), policy, &lock_audit())
+    failed_login(&s.store, account.id, at(1), policy)
         .await
         .unwrap();
     let session = session_for(&account, 9, at(2));
@@ -301,12 +281,10 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
         max_failed: 2,
         duration: Duration::hours(24),
     };
-    s.store
-        .record_login_failure(account.id, at(2), policy, &lock_audit())
+    failed_login(&s.store, account.id, at(2), policy)
         .await
         .unwrap();
-    s.store
-        .record_login_failure(account.id, at(3), policy, &lock_audit())
+    failed_login(&s.store, account.id, at(3), policy)
         .await
         .unwrap();
     s.store.clear_lock(account.id).await.unwrap();

@@ -174,8 +174,7 @@ pub async fn changes_store_their_audit_events_with_them<S: UserStore, R: Provide
         duration: Duration::hours(1),
     };
     for t in 1..=3 {
-        s.store
-            .record_login_failure(account.id, at(t), policy, &lock_audit())
+        failed_login(&s.store, account.id, at(t), policy)
             .await
             .unwrap();
     }
@@ -238,4 +237,148 @@ async fn events_of<S: UserStore>(store: &S, action: AuditAction) -> usize {
         .iter()
         .filter(|event| event.action == action)
         .count()
+}
+
+/// Ten wrong passwords and the right one, all in flight at once: each
+/// takes its place before it is verified, so at most `max_failed` are
+/// verified, one attempt sets the lock, and the right password verified
+/// after it is answered locked and writes nothing (SPEC §4).
+pub async fn a_right_password_racing_wrong_ones_never_lifts_the_lock<
+    S: UserStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 5,
+        duration: Duration::hours(24),
+    };
+    let event = lock_audit();
+    // The right password's attempt is among the first to take a place.
+    let right = s
+        .store
+        .reserve_login_attempt(account.id, at(1), policy, &event)
+        .await
+        .unwrap();
+    assert_eq!(right, ReservedAttempt::Granted);
+    let wrong: Vec<ReservedAttempt> = join_all((0..10).map(|_| {
+        s.store
+            .reserve_login_attempt(account.id, at(1), policy, &event)
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let granted = wrong
+        .iter()
+        .filter(|r| **r == ReservedAttempt::Granted)
+        .count();
+    assert_eq!(granted, 4, "five places in all: {wrong:?}");
+    let lock_end = at(1) + Duration::hours(24);
+    assert_eq!(
+        wrong
+            .iter()
+            .filter(|r| matches!(r, ReservedAttempt::Refused { set_lock: true, locked_until } if *locked_until == lock_end))
+            .count(),
+        1,
+        "one attempt sets the lock: {wrong:?}"
+    );
+    // The granted wrong ones are verified: none sets the lock again.
+    for _ in 0..granted {
+        let recorded = s
+            .store
+            .record_login_failure(account.id, at(2), policy, &event)
+            .await
+            .unwrap();
+        assert!(!recorded.set_lock);
+        assert_eq!(recorded.state.locked_until, Some(lock_end));
+    }
+    // The right password's verification ends now: it cannot log in.
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &session_for(&account, 30, at(3)),
+            &account.password_hash,
+            None,
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        CredentialWrite::Locked {
+            locked_until: lock_end
+        }
+    );
+    assert_eq!(stored_session(&s.store, &token(30).hash()).await, None);
+    assert_eq!(
+        stored_account(&s.store, account.id).await.lock.locked_until,
+        Some(lock_end),
+        "the lock stands"
+    );
+    assert_eq!(events_of(&s.store, AuditAction::AccountLocked).await, 1);
+    assert_eq!(events_of(&s.store, AuditAction::LoginSucceeded).await, 0);
+
+    // A password change verified while the account was locked writes
+    // nothing either.
+    let change = PasswordChange {
+        account_id: account.id,
+        verified: account.password_hash.clone(),
+        new_hash: hash("during-the-lock"),
+        keep: token(30).hash(),
+    };
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let changed = audit_of(AuditAction::PasswordChanged, "dr.doe");
+    assert!(matches!(
+        s.store
+            .change_password(&change, &notice, &changed, at(4))
+            .await
+            .unwrap(),
+        CredentialWrite::Locked { .. } | CredentialWrite::Stale
+    ));
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        account.password_hash
+    );
+}
+
+/// A reserved attempt that was not judged (its account may not log in, or
+/// verifying failed) gives its place back; a lock is never given back.
+pub async fn an_attempt_not_judged_gives_its_place_back<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 3,
+        duration: Duration::hours(1),
+    };
+    let event = lock_audit();
+    for _ in 0..2 {
+        s.store
+            .reserve_login_attempt(account.id, at(1), policy, &event)
+            .await
+            .unwrap();
+    }
+    s.store.release_login_attempt(account.id).await.unwrap();
+    assert_eq!(
+        stored_account(&s.store, account.id).await.lock,
+        LockState {
+            failed_count: 1,
+            locked_until: None
+        }
+    );
+    for _ in 0..3 {
+        s.store
+            .reserve_login_attempt(account.id, at(2), policy, &event)
+            .await
+            .unwrap();
+    }
+    let locked = stored_account(&s.store, account.id).await.lock;
+    assert!(locked.is_locked(at(2)), "{locked:?}");
+    s.store.release_login_attempt(account.id).await.unwrap();
+    assert_eq!(stored_account(&s.store, account.id).await.lock, locked);
 }

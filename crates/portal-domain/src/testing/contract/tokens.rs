@@ -203,8 +203,7 @@ pub async fn password_reset_changes_everything_at_once<
     logged_in(&s.store, &account, 21, at(1)).await;
     logged_in(&s.store, &other, 22, at(1)).await;
     assert!(
-        s.store
-            .record_login_failure(account.id, at(2), policy, &lock_audit())
+        failed_login(&s.store, account.id, at(2), policy)
             .await
             .unwrap()
             .state

@@ -256,3 +256,55 @@ async fn a_double_submitted_account_step_is_told_its_account_was_created() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_right_password_verified_after_wrong_ones_locked_the_account_is_locked() {
+    let p = portal();
+    active_account(&p).await;
+    let (instance, hasher) = racing(&p, Argon2Settings::minimal());
+    let (reached, release) = hasher.arm(Stop::AfterVerify);
+    let right = tokio::spawn({
+        let instance = instance.clone();
+        async move {
+            instance
+                .login("dr.doe", &password(sample::PASSWORD), CTX)
+                .await
+        }
+    });
+    reached.await.unwrap();
+    // While the right password waits for its verdict, wrong ones take the
+    // remaining places, and the lock.
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        answers.push(
+            p.login("dr.doe", &password("Not-The-Password-42"), CTX)
+                .await
+                .err(),
+        );
+    }
+    assert!(
+        answers
+            .iter()
+            .filter(|a| matches!(a, Some(LoginError::InvalidCredentials)))
+            .count()
+            <= 4,
+        "at most four wrong passwords verified beside the right one: {answers:?}"
+    );
+    assert!(matches!(
+        answers.last(),
+        Some(Some(LoginError::AccountLocked { .. }))
+    ));
+    release.send(()).unwrap();
+    let answer = right.await.unwrap();
+    assert!(
+        matches!(answer, Err(LoginError::AccountLocked { .. })),
+        "a success never lifts a lock: {answer:?}"
+    );
+    assert_eq!(p.store.session_count(), 0);
+    assert!(
+        p.login("dr.doe", &password(sample::PASSWORD), CTX)
+            .await
+            .is_err(),
+        "still locked"
+    );
+}

@@ -20,6 +20,7 @@ enum LoginCall {
 fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
     if upto > LoginCall::Lookup {
         login_lookup(fx, Ok(Some(account)));
+        place_taken(fx);
     }
     if upto > LoginCall::Verify {
         fx.hasher
@@ -37,6 +38,30 @@ fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
     if upto > LoginCall::Token {
         fx.tokens.expect_token().return_const(Ok(raw_token(5)));
     }
+}
+
+/// The attempt takes its place in the lockout count before it is verified
+/// (an account locked when read never gets this far).
+pub(super) fn place_taken(fx: &mut Fx) {
+    fx.store
+        .expect_reserve_login_attempt()
+        .withf(|id, now, policy, lock_event| {
+            *id == AccountId::new(42)
+                && *now == NOW
+                && *policy == LockoutPolicy::default()
+                && lock_event.action == AuditAction::AccountLocked
+        })
+        .return_const(Ok(ReservedAttempt::Granted));
+}
+
+/// A right password that did not log in, or a verification that failed,
+/// gives the attempt's place back, once.
+pub(super) fn place_given_back(fx: &mut Fx) {
+    fx.store
+        .expect_release_login_attempt()
+        .withf(|id| *id == AccountId::new(42))
+        .times(1)
+        .return_const(Ok(()));
 }
 
 /// The store's answer to the login's lookup of `Dr.Doe`, as a store that
@@ -172,6 +197,7 @@ async fn login_at_the_exact_end_of_the_lock_succeeds_with_the_real_hasher() {
     };
     let mut fx = Fx::at(NOW);
     login_lookup(&mut fx, Ok(Some(account)));
+    place_taken(&mut fx);
     fx.roster
         .expect_find()
         .return_const(Ok(Some(sample::jane_doe())));
@@ -194,6 +220,7 @@ async fn login_at_the_exact_end_of_the_lock_succeeds_with_the_real_hasher() {
 async fn login_password_verification_overloaded_is_a_fault_and_counts_nothing() {
     let mut fx = Fx::new();
     login_until(&mut fx, active_account(), LoginCall::Verify);
+    place_given_back(&mut fx);
     fx.hasher
         .expect_verify_password()
         .return_const(Err(overloaded()));
@@ -223,9 +250,10 @@ pub(super) fn wrong_password(fx: &mut Fx, failures_before: u32) {
         })
         .times(1)
         .returning(move |_, now, policy, _| {
+            // This attempt's place was counted when it was reserved.
             Ok(RecordedFailure::after(
                 LockState {
-                    failed_count: failures_before,
+                    failed_count: failures_before + 1,
                     locked_until: None,
                 },
                 now,
@@ -371,6 +399,7 @@ async fn login_correct_password_on_a_disabled_or_pending_account_is_refused() {
     ] {
         let mut fx = Fx::new();
         login_until(&mut fx, account, LoginCall::Roster);
+        place_given_back(&mut fx);
         no_session_written(&mut fx);
         fx.tokens.expect_token().never();
         assert_eq!(login(fx).await, Err(expected));
@@ -382,6 +411,7 @@ async fn login_provider_inactive_or_gone_is_refused() {
     for entry in [Some(inactive(sample::jane_doe())), None] {
         let mut fx = Fx::new();
         login_until(&mut fx, active_account(), LoginCall::Roster);
+        place_given_back(&mut fx);
         fx.roster.expect_find().return_const(Ok(entry));
         no_session_written(&mut fx);
         assert_eq!(login(fx).await, Err(LoginError::ProviderInactive));
@@ -404,6 +434,7 @@ async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster
             .expect_account_for_login()
             .times(1)
             .return_const(Ok(Some((active_account(), read))));
+        place_taken(&mut fx);
         fx.hasher
             .expect_verify_password()
             .times(1)
@@ -419,6 +450,7 @@ async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster
                 .return_const(Ok(CredentialWrite::Applied));
         } else {
             no_session_written(&mut fx);
+            place_given_back(&mut fx);
         }
         assert_eq!(login(fx).await, expected);
     }
@@ -428,6 +460,7 @@ async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster
 async fn login_roster_error_is_a_fault() {
     let mut fx = Fx::new();
     login_until(&mut fx, active_account(), LoginCall::Roster);
+    place_given_back(&mut fx);
     fx.roster.expect_find().return_const(Err(down()));
     no_session_written(&mut fx);
     assert_eq!(
@@ -440,6 +473,8 @@ async fn login_roster_error_is_a_fault() {
 async fn login_rehash_overloaded_is_a_fault_and_writes_no_session() {
     let mut fx = Fx::new();
     login_lookup(&mut fx, Ok(Some(active_account())));
+    place_taken(&mut fx);
+    place_given_back(&mut fx);
     fx.hasher
         .expect_verify_password()
         .return_const(Ok(Verification::Match { needs_rehash: true }));
@@ -461,6 +496,7 @@ async fn login_rehash_overloaded_is_a_fault_and_writes_no_session() {
 async fn login_randomness_failure_is_a_fault_and_writes_no_session() {
     let mut fx = Fx::new();
     login_until(&mut fx, active_account(), LoginCall::Token);
+    place_given_back(&mut fx);
     fx.tokens.expect_token().return_const(Err(no_randomness()));
     no_session_written(&mut fx);
     assert_eq!(
@@ -473,6 +509,7 @@ async fn login_randomness_failure_is_a_fault_and_writes_no_session() {
 async fn login_store_error_recording_the_success_is_a_fault() {
     let mut fx = Fx::new();
     login_until(&mut fx, active_account(), LoginCall::Record);
+    place_given_back(&mut fx);
     fx.store
         .expect_record_login_success()
         .return_const(Err(down()));
@@ -503,4 +540,53 @@ async fn login_success_stores_its_audit_event_with_the_session() {
         .return_const(Ok(CredentialWrite::Applied));
     assert_eq!(login(fx).await, Ok(active_account()));
     assert_eq!(audit.outcomes(), [], "nothing appended separately");
+}
+
+#[tokio::test]
+async fn login_refused_a_place_is_locked_without_verifying() {
+    let mut fx = Fx::new();
+    let audit = fx.audit.clone();
+    login_lookup(&mut fx, Ok(Some(active_account())));
+    let until = NOW + Duration::hours(24);
+    fx.store
+        .expect_reserve_login_attempt()
+        .times(1)
+        .return_const(Ok(ReservedAttempt::Refused {
+            locked_until: until,
+            set_lock: true,
+        }));
+    fx.hasher.expect_verify_password().never();
+    fx.store.expect_release_login_attempt().never();
+    no_session_written(&mut fx);
+    assert_eq!(
+        login(fx).await,
+        Err(LoginError::AccountLocked {
+            locked_until: until
+        })
+    );
+    // The lockout's event was stored with the refusal that set it.
+    assert_eq!(
+        audit.outcomes(),
+        [(AuditAction::LoginFailed, "account_locked".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn login_right_password_verified_after_another_attempt_locked_is_locked() {
+    let mut fx = Fx::new();
+    login_until(&mut fx, active_account(), LoginCall::Record);
+    let until = NOW + Duration::hours(24);
+    fx.store
+        .expect_record_login_success()
+        .times(1)
+        .return_const(Ok(CredentialWrite::Locked {
+            locked_until: until,
+        }));
+    fx.store.expect_release_login_attempt().never();
+    assert_eq!(
+        login(fx).await,
+        Err(LoginError::AccountLocked {
+            locked_until: until
+        })
+    );
 }

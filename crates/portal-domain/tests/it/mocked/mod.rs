@@ -18,7 +18,7 @@ use portal_domain::audit::{AuditAction, AuditEvent};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
-use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure};
+use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, HashError, IssueOutcome, MailError,

@@ -29,6 +29,7 @@ fn account_loaded(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
 fn change_until(fx: &mut Fx, account: Account, upto: ChangeCall) {
     if upto > ChangeCall::Load {
         account_loaded(fx, Ok(Some(account)));
+        super::login::place_taken(fx);
     }
     if upto > ChangeCall::Verify {
         fx.hasher
@@ -37,6 +38,8 @@ fn change_until(fx: &mut Fx, account: Account, upto: ChangeCall) {
             .return_const(Ok(Verification::Match {
                 needs_rehash: false,
             }));
+        // The right current password is no failure: its place goes back.
+        super::login::place_given_back(fx);
     }
     if upto > ChangeCall::Policy {
         fx.hasher.expect_check_policy().return_const(Ok(Ok(())));
@@ -114,6 +117,7 @@ async fn change_at_the_exact_end_of_the_lock_proceeds() {
 async fn change_verification_overloaded_is_a_fault_and_counts_nothing() {
     let mut fx = Fx::new();
     change_until(&mut fx, active_account(), ChangeCall::Verify);
+    super::login::place_given_back(&mut fx);
     fx.hasher
         .expect_verify_password()
         .return_const(Err(overloaded()));
@@ -546,4 +550,26 @@ async fn confirm_stores_its_audit_event_with_the_reset() {
         .return_const(Ok(active_account()));
     assert_eq!(confirm(fx).await, Ok(()));
     assert_eq!(audit.outcomes(), [], "nothing appended separately");
+}
+
+#[tokio::test]
+async fn change_refused_a_place_is_locked_without_verifying() {
+    let mut fx = Fx::new();
+    account_loaded(&mut fx, Ok(Some(active_account())));
+    let until = NOW + Duration::hours(24);
+    fx.store
+        .expect_reserve_login_attempt()
+        .times(1)
+        .return_const(Ok(ReservedAttempt::Refused {
+            locked_until: until,
+            set_lock: false,
+        }));
+    fx.hasher.expect_verify_password().never();
+    nothing_changed(&mut fx);
+    assert_eq!(
+        change(fx).await,
+        Err(PasswordChangeError::AccountLocked {
+            locked_until: until
+        })
+    );
 }
