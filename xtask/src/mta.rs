@@ -10,8 +10,20 @@
 //! maildir this command reads. Each scenario starts the release
 //! `portal-http serve` on a fresh SQLite database, registers a provider
 //! through the JSON API so that an activation email is queued, and checks
-//! what the relay received, exim's log, the outbox and the service's log.
-//! `docs/email.md` ("Against a real MTA") lists the checks and keeps the
+//! what the relay received, exim's log, the outbox and the service's log:
+//!
+//! - `starttls-offered`, `plain-when-not-offered`, `tls-none`: `smtp://`
+//!   uses STARTTLS when offered, else plain; `?tls=none` never TLS;
+//! - `tls-required-ca`, `tls-required-system-store`: `?tls=required` trusts
+//!   the private CA through `PORTAL_SMTP_CA`, and through the system store
+//!   (and refuses the relay when the CA is in neither);
+//! - `no-starttls`: `?tls=required` to relay B sends nothing, keeps the
+//!   email queued and says why at WARN, once; a good relay then gets it;
+//! - `auth-over-tls`: AUTH PLAIN after STARTTLS, credentials never logged;
+//! - `headers`: the four kinds of email as received (subjects, `From`,
+//!   `Date`, `Message-ID`, `Auto-Submitted`) and the EHLO name.
+//!
+//! `docs/email.md` ("Against a real MTA") describes the checks and keeps the
 //! latest results.
 //!
 //! It needs root: apt-get, `update-ca-certificates` (one scenario trusts the
