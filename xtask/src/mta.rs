@@ -881,10 +881,9 @@ impl Drop for Relay {
 /// An exim configuration that accepts every recipient from loopback and
 /// delivers everything to `DIR/mail` (a maildir), logging to `DIR/log`;
 /// with `tls` (certificate, key), STARTTLS and AUTH PLAIN after it.
-fn exim_config(dir: &Path, name: &str, tls: Option<&(PathBuf, PathBuf)>) -> String {
+fn exim_config(dir: &Path, name: &str, tls_files: Option<&(PathBuf, PathBuf)>) -> String {
     let dir = dir.display();
-    let certs = tls;
-    let tls = match certs {
+    let tls = match tls_files {
         Some((cert, key)) => format!(
             "tls_advertise_hosts = *\ntls_certificate = {}\ntls_privatekey = {}\n",
             cert.display(),
@@ -893,7 +892,7 @@ fn exim_config(dir: &Path, name: &str, tls: Option<&(PathBuf, PathBuf)>) -> Stri
         // exim makes a self-signed certificate up when it has none: say no TLS.
         None => "tls_advertise_hosts =\n".to_owned(),
     };
-    let auth = if certs.is_some() {
+    let auth = if tls_files.is_some() {
         format!(
             "\nbegin authenticators\n\
              plain:\n  driver = plaintext\n  public_name = PLAIN\n  server_prompts = :\n  \
