@@ -7,6 +7,7 @@
 
 mod chaos;
 mod fuzz;
+mod mta;
 mod prerequisites;
 mod schemathesis;
 mod service;
@@ -43,10 +44,16 @@ Commands:
   chaos [SCENARIO...]
           fault tests of the release service (smtp, pg-restart, kill,
             two-instances; default all); see docs/chaos.md
+  mta     the SMTP mailer against a real MTA: installs Debian's exim4
+            (never its own daemon), runs two exim relays on loopback
+            ports (STARTTLS with a private CA and AUTH PLAIN after it;
+            no STARTTLS) and checks TLS, trust through PORTAL_SMTP_CA
+            and the system store, tls=required, AUTH and the headers of
+            what arrives; needs root; see docs/email.md
   help    print this message
 
 fuzz, schemathesis and timing are run by hand, not by CI; see
-docs/abuse-testing.md.
+docs/abuse-testing.md. So are chaos and mta.
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
 
@@ -164,6 +171,7 @@ fn main() -> ExitCode {
         ["lint"] => (LINT, false),
         ["bench"] => (BENCH, true),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
+        ["mta", ref rest @ ..] => return mta::run(rest),
         ["fuzz", ref rest @ ..] => return fuzz::run(rest),
         ["schemathesis", ref rest @ ..] => return schemathesis::run(rest),
         ["timing", ref rest @ ..] => return timing::run(rest),

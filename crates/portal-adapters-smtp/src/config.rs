@@ -21,7 +21,8 @@ use url::{Host, Url};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmtpSecurity {
     /// `smtp://host:port` (the default): STARTTLS when the relay offers it,
-    /// else in clear (so credentials are refused here unless the host is
+    /// without checking its certificate (opportunistic TLS, RFC 7435), else
+    /// in clear (so credentials are refused here unless the host is
     /// loopback: they could travel in clear).
     Opportunistic,
     /// `smtp://host:port?tls=none`: never TLS, for a relay on the same host
@@ -38,7 +39,9 @@ impl SmtpSecurity {
     /// How the mode reads in the start-up log.
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Opportunistic => "STARTTLS when the relay offers it, else plain text",
+            Self::Opportunistic => {
+                "STARTTLS when the relay offers it (certificate not checked; tls=required checks it), else plain text"
+            }
             Self::Plain => "plain text, never TLS (tls=none)",
             Self::StartTls => "STARTTLS required (tls=required)",
             Self::ImplicitTls => "TLS from the first byte (smtps)",
@@ -320,8 +323,10 @@ impl SmtpSettings {
             None => "the system's trust store".to_owned(),
         };
         let trust = match self.security {
-            SmtpSecurity::Plain => String::new(),
-            _ => format!("; certificates checked against {trust}"),
+            SmtpSecurity::Plain | SmtpSecurity::Opportunistic => String::new(),
+            SmtpSecurity::StartTls | SmtpSecurity::ImplicitTls => {
+                format!("; certificates checked against {trust}")
+            }
         };
         format!(
             "SMTP relay {}:{}: {}{trust}; EHLO {}",

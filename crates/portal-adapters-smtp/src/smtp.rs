@@ -70,7 +70,16 @@ impl SmtpMailer {
             builder.build_rustls().map_err(tls_error)
         };
         let tls = match smtp.security {
-            SmtpSecurity::Opportunistic => Tls::Opportunistic(tls_parameters()?),
+            // Opportunistic TLS as MTAs do it (RFC 7435): encrypt whatever
+            // certificate the relay shows, since the alternative is plain
+            // text, not a checked certificate. `tls=required` checks it.
+            SmtpSecurity::Opportunistic => Tls::Opportunistic(
+                TlsParameters::builder(smtp.host.clone())
+                    .dangerous_accept_invalid_certs(true)
+                    .dangerous_accept_invalid_hostnames(true)
+                    .build_rustls()
+                    .map_err(tls_error)?,
+            ),
             SmtpSecurity::Plain => Tls::None,
             SmtpSecurity::StartTls => Tls::Required(tls_parameters()?),
             SmtpSecurity::ImplicitTls => Tls::Wrapper(tls_parameters()?),
