@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
-use portal_domain::audit::{AuditEvent, AuditFilter};
+use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
@@ -892,9 +892,14 @@ impl UserStore for SqliteStore {
         insert_audit(&self.pool, event).await
     }
 
-    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT at, event, username, client_addr, outcome FROM audit_events WHERE true",
+            "SELECT id, at, event, username, client_addr, outcome FROM audit_events WHERE 1",
         );
         if let Some(username) = &filter.username {
             query
@@ -905,13 +910,29 @@ impl UserStore for SqliteStore {
         if let Some(since) = filter.since {
             query.push(" AND at >= ").push_bind(Ts(since));
         }
-        query.push(" ORDER BY at, id");
+        if let Some(after) = after {
+            query
+                .push(" AND (at, id) > (")
+                .push_bind(Ts(after.at))
+                .push(", ")
+                .push_bind(after.seq)
+                .push(")");
+        }
+        query
+            .push(" ORDER BY at, id LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = query
             .build()
             .fetch_all(&self.pool)
             .await
             .map_err(op("list audit events"))?;
-        rows.iter().map(rows::audit_event).collect()
+        rows.iter()
+            .map(|row| {
+                let event = rows::audit_event(row)?;
+                let seq = row.try_get("id").map_err(op("read audit event"))?;
+                Ok((AuditCursor { at: event.at, seq }, event))
+            })
+            .collect()
     }
 }
 

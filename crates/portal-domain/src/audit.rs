@@ -2,6 +2,7 @@
 //! Never a password, answer, token or session id: the types here have no
 //! field that could hold one.
 
+use crate::values::Username;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
@@ -95,6 +96,33 @@ pub struct AuditEvent {
     pub client_addr: Option<IpAddr>,
     /// A short code: `success`, or the error code that answered.
     pub outcome: String,
+}
+
+/// How many characters of a string that is not a valid username an event
+/// keeps (SPEC §7a): enough to recognise a mistyped name, too few to let
+/// junk logins fill the trail.
+pub const UNPARSED_NAME_CHARS: usize = 64;
+
+impl AuditEvent {
+    /// The name an event records for what a client typed: a valid username
+    /// whole, anything else cut to its first [`UNPARSED_NAME_CHARS`]
+    /// characters.
+    pub fn recorded_name(typed: &str) -> String {
+        if Username::parse(typed).is_ok() {
+            typed.to_owned()
+        } else {
+            typed.chars().take(UNPARSED_NAME_CHARS).collect()
+        }
+    }
+}
+
+/// Where a page of listed events ended: the next page starts after it.
+/// Events are listed in the order they are stored (time, then insertion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub at: OffsetDateTime,
+    /// The store's own order among events of one instant.
+    pub seq: i64,
 }
 
 /// Which events to list.

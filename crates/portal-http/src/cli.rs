@@ -389,24 +389,31 @@ async fn audit_list(
         Ok(since) => since.map(|d| SystemClock.now() - d),
         Err(e) => return fail(format!("--since: {e}")),
     };
-    match state
-        .storage
-        .audit_events(&AuditFilter { username, since })
-        .await
-    {
-        Ok(events) => {
-            for event in events {
-                let line = json!({
-                    "time": rfc3339(event.at),
-                    "event": event.action.as_str(),
-                    "username": event.username,
-                    "client_addr": event.client_addr.map(|a| a.to_string()),
-                    "outcome": event.outcome,
-                });
-                let _ = writeln!(out, "{line}");
-            }
-            ExitCode::SUCCESS
+    // Page by page, each printed as it comes: memory stays flat however
+    // long the trail (SPEC §7a).
+    let filter = AuditFilter { username, since };
+    let mut after = None;
+    loop {
+        let page = match state.storage.audit_page(&filter, after, AUDIT_PAGE).await {
+            Ok(page) => page,
+            Err(e) => return fail(e),
+        };
+        for (_, event) in &page {
+            let line = json!({
+                "time": rfc3339(event.at),
+                "event": event.action.as_str(),
+                "username": event.username,
+                "client_addr": event.client_addr.map(|a| a.to_string()),
+                "outcome": event.outcome,
+            });
+            let _ = writeln!(out, "{line}");
         }
-        Err(e) => fail(e),
+        if page.len() < AUDIT_PAGE as usize {
+            return ExitCode::SUCCESS;
+        }
+        after = page.last().map(|(cursor, _)| *cursor);
     }
 }
+
+/// Events read per page by `audit list`.
+const AUDIT_PAGE: u32 = 500;

@@ -240,6 +240,14 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
         (**self).audit_events(filter).await
     }
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError> {
+        (**self).audit_page(filter, after, limit).await
+    }
 }
 
 #[async_trait]

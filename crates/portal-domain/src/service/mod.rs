@@ -302,7 +302,7 @@ where
         AuditEvent {
             at: self.now(),
             action,
-            username: username.map(str::to_owned),
+            username: username.map(AuditEvent::recorded_name),
             client_addr: ctx.client_addr,
             outcome: outcome.to_owned(),
         }

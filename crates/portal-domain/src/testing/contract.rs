@@ -148,6 +148,7 @@ macro_rules! __contract_cases {
             stale_pending_accounts_are_purged,
             expired_things_are_purged,
             audit_events_are_listed_oldest_first,
+            audit_pages_cover_the_trail_once_in_order,
             outbox_claims_lease_retry_and_finish,
             parallel_claimers_get_each_email_once,
             stale_claims_mark_nothing,

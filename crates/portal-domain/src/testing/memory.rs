@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use crate::account::{Account, AccountId, Activation, NewAccount};
-use crate::audit::{AuditEvent, AuditFilter};
+use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
@@ -675,23 +675,38 @@ impl UserStore for InMemoryStore {
         Ok(())
     }
 
-    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+    async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
+    ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError> {
         let state = lock(&self.state);
         let wanted = filter.username.as_ref().map(|u| u.to_ascii_lowercase());
-        let mut events: Vec<AuditEvent> = state
+        let key = |cursor: &AuditCursor| (cursor.at, cursor.seq);
+        let mut listed: Vec<(AuditCursor, AuditEvent)> = state
             .audit
             .iter()
-            .filter(|e| {
+            .enumerate()
+            .filter(|(_, e)| {
                 wanted.as_ref().is_none_or(|w| {
                     e.username
                         .as_ref()
                         .is_some_and(|u| u.to_ascii_lowercase() == *w)
                 })
             })
-            .filter(|e| filter.since.is_none_or(|since| e.at >= since))
-            .cloned()
+            .filter(|(_, e)| filter.since.is_none_or(|since| e.at >= since))
+            .map(|(seq, e)| {
+                let cursor = AuditCursor {
+                    at: e.at,
+                    seq: i64::try_from(seq).unwrap_or(i64::MAX),
+                };
+                (cursor, e.clone())
+            })
+            .filter(|(cursor, _)| after.is_none_or(|after| key(cursor) > key(&after)))
             .collect();
-        events.sort_by_key(|e| e.at);
-        Ok(events)
+        listed.sort_by_key(|(cursor, _)| key(cursor));
+        listed.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(listed)
     }
 }

@@ -206,3 +206,53 @@ pub async fn audit_events_are_listed_oldest_first<S: UserStore, R>(s: &Subject<S
         .unwrap();
     assert_eq!(recent.len(), 2);
 }
+
+/// A listing reads the trail page by page: every matching event once, in
+/// order, also when several share one instant.
+pub async fn audit_pages_cover_the_trail_once_in_order<S: UserStore, R>(s: &Subject<S, R>) {
+    for n in 0..25_i64 {
+        let event = AuditEvent {
+            // Pairs of events share an instant.
+            at: at(n / 2),
+            action: AuditAction::LoginFailed,
+            username: Some(if n % 5 == 0 { "other" } else { "dr.doe" }.to_owned()),
+            client_addr: None,
+            outcome: format!("event-{n:02}"),
+        };
+        s.store.append_audit(&event).await.unwrap();
+    }
+    let read_all = |filter: AuditFilter| {
+        let store = &s.store;
+        async move {
+            let mut pages = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.audit_page(&filter, after, 10).await.unwrap();
+                assert!(page.len() <= 10);
+                after = page.last().map(|(cursor, _)| *cursor);
+                let outcomes: Vec<String> = page.into_iter().map(|(_, e)| e.outcome).collect();
+                let last_page = outcomes.len() < 10;
+                pages.push(outcomes);
+                if last_page {
+                    return pages;
+                }
+            }
+        }
+    };
+    let pages = read_all(AuditFilter::default()).await;
+    assert_eq!(pages.len(), 3);
+    let listed: Vec<String> = pages.concat();
+    let expected: Vec<String> = (0..25).map(|n| format!("event-{n:02}")).collect();
+    assert_eq!(listed, expected, "every event once, oldest first");
+    let mine = read_all(AuditFilter {
+        username: Some("DR.DOE".to_owned()),
+        since: Some(at(3)),
+    })
+    .await
+    .concat();
+    let expected: Vec<String> = (6..25)
+        .filter(|n| n % 5 != 0)
+        .map(|n| format!("event-{n:02}"))
+        .collect();
+    assert_eq!(mine, expected);
+}
