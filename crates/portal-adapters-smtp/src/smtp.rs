@@ -166,8 +166,9 @@ impl Mailer for SmtpMailer {
             }
             Err(_elapsed) => {
                 let error = MailError::Transient(format!(
-                    "SMTP relay {} did not complete the delivery within {:?}",
-                    self.relay, self.send_timeout
+                    "SMTP relay {} did not complete the delivery within {} s",
+                    self.relay,
+                    self.send_timeout.as_secs_f64()
                 ));
                 self.warn_failed(kind, &error);
                 Err(error)
