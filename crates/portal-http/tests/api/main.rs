@@ -10,6 +10,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod concurrency;
+mod error_pages;
 mod errors;
 mod flows;
 mod logs;
