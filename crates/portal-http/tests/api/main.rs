@@ -10,6 +10,7 @@ mod helpers;
 mod browser;
 mod cli;
 mod concurrency;
+mod demo;
 mod error_pages;
 mod errors;
 mod flows;
