@@ -19,5 +19,6 @@ mod migrations;
 mod operations;
 mod pages;
 mod policies;
+mod readme;
 mod replace;
 mod runbook;
