@@ -3,7 +3,8 @@
 //!
 //! - every `.rs` file starts with a `//!` inner doc comment;
 //! - `portal-domain` pulls in no I/O crates through its normal dependencies;
-//! - no `unsafe` code anywhere.
+//! - no `unsafe` code anywhere;
+//! - no log field or example output in Rust's `Debug` form (`Some(…)`).
 //!
 //! Each check is a pure function over text, unit-tested below with a sample
 //! that must fail, so a check cannot silently pass everything.
@@ -61,6 +62,52 @@ fn unsafe_lines(source: &str) -> Vec<usize> {
         })
         .map(|(index, _)| index + 1)
         .collect()
+}
+
+/// Lines (1-based) that log a field with tracing's `?` sigil, which
+/// records its `Debug` form (`Some(127.0.0.1)`): `?x`, `= ?x`, `(?x`.
+fn debug_field_lines(source: &str) -> Vec<usize> {
+    let code = code_only(source);
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let trimmed = line.trim_start();
+            let sigil_then_name = |at: &str| {
+                at.strip_prefix('?')
+                    .and_then(|rest| rest.chars().next())
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            };
+            sigil_then_name(trimmed)
+                || line
+                    .match_indices("= ?")
+                    .any(|(i, _)| sigil_then_name(&line[i + 2..]))
+                || line
+                    .match_indices("(?")
+                    .any(|(i, _)| sigil_then_name(&line[i + 1..]))
+        })
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// Lines (1-based) of a format string that prints a `Debug` form (`{:?}`,
+/// `{x:?}`, `{:#?}`).
+fn debug_format_lines(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(":?}") || line.contains(":#?}"))
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// Whether `path` is code that runs in the product or its examples, not a
+/// test or test support.
+fn is_product_code(path: &str) -> bool {
+    (path.contains("/src/") || path.contains("/examples/"))
+        && !path.contains("/tests/")
+        && !path.contains("/testing/")
+        && !path.ends_with("tests.rs")
+        && !path.starts_with("xtask/")
 }
 
 /// `source` with comments and the insides of string and char literals blanked
@@ -241,6 +288,27 @@ fn no_unsafe_code() {
 }
 
 #[test]
+fn logs_and_examples_print_no_debug_forms() {
+    let mut problems = Vec::new();
+    for (path, source) in rust_sources()
+        .iter()
+        .filter(|(path, _)| is_product_code(path))
+    {
+        for line in debug_field_lines(source) {
+            problems.push(format!(
+                "{path}:{line}: a log field in `Debug` form (`?x`): use `%x` or a plain value"
+            ));
+        }
+        if path.contains("/examples/") {
+            for line in debug_format_lines(source) {
+                problems.push(format!("{path}:{line}: example output in `Debug` form"));
+            }
+        }
+    }
+    assert_none("`Debug` forms in logs or examples", &problems);
+}
+
+#[test]
 fn domain_has_no_io_dependencies() {
     let output = Command::new(cargo())
         .current_dir(workspace_root())
@@ -312,6 +380,19 @@ my-tokio v1.0.0
         ]
     );
     assert!(forbidden_io_crates("portal-domain v0.1.0 (/src/tokio)\ntime v0.3.0\n").is_empty());
+}
+
+#[test]
+fn debug_form_checks_flag_sigils_and_debug_formats() {
+    let source = "tracing::warn!(?error, \"x\");\n\
+                  tracing::info!(\n    ?addr,\n    a = ?b,\n    c = %d,\n);\n\
+                  let x = f()?;\nlet y = \"(?i)\";\nprintln!(\"{:?} {v:#?}\");\n";
+    assert_eq!(debug_field_lines(source), vec![1, 3, 4]);
+    assert_eq!(debug_format_lines(source), vec![9]);
+    assert!(is_product_code(
+        "crates/portal-domain/examples/walkthrough.rs"
+    ));
+    assert!(!is_product_code("crates/portal-http/tests/api/logs.rs"));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! [`FileMailer`]: the development default when `PORTAL_SMTP_URL` is unset.
 //! Each email becomes one `<uuid>.eml` file under `PORTAL_MAIL_DIR`
 //! (default `./var/mail`), and its recipient, subject and link are logged
-//! under the tracing target `portal::mail`.
+//! under the tracing target `portal::mail`. The parts are 8-bit UTF-8
+//! ([`BodyEncoding::EightBit`]), so each link is one plain line of the file.
 //!
 //! **This is the only place a link, and so a token, may be logged** (SPEC
 //! §9): it is how a developer activates an account without a mail server.
@@ -19,7 +20,7 @@ use portal_domain::email::Email;
 use portal_domain::ports::{MailError, Mailer};
 
 use crate::config::MailSettings;
-use crate::render::compose;
+use crate::render::{BodyEncoding, compose};
 
 /// Writes each email as an `.eml` file and logs its link.
 #[derive(Debug)]
@@ -63,7 +64,7 @@ impl FileMailer {
 #[async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let (message, rendered) = compose(&self.settings, email)?;
+        let (message, rendered) = compose(&self.settings, email, BodyEncoding::EightBit)?;
         let io_error = |e: std::io::Error| {
             MailError::Transient(format!("mail directory {}: {e}", self.dir.display()))
         };

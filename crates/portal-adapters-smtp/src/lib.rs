@@ -41,7 +41,7 @@ pub use config::{
     SenderError, SmtpCa, SmtpCaError, SmtpCredentials, SmtpSecurity, SmtpSettings, SmtpUrlError,
 };
 pub use file::FileMailer;
-pub use render::{RenderError, RenderedEmail, compose, render};
+pub use render::{BodyEncoding, RenderError, RenderedEmail, compose, render};
 pub use smtp::{SmtpMailer, SmtpSetupError};
 pub use worker::{DeliveryWorker, WorkerReport, WorkerSettings, run_delivery_worker};
 

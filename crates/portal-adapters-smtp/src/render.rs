@@ -12,8 +12,8 @@ use std::fmt;
 
 use askama::Template;
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use portal_domain::email::{Email, EmailKind};
 use portal_domain::ports::MailError;
 use portal_domain::service::HelpLine;
@@ -211,14 +211,27 @@ pub fn render(settings: &MailSettings, email: &Email) -> Result<RenderedEmail, R
     })
 }
 
+/// How the text and HTML parts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    /// lettre's choice per part (7bit, quoted-printable or base64): what
+    /// any SMTP relay accepts.
+    ForTransport,
+    /// 8-bit UTF-8 as written, so each link stays one plain line that can
+    /// be copied from the file (quoted-printable would turn `=` into `=3D`
+    /// and fold long lines). For files, never for a relay.
+    EightBit,
+}
+
 /// Renders `email` and builds its MIME message: `From` the configured
 /// sender, `To` the domain's (already validated) address, the exact
-/// subject, and a multipart/alternative text + HTML body.
+/// subject, and a multipart/alternative text + HTML body in `encoding`.
 ///
 /// Failures are [`MailError::Permanent`]: the same email would fail again.
 pub fn compose(
     settings: &MailSettings,
     email: &Email,
+    encoding: BodyEncoding,
 ) -> Result<(Message, RenderedEmail), MailError> {
     let rendered = render(settings, email).map_err(|e| MailError::Permanent(e.to_string()))?;
     let to = email
@@ -240,12 +253,49 @@ pub fn compose(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".to_owned(),
         ))
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text.clone(),
-            rendered.html.clone(),
-        ))
+        .multipart(body(&rendered, encoding))
         .map_err(|e| MailError::Permanent(format!("message could not be built: {e}")))?;
     Ok((message, rendered))
+}
+
+/// The multipart/alternative body: the text part, then the HTML part.
+fn body(rendered: &RenderedEmail, encoding: BodyEncoding) -> MultiPart {
+    match encoding {
+        BodyEncoding::ForTransport => {
+            MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone())
+        }
+        BodyEncoding::EightBit => {
+            let part = |content_type: ContentType, content: &str| {
+                SinglePart::builder()
+                    .header(content_type)
+                    .body(eight_bit(content))
+            };
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, &rendered.text))
+                .singlepart(part(ContentType::TEXT_HTML, &rendered.html))
+        }
+    }
+}
+
+/// RFC 5322's longest line, in octets without the CRLF.
+const MAX_LINE: usize = 998;
+
+/// `content` as an 8-bit body with CRLF line ends. lettre's own check
+/// refuses 8 bits for any line past 76 characters (its quoted-printable
+/// width), which every paragraph is; the limit that matters for a valid
+/// message is RFC 5322's 998 octets, checked here. Content past it, or
+/// holding a NUL or a bare CR, falls back to lettre's choice.
+fn eight_bit(content: &str) -> Body {
+    let crlf = content.replace("\r\n", "\n").replace('\n', "\r\n");
+    let valid = !crlf.contains('\0')
+        && crlf
+            .split("\r\n")
+            .all(|line| line.len() <= MAX_LINE && !line.contains('\r'));
+    if valid {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(content.to_owned())
+    }
 }
 
 /// `<32 hex digits@domain>`: unique without a clock or a counter.
@@ -279,6 +329,23 @@ fn lifetime(ttl: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eight_bit_bodies_keep_long_lines_and_fall_back_past_998_octets() {
+        let paragraph = "é".repeat(200);
+        let body = eight_bit(&format!(
+            "{paragraph}\nhttps://portal.example.org/activate?token=abc\n"
+        ));
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        assert_eq!(
+            String::from_utf8(body.into_vec()).unwrap(),
+            format!("{paragraph}\r\nhttps://portal.example.org/activate?token=abc\r\n")
+        );
+        let too_long = eight_bit(&"a".repeat(MAX_LINE + 1));
+        assert_ne!(too_long.encoding(), ContentTransferEncoding::EightBit);
+        let nul = eight_bit("a\0b");
+        assert_ne!(nul.encoding(), ContentTransferEncoding::EightBit);
+    }
 
     #[test]
     fn lifetimes_read_naturally() {

@@ -30,7 +30,7 @@ use portal_domain::ports::{MailError, Mailer};
 use secrecy::ExposeSecret;
 
 use crate::config::{MailSettings, SmtpSecurity, SmtpSettings};
-use crate::render::compose;
+use crate::render::{BodyEncoding, compose};
 
 /// The SMTP mailer could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,7 +155,7 @@ impl fmt::Debug for SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let (message, _rendered) = compose(&self.settings, email)?;
+        let (message, _rendered) = compose(&self.settings, email, BodyEncoding::ForTransport)?;
         let kind = email.kind.name();
         match tokio::time::timeout(self.send_timeout, self.transport.send(message)).await {
             Ok(Ok(response)) => {
@@ -175,8 +175,9 @@ impl Mailer for SmtpMailer {
             }
             Err(_elapsed) => {
                 let error = MailError::Transient(format!(
-                    "SMTP relay {} did not complete the delivery within {:?}",
-                    self.relay, self.send_timeout
+                    "SMTP relay {} did not complete the delivery within {} s",
+                    self.relay,
+                    self.send_timeout.as_secs_f64()
                 ));
                 self.warn_failed(kind, &error);
                 Err(error)

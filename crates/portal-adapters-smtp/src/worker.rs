@@ -195,7 +195,7 @@ where
                     tracing::warn!(
                         target: "portal::outbox",
                         %error,
-                        retry_in = ?error_pause,
+                        retry_in_seconds = error_pause.as_secs_f64(),
                         "outbox delivery failed; retrying"
                     );
                     let pause = error_pause;

@@ -91,8 +91,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         let token = portal.last_link_token().ok_or("no activation email")?;
         portal.activate(&token, ctx).await?;
         println!(
-            "5. Activate                              -> active; a second click: {:?}",
-            portal.activate(&token, ctx).await.err()
+            "5. Activate                              -> active; a second click: {}",
+            outcome(portal.activate(&token, ctx).await)
         );
 
         let password = Password::parse(sample::PASSWORD)?;
@@ -100,12 +100,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         let me = portal.authenticate(session.token.expose()).await?;
         let providers = portal.visible_providers(&me.account).await?;
         println!(
-            "   Login                                 -> session until {}, sees {:?}",
-            session.expires_at,
+            "   Login                                 -> session until {}, sees {}",
+            rfc3339(session.expires_at)?,
             providers
                 .iter()
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>()
+                .join(", ")
         );
 
         let wrong = Password::parse("Not-The-Password-42")?;
@@ -127,14 +128,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         let again = portal.login("dr.doe", &new_password, ctx).await?;
         println!(
             "   Login with the new password           -> session until {}",
-            again.expires_at
+            rfc3339(again.expires_at)?
         );
 
         portal.clock.advance(Duration::hours(13));
         println!(
-            "   13 hours later, the first session      -> {:?}",
-            portal.authenticate(again.token.expose()).await.err()
+            "   13 hours later, the first session      -> {}",
+            outcome(portal.authenticate(again.token.expose()).await)
         );
         Ok(())
     })
+}
+
+/// A step's result as a person reads it: "accepted" or the error's message.
+fn outcome<T, E: std::fmt::Display>(result: Result<T, E>) -> String {
+    result.map_or_else(|e| format!("refused: {e}"), |_| "accepted".to_owned())
+}
+
+/// Times as every answer and log shows them: RFC 3339, in UTC.
+fn rfc3339(at: time::OffsetDateTime) -> Result<String, time::error::Format> {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
 }

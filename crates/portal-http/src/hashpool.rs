@@ -134,7 +134,7 @@ fn yield_to_requests() {
         ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
     );
     if let Err(error) = lowered {
-        tracing::warn!(?error, "could not lower the priority of a hashing thread");
+        tracing::warn!(%error, "could not lower the priority of a hashing thread");
     }
 }
 

@@ -38,6 +38,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let wants_html = crate::problem::prefers_html(request.headers());
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
@@ -57,8 +58,27 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         if let Some(cause) = problem.cause {
             span.in_scope(|| tracing::error!(%cause, "internal error"));
         }
-        *response.body_mut() = Body::from(body.to_string());
-        response.headers_mut().remove(header::CONTENT_LENGTH);
+        let page = wants_html
+            .then(|| crate::pages::problem_page(&state, status, &body))
+            .and_then(|rendered| {
+                rendered
+                    .inspect_err(|e| span.in_scope(|| tracing::error!(%e, "problem page template")))
+                    .ok()
+            });
+        let headers = response.headers_mut();
+        headers.remove(header::CONTENT_LENGTH);
+        // The same URL answers HTML or JSON by `Accept`.
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        *response.body_mut() = match page {
+            Some(page) => {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                Body::from(page)
+            }
+            None => Body::from(body.to_string()),
+        };
     }
     span.in_scope(|| {
         tracing::info!(

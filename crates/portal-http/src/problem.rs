@@ -289,6 +289,49 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether a request's `Accept` prefers HTML to JSON: a browser's
+/// navigation (`text/html,…,*/*;q=0.8`) does; an API client's
+/// `application/json`, `application/problem+json`, `*/*` or no `Accept` at
+/// all does not. Each side takes the q of its most specific matching range
+/// (exact type, then `type/*`, then `*/*`); a tie goes to JSON, the API's
+/// contract.
+pub fn prefers_html(headers: &axum::http::HeaderMap) -> bool {
+    let ranges: Vec<(String, f32)> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next()?.trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (!media.is_empty()).then_some((media, q))
+        })
+        .collect();
+    let quality = |exact: &[&str], family: &str| -> f32 {
+        let most_specific = |matches: &dyn Fn(&str) -> bool| {
+            ranges
+                .iter()
+                .filter(|(media, _)| matches(media))
+                .map(|(_, q)| *q)
+                .reduce(f32::max)
+        };
+        most_specific(&|m| exact.contains(&m))
+            .or_else(|| most_specific(&|m| m == family))
+            .or_else(|| most_specific(&|m| m == "*/*"))
+            .unwrap_or(0.0)
+    };
+    let html = quality(&["text/html", "application/xhtml+xml"], "text/*");
+    let json = quality(
+        &["application/json", "application/problem+json"],
+        "application/*",
+    );
+    html > 0.0 && html > json
+}
+
 fn seconds(duration: time::Duration) -> u64 {
     u64::try_from(duration.whole_seconds()).unwrap_or(0).max(1)
 }
@@ -420,6 +463,28 @@ impl From<ResetConfirmError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browsers_get_html_and_api_clients_json() {
+        let accept = |value: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            prefers_html(&headers)
+        };
+        // Chromium and Firefox navigating to a page.
+        assert!(accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        ));
+        assert!(accept("text/html"));
+        assert!(accept("text/*, application/json;q=0.5"));
+        // curl, fetch(), API clients, schemathesis.
+        assert!(!accept("*/*"));
+        assert!(!accept("application/json"));
+        assert!(!accept("application/problem+json, text/html;q=0.5"));
+        assert!(!accept("text/html;q=0, */*"));
+        assert!(!accept("text/html;q=0.5, application/json;q=0.5"));
+        assert!(!prefers_html(&axum::http::HeaderMap::new()));
+    }
 
     #[test]
     fn five_hundreds_say_nothing_else() {

@@ -129,7 +129,7 @@ pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
         {
             Ok(summary) => {
                 tracing::info!(added = summary.added, "demo roster loaded");
-                print_demo_providers();
+                print_demo_providers(state.config.public_url.as_str());
             }
             Err(e) => {
                 eprintln!("portal-http: demo roster: {e}");
@@ -165,24 +165,89 @@ pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
     }
 }
 
+/// The demo provider the README's `curl` example registers, listed apart
+/// so that the web walk and the API example never take the same one.
+pub const README_PROVIDER: &str = "P4001";
+
 #[allow(clippy::print_stderr)] // the demo's instructions are for the person who started it
-fn print_demo_providers() {
-    eprintln!(
-        "\nDemo roster loaded. Register at /register (or POST /api/v1/registrations) as, for example:"
-    );
-    for entry in portal_domain::roster_csv::parse("demo roster", DEMO_ROSTER).unwrap_or_default() {
+fn print_demo_providers(public_url: &str) {
+    let roster = portal_domain::roster_csv::parse("demo roster", DEMO_ROSTER).unwrap_or_default();
+    eprint!("{}", demo_banner(public_url, &roster));
+}
+
+/// What `serve --demo` prints: each provider of the demo roster as it
+/// registers (the kind to choose, then the fields as the form and the API
+/// name them, with one of its ZIPs), in three groups: those to try, the
+/// README's own, and those that show a refusal on purpose. Fields are
+/// separated by two spaces, so a value may hold one ("María José").
+pub fn demo_banner(public_url: &str, roster: &[portal_domain::roster::RosterEntry]) -> String {
+    use portal_domain::roster::RosterIdentity;
+    use portal_domain::values::Payee;
+    use std::fmt::Write as _;
+
+    let line = |entry: &portal_domain::roster::RosterEntry| {
         let zip = entry
             .zips
             .first()
             .map(|z| z.as_str().to_owned())
             .unwrap_or_default();
-        eprintln!(
-            "  {:<12} provider_id={:<6} tax_id={}  name={:<24} zip={zip}",
+        let name = match &entry.identity {
+            RosterIdentity::Practitioner {
+                first_name,
+                last_name,
+                ..
+            } => format!(
+                "first_name={}  last_name={}",
+                first_name.as_str(),
+                last_name.as_str()
+            ),
+            RosterIdentity::Group { group_name } => format!("group_name={}", group_name.as_str()),
+        };
+        format!(
+            "  {:<12}  provider_id={}  tax_id={}  {name}  zip={zip}",
             entry.kind().as_str(),
             entry.provider_id,
             entry.tax_id,
-            entry.display_name()
+        )
+    };
+    let paid_under_group = |entry: &&portal_domain::roster::RosterEntry| {
+        matches!(
+            entry.identity,
+            RosterIdentity::Practitioner {
+                payee: Payee::Group,
+                ..
+            }
+        )
+    };
+    let is_readme =
+        |entry: &&portal_domain::roster::RosterEntry| entry.provider_id.as_str() == README_PROVIDER;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nDemo roster loaded. Each provider below registers exactly as printed:\n\
+         on the web at {public_url}register (choose the kind, then type the fields),\n\
+         or with POST /api/v1/registrations (the fields are its JSON members).\n\
+         One account per provider: once one has an account, it answers 409 already_registered.\n"
+    );
+    for entry in roster
+        .iter()
+        .filter(|e| !paid_under_group(e) && !is_readme(e))
+    {
+        let _ = writeln!(out, "{}", line(entry));
+    }
+    let _ = writeln!(out, "\nKept for the README's curl example (the API):");
+    for entry in roster.iter().filter(is_readme) {
+        let _ = writeln!(out, "{}", line(entry));
+    }
+    let _ = writeln!(out, "\nRefused on purpose, to see the answer:");
+    for entry in roster.iter().filter(paid_under_group) {
+        let _ = writeln!(
+            out,
+            "{}  -> wrong_provider_type: paid under a Group Payee ID, so the group registers instead",
+            line(entry)
         );
     }
-    eprintln!();
+    out.push('\n');
+    out
 }

@@ -59,6 +59,26 @@ async fn the_file_mailer_writes_a_parseable_eml_and_logs_its_link() {
     assert!(parsed.text.contains(&link));
     assert!(hrefs(&parsed.html).contains(&link));
 
+    // Read as a person reads the file: the link is one line of its own,
+    // copied as is (no quoted-printable `=3D`, no soft line break).
+    let file = String::from_utf8(raw.clone()).expect("8-bit UTF-8, not base64");
+    assert!(
+        file.lines().any(|line| line.trim_end() == link),
+        "the link is not one plain line:\n{file}"
+    );
+    assert!(
+        !file.contains("=3D"),
+        "quoted-printable in the file:\n{file}"
+    );
+    assert!(!file.to_ascii_lowercase().contains("quoted-printable"));
+    assert!(file.contains("Content-Transfer-Encoding: 8bit"), "{file}");
+    for header in ["Date: ", "Message-ID: <", "Auto-Submitted: auto-generated"] {
+        assert!(
+            file.lines().any(|line| line.starts_with(header)),
+            "{header} missing:\n{file}"
+        );
+    }
+
     let logs = logs.text();
     assert!(logs.contains("portal::mail"), "{logs}");
     assert!(logs.contains(&link), "the dev mailer logs the link: {logs}");

@@ -1,7 +1,7 @@
 //! Every kind of email, delivered by the outbox through `SmtpMailer` to a
 //! real SMTP conversation, parsed back and read like a mail client would.
 
-use portal_adapters_smtp::{Branding, MailSettings, compose, render};
+use portal_adapters_smtp::{BodyEncoding, Branding, MailSettings, compose, render};
 use portal_domain::delivery::DeliveryPolicy;
 use portal_domain::email::{Email, EmailKind};
 use portal_domain::prelude::*;
@@ -181,7 +181,12 @@ fn a_brand_or_display_name_with_cr_lf_cannot_add_a_header() {
     // refuses control characters (see `config.rs`). The brand is free text.
     let settings = branded("Plan\r\nBcc: victim@evil.example\r\nX-Injected: yes");
     let token = RawToken::from_random_bytes([9; 32]);
-    let (message, _) = compose(&settings, &email(EmailKind::PasswordReset { token })).unwrap();
+    let (message, _) = compose(
+        &settings,
+        &email(EmailKind::PasswordReset { token }),
+        BodyEncoding::ForTransport,
+    )
+    .unwrap();
     let raw = message.formatted();
     let parsed = parse(&raw);
     let names: Vec<String> = parsed

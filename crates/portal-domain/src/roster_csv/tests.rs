@@ -405,7 +405,7 @@ fn errors_are_capped_but_counted() {
 fn example_file_in_the_docs_parses() {
     let example = include_bytes!("../../../../docs/roster-example.csv");
     let entries = parse("roster-example.csv", example).unwrap();
-    assert_eq!(entries.len(), 4);
+    assert_eq!(entries.len(), 5);
     assert_eq!(
         entries
             .iter()

@@ -315,7 +315,8 @@ fn trace_audit(event: &AuditEvent) {
         target: "audit",
         event = event.action.as_str(),
         username = event.username.as_deref(),
-        client_addr = ?event.client_addr,
+        // The address itself, left out when unknown: never Rust's `Some(…)`.
+        client_addr = event.client_addr.as_ref().map(tracing::field::display),
         outcome = event.outcome,
     );
 }

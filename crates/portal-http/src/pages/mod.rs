@@ -367,6 +367,48 @@ fn error_page(state: &AppState, csrf: &str, error: &ApiError) -> Response {
     )
 }
 
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    frame: Frame,
+    title: &'a str,
+    detail: &'a str,
+    request_id: &'a str,
+}
+
+/// A problem answer (404, 405, 413, 429, 500, 503, …) as a page in the
+/// portal's layout, for a browser that asked for HTML (see
+/// [`crate::problem::prefers_html`]): its heading, the problem's `detail`,
+/// the request id to quote, and a way back. No form, so no CSRF cookie.
+pub fn problem_page(
+    state: &AppState,
+    status: StatusCode,
+    problem: &serde_json::Value,
+) -> Result<String, askama::Error> {
+    let title = match status.as_u16() {
+        404 => "Page not found",
+        405 => "This action is not available here",
+        413 => "Too much data",
+        429 => "Too many requests",
+        503 => "The portal is busy",
+        500..=599 => "Something went wrong",
+        _ => status.canonical_reason().unwrap_or("Something went wrong"),
+    };
+    let detail = match status.as_u16() {
+        404 => {
+            "There is no page at this address. Check the link, or start again from the Provider Portal."
+        }
+        _ => problem["detail"].as_str().unwrap_or_default(),
+    };
+    ProblemPage {
+        frame: Frame::new(state, String::new()),
+        title,
+        detail,
+        request_id: problem["request_id"].as_str().unwrap_or_default(),
+    }
+    .render()
+}
+
 fn non_empty(value: Option<&String>) -> Option<&str> {
     value.map(String::as_str).filter(|v| !v.trim().is_empty())
 }

@@ -10,8 +10,52 @@ struct LoginPage {
     title: &'static str,
     errors: Vec<String>,
     username: String,
-    locked: bool,
+    /// The one message of a locked account, with its end.
+    locked: Option<LockNotice>,
     not_activated: bool,
+}
+
+/// When a lock ends, as a person reads it: "in 24 hours" and the moment
+/// itself in UTC (the server cannot know the reader's time zone; the
+/// `<time>` element carries the exact instant for tools that can).
+#[derive(Debug)]
+struct LockNotice {
+    remaining: String,
+    until: String,
+    rfc3339: String,
+}
+
+impl LockNotice {
+    fn new(locked_until: time::OffsetDateTime, now: time::OffsetDateTime) -> Self {
+        let utc = locked_until.to_offset(time::UtcOffset::UTC);
+        Self {
+            remaining: remaining(locked_until - now),
+            until: format!(
+                "{:02}:{:02} UTC on {} {} {}",
+                utc.hour(),
+                utc.minute(),
+                utc.day(),
+                utc.month(),
+                utc.year()
+            ),
+            rfc3339: crate::problem::rfc3339(locked_until),
+        }
+    }
+}
+
+/// "24 hours", "2 hours", "45 minutes", "1 minute": whole hours from two
+/// hours up, rounded to the nearest (a lock just set reads "24 hours"),
+/// minutes below, rounded up so that the time given is never too early.
+fn remaining(left: time::Duration) -> String {
+    let seconds = left.whole_seconds().max(0);
+    let (count, unit) = if seconds >= 2 * 3600 {
+        ((seconds + 1800) / 3600, "hour")
+    } else {
+        ((seconds + 59) / 60, "minute")
+    };
+    let count = count.max(1);
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
 }
 
 fn login_view(
@@ -21,12 +65,25 @@ fn login_view(
     username: &str,
     error: Option<&ApiError>,
 ) -> Response {
+    use portal_domain::ports::Clock;
+    let locked = match error {
+        Some(ApiError::AccountLocked { locked_until }) => Some(LockNotice::new(
+            *locked_until,
+            portal_domain::system::SystemClock.now(),
+        )),
+        _ => None,
+    };
     let page = LoginPage {
         frame: Frame::new(state, csrf.to_owned()),
         title: "Login",
-        errors: error.map(ApiError::detail).into_iter().collect(),
+        // A locked account gets its own single message, not the API's too.
+        errors: error
+            .filter(|_| locked.is_none())
+            .map(ApiError::detail)
+            .into_iter()
+            .collect(),
         username: username.to_owned(),
-        locked: matches!(error, Some(ApiError::AccountLocked { .. })),
+        locked,
         not_activated: matches!(error, Some(ApiError::AccountNotActivated)),
     };
     html(state, csrf, status, page.render())
@@ -352,4 +409,27 @@ pub(super) async fn password_submit(
             link: Some(("/", "Back")),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_lock_s_end_reads_in_hours_or_minutes_and_in_utc() {
+        let now = datetime!(2026-12-06 14:30:00 UTC);
+        let notice = LockNotice::new(
+            now + time::Duration::hours(24),
+            now + time::Duration::seconds(1),
+        );
+        assert_eq!(notice.remaining, "24 hours");
+        assert_eq!(notice.until, "14:30 UTC on 7 December 2026");
+        assert_eq!(notice.rfc3339, "2026-12-07T14:30:00Z");
+        assert_eq!(remaining(time::Duration::minutes(90)), "90 minutes");
+        assert_eq!(remaining(time::Duration::seconds(61)), "2 minutes");
+        assert_eq!(remaining(time::Duration::seconds(10)), "1 minute");
+        assert_eq!(remaining(time::Duration::seconds(-5)), "1 minute");
+        assert_eq!(remaining(time::Duration::hours(3)), "3 hours");
+    }
 }

@@ -102,15 +102,20 @@ pub async fn fresh_database(db: Db) -> String {
     }
 }
 
+/// Every database these tests make starts with this, and nothing else
+/// does: the README's clean-up command drops exactly these.
+pub const TEST_DATABASE_PREFIX: &str = "portal_test_";
+
 /// A fresh, empty PostgreSQL database named after `name` (made of
 /// `[a-z0-9_]`, see `test_name`) on the server of `DATABASE_URL`; its URL.
+/// An earlier run's database of the same name is dropped first; the new one
+/// is kept after the test, to look into (README, "What the tests leave").
 pub async fn fresh_postgres_database(name: &str) -> String {
-    // PostgreSQL names are at most 63 bytes: keep the end, which tells the
-    // tests apart.
-    let mut name = format!("portal_{name}");
-    if name.len() > 63 {
-        name = format!("p{}", &name[name.len() - 62..]);
-    }
+    // PostgreSQL names are at most 63 bytes: keep the prefix and the end
+    // of the name, which tells the tests apart.
+    let room = 63 - TEST_DATABASE_PREFIX.len();
+    let tail = &name[name.len().saturating_sub(room)..];
+    let name = format!("{TEST_DATABASE_PREFIX}{tail}");
     let admin = admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -133,7 +138,7 @@ pub async fn fresh_postgres_database(name: &str) -> String {
 pub async fn drop_postgres_database(database_url: &str) {
     let name = url::Url::parse(database_url).unwrap().path()[1..].to_owned();
     assert!(
-        name.starts_with('p')
+        name.starts_with(TEST_DATABASE_PREFIX)
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),

@@ -1,7 +1,9 @@
 //! The operator runbook cannot rot: this test reads `docs/OPERATIONS.md`
 //! and runs every command of its `sh` code blocks with `sh`, in document
-//! order, in a fresh directory against a fresh PostgreSQL database, and
-//! checks what each command is said to do. The runbook's prose claims
+//! order, in a fresh directory, twice: on the embedded default (SQLite,
+//! `portal.db` in that directory) and on a fresh PostgreSQL database, and
+//! checks what each command is said to do. Each walk skips the other
+//! database's "Start on …" section and back-up commands. The runbook's prose claims
 //! that no command shows (the metrics worth alerting on, the variables it
 //! names, the example configuration error) are checked against the real
 //! binary.
@@ -44,7 +46,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_portal-http");
 /// value instead of the runbook's example (which must start as shown, so
 /// the runbook keeps meaning the same kind of thing); every other export
 /// is kept as written. Besides these:
-/// - `portal-http` is [`BINARY`], first on `PATH`;
+/// - `portal-http` is [`BINARY`], first on `PATH`, and
+///   `export PATH="$PWD/target/release:$PATH"` keeps that `PATH`;
 /// - the commands run in a fresh temporary directory, where `roster.csv`
 ///   is a copy of `docs/roster-example.csv` and every other file the
 ///   commands name is made;
@@ -92,8 +95,44 @@ impl Run {
     }
 }
 
+/// Which database a walk runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// No `DATABASE_URL`: `portal.db` in the walk's directory.
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Whether the walk runs this section: each skips the other's start.
+    fn runs_section(self, heading: &str) -> bool {
+        match self {
+            Self::Sqlite => heading != "Start on PostgreSQL",
+            Self::Postgres => !heading.starts_with("Start on SQLite"),
+        }
+    }
+
+    /// Whether the walk runs this command: PostgreSQL's back-up and
+    /// restore are not for an SQLite walk (the SQLite back-up runs on
+    /// both: the PostgreSQL walk makes a `portal.db` for it).
+    fn runs_command(self, command: &str) -> bool {
+        self == Self::Postgres
+            || !(matches!(kind(command), Kind::PgDump | Kind::PgRestore)
+                || command.contains("RESTORE_URL"))
+    }
+
+    /// The checks a walk must use.
+    fn kinds(self) -> Vec<Kind> {
+        KINDS
+            .into_iter()
+            .filter(|k| self == Self::Postgres || !matches!(k, Kind::PgDump | Kind::PgRestore))
+            .collect()
+    }
+}
+
 /// The state of one walk through the runbook.
 struct Runbook {
+    backend: Backend,
     dir: PathBuf,
     /// The environment of every command: `PATH`, `PORTAL_LISTEN` and the
     /// runbook's exports (substituted).
@@ -118,7 +157,10 @@ impl Drop for Runbook {
             let _ = server.kill();
             let _ = server.wait();
         }
-        let databases = [self.database.clone(), self.restore.clone()];
+        let databases: Vec<String> = [self.database.clone(), self.restore.clone()]
+            .into_iter()
+            .filter(|url| url.starts_with("postgres"))
+            .collect();
         // Dropping needs a runtime of its own: this may run while the
         // test's runtime unwinds.
         let _ = std::thread::spawn(move || {
@@ -151,7 +193,7 @@ fn on_path(program: &str) -> bool {
 }
 
 impl Runbook {
-    async fn new(username: String) -> Self {
+    async fn new(username: String, backend: Backend) -> Self {
         let id = std::process::id();
         let dir = std::env::temp_dir().join(format!("portal-runbook-{id}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -168,12 +210,23 @@ impl Runbook {
             ("PATH".to_owned(), path.to_string_lossy().into_owned()),
             ("PORTAL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
         ]);
+        let (database, restore) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}/portal.db", dir.display()),
+                String::new(),
+            ),
+            Backend::Postgres => (
+                fresh_postgres_database(&format!("runbook_{id}")).await,
+                fresh_postgres_database(&format!("runbook_{id}_restored")).await,
+            ),
+        };
         Self {
+            backend,
             dir,
             env,
             written: BTreeMap::new(),
-            database: fresh_postgres_database(&format!("runbook_{id}")).await,
-            restore: fresh_postgres_database(&format!("runbook_{id}_restored")).await,
+            database,
+            restore,
             sink: SmtpSink::start().await,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::builder()
@@ -224,6 +277,15 @@ impl Runbook {
     }
 
     async fn count(&self, database: &str, sql: &'static str) -> i64 {
+        if database.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(database).await.unwrap();
+            let count = sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let _ = conn.close().await;
+            return count;
+        }
         let mut conn = sqlx::PgConnection::connect(database).await.unwrap();
         let count = sqlx::query_scalar::<_, i64>(sql)
             .fetch_one(&mut conn)
@@ -235,12 +297,24 @@ impl Runbook {
 
     /// The roster's rows, or `None` before the schema exists.
     async fn roster_rows_if_migrated(&self) -> Option<i64> {
-        let tables = self
-            .count(
-                &self.database,
-                "SELECT count(*) FROM pg_tables WHERE tablename = 'roster_entries'",
-            )
-            .await;
+        let tables = match self.backend {
+            Backend::Sqlite if !self.dir.join("portal.db").is_file() => 0,
+            Backend::Sqlite => {
+                self.count(
+                    &self.database,
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+                     AND name = 'roster_entries'",
+                )
+                .await
+            }
+            Backend::Postgres => {
+                self.count(
+                    &self.database,
+                    "SELECT count(*) FROM pg_tables WHERE tablename = 'roster_entries'",
+                )
+                .await
+            }
+        };
         if tables == 0 {
             None
         } else {
@@ -333,7 +407,16 @@ fn variables_are_real(doc: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_command_of_the_operations_runbook_works() {
+async fn every_command_of_the_operations_runbook_works_on_sqlite() {
+    walk(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_of_the_operations_runbook_works_on_postgresql() {
+    walk(Backend::Postgres).await;
+}
+
+async fn walk(backend: Backend) {
     let doc = std::fs::read_to_string(RUNBOOK).unwrap();
     variables_are_real(&doc);
     let sections = parse(&doc);
@@ -343,18 +426,29 @@ async fn every_command_of_the_operations_runbook_works() {
         .find_map(|l| flag(&l.command, "--username"))
         .expect("the runbook acts on an account")
         .to_owned();
-    let mut runbook = Runbook::new(username).await;
-    for section in &sections {
-        for line in &section.lines {
+    let mut runbook = Runbook::new(username, backend).await;
+    for section in sections.iter().filter(|s| backend.runs_section(&s.heading)) {
+        for line in section
+            .lines
+            .iter()
+            .filter(|l| backend.runs_command(&l.command))
+        {
             runbook.step(line).await;
         }
         runbook.prose(section).await;
+    }
+    if backend == Backend::Sqlite {
+        assert!(
+            runbook.dir.join("portal.db").is_file(),
+            "the walk ran on portal.db"
+        );
     }
     assert!(runbook.server.is_some(), "the runbook starts the service");
     runbook.stop().await;
     let log = runbook.log();
     assert!(!log.contains(PASSWORD) && !log.contains(ANSWER), "{log}");
-    let missing: Vec<Kind> = KINDS
+    let missing: Vec<Kind> = backend
+        .kinds()
         .into_iter()
         .filter(|k| !runbook.seen.contains(k))
         .collect();

@@ -150,13 +150,20 @@ async fn locked_and_rate_limited_pages(db: Db) {
         last = submit(&app, "/login", &jar, &wrong).await;
     }
     assert_eq!(last.status, 423, "{}", last.text);
-    assert!(last.text.contains(r#"role="alert""#));
-    assert!(last.text.contains("24 hours"));
-    // The locked page's own advice, with its link (the login form's
-    // Forgot password? link is on every login page).
+    // One message, said once: the advice with its link and the lock's end
+    // (the login form's Forgot password? link is on every login page).
+    assert_eq!(
+        last.text.matches(r#"role="alert""#).count(),
+        1,
+        "{}",
+        last.text
+    );
+    assert_eq!(last.text.matches("locked").count(), 1, "{}", last.text);
+    assert_eq!(last.text.matches("24 hours").count(), 1, "{}", last.text);
     assert!(last.text.contains(
-        r#"Use <a href="/forgot-password">Forgot password?</a> to set a new password now"#
-    ));
+        r#"Use <a href="/forgot-password">Forgot password?</a> to set a new password now, or try again in 24 hours, after <time datetime=""#
+    ), "{}", last.text);
+    assert!(last.text.contains(" UTC on "), "{}", last.text);
     app.stop().await;
 
     let limited = spawn_app(db, &[("PORTAL_RATE_LIMIT_PER_MINUTE", "2")]).await;
