@@ -99,6 +99,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Metrics,
     pub limiter: Arc<RateLimiter>,
+    /// Bounds the work Forgot password? and resend do after answering.
+    pub background: crate::background::Background,
 }
 
 impl std::fmt::Debug for AppState {
@@ -140,6 +142,7 @@ impl AppState {
             storage,
             database,
             limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
+            background: crate::background::Background::default(),
             config: Arc::new(config),
             metrics,
         })

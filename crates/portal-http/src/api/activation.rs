@@ -34,7 +34,16 @@ pub async fn resend_activation(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<UsernameRequest>,
 ) -> ApiResult {
-    let username = body.username()?;
-    state.portal.resend_activation(username, ctx).await?;
+    let username = body.username()?.to_owned();
+    // Answered before the look-up: the same path, and time, for every name.
+    let portal = std::sync::Arc::clone(&state.portal);
+    state
+        .background
+        .run("activation resend", async move {
+            portal.resend_activation(&username, ctx).await
+        })
+        .map_err(|_| ApiError::Overloaded {
+            retry_after_seconds: 1,
+        })?;
     Ok(accepted())
 }

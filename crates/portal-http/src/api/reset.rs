@@ -9,8 +9,17 @@ pub async fn request_password_reset(
     Ctx(ctx): Ctx,
     ApiJson(body): ApiJson<UsernameRequest>,
 ) -> ApiResult {
-    let username = body.username()?;
-    state.portal.request_password_reset(username, ctx).await?;
+    let username = body.username()?.to_owned();
+    // Answered before the look-up: the same path, and time, for every name.
+    let portal = std::sync::Arc::clone(&state.portal);
+    state
+        .background
+        .run("password reset request", async move {
+            portal.request_password_reset(&username, ctx).await
+        })
+        .map_err(|_| ApiError::Overloaded {
+            retry_after_seconds: 1,
+        })?;
     Ok(accepted())
 }
 

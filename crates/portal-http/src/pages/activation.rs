@@ -118,8 +118,17 @@ pub(super) async fn resend_submit(
             vec!["Username is required.".to_owned()],
         );
     };
-    if let Err(f) = state.portal.resend_activation(username, ctx).await {
-        return error_page(&state, &csrf, &ApiError::from(f));
+    // Answered before the look-up: the same path, and time, for every name.
+    let portal = std::sync::Arc::clone(&state.portal);
+    let username = username.to_owned();
+    let started = state.background.run("activation resend", async move {
+        portal.resend_activation(&username, ctx).await
+    });
+    if started.is_err() {
+        let overloaded = ApiError::Overloaded {
+            retry_after_seconds: 1,
+        };
+        return error_page(&state, &csrf, &overloaded);
     }
     message_page(
         &state,

@@ -52,8 +52,17 @@ pub(super) async fn forgot_submit(
     let Some(username) = non_empty(form.username.as_ref()) else {
         return username_required(&state, &csrf);
     };
-    if let Err(f) = state.portal.request_password_reset(username, ctx).await {
-        return error_page(&state, &csrf, &ApiError::from(f));
+    // Answered before the look-up: the same path, and time, for every name.
+    let portal = std::sync::Arc::clone(&state.portal);
+    let username = username.to_owned();
+    let started = state.background.run("password reset request", async move {
+        portal.request_password_reset(&username, ctx).await
+    });
+    if started.is_err() {
+        let overloaded = ApiError::Overloaded {
+            retry_after_seconds: 1,
+        };
+        return error_page(&state, &csrf, &overloaded);
     }
     message_page(
         &state,

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod answers_alike;
 mod browser;
 mod cli;
 mod concurrency;

@@ -1,0 +1,97 @@
+//! Forgot password? and resend answer before any work that depends on
+//! whether the account exists (SPEC §6, §8): the account's row is held
+//! locked by another transaction, and the answer still comes at once; the
+//! email follows once the lock is released.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::helpers::{ACTIVATION, Db, RESET, TestApp, both, spawn_app};
+
+/// Holds dr.doe's account row (PostgreSQL) or the whole database's write
+/// lock (SQLite) until dropped, as a slow transaction would.
+enum Held {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+async fn hold_the_account(app: &TestApp) -> Held {
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+        sqlx::query("SELECT id FROM accounts WHERE lower(username) = 'dr.doe' FOR UPDATE")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        Held::Postgres(conn)
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Held::Sqlite(conn)
+    }
+}
+
+async fn release(held: Held) {
+    match held {
+        Held::Postgres(mut conn) => {
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        }
+        Held::Sqlite(mut conn) => {
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// POSTs `body` to `path` and returns its status and how long it took.
+async fn timed_post(app: &TestApp, path: &str, body: serde_json::Value) -> (u16, Duration) {
+    let started = Instant::now();
+    let answer = app.post(path, &body).await;
+    (answer.status, started.elapsed())
+}
+
+both!(a_reset_request_answers_before_touching_the_account);
+async fn a_reset_request_answers_before_touching_the_account(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let held = hold_the_account(&app).await;
+    let (status, took) = timed_post(
+        &app,
+        "/api/v1/password-resets",
+        json!({"username": "dr.doe"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    // Done inline, the request would wait for the lock (seconds).
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    assert_eq!(app.mail_count("dr.doe", RESET), 0, "nothing sent yet");
+    release(held).await;
+    // The work went on in the background: the link arrives.
+    app.token_in("dr.doe", RESET, 1).await;
+}
+
+both!(a_resend_answers_before_touching_the_account);
+async fn a_resend_answers_before_touching_the_account(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register(false, "dr.doe").await;
+    app.token_in("dr.doe", ACTIVATION, 1).await;
+    let held = hold_the_account(&app).await;
+    let (status, took) = timed_post(
+        &app,
+        "/api/v1/activations/resend",
+        json!({"username": "dr.doe"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    release(held).await;
+    app.token_in("dr.doe", ACTIVATION, 2).await;
+}
