@@ -1,11 +1,13 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! `cargo xtask test` is the single command CI runs (through `.ci/run`): the
-//! formatting check, clippy, the test suite under nextest and the doc tests, in
-//! that order, stopping at the first failure. The tidy checks (doc comments,
-//! I/O-free domain, no `unsafe`) live in [`tidy`] and run as ordinary tests.
+//! formatting check, clippy, the supply-chain check ([`deny`]), the test suite
+//! under nextest and the doc tests, in that order, stopping at the first
+//! failure. The tidy checks (doc comments, I/O-free domain, no `unsafe`) live
+//! in [`tidy`] and run as ordinary tests.
 
 mod chaos;
+mod deny;
 mod fuzz;
 mod mta;
 mod prerequisites;
@@ -26,8 +28,13 @@ Usage: cargo xtask <command>
 
 Commands:
   test    run everything CI runs, stopping at the first failure:
-            fmt check, clippy, nextest, doc tests
+            fmt check, clippy, deny, nextest, doc tests
   lint    run the fmt check and clippy
+  deny    cargo deny check (advisories, licences, bans, sources) against
+            deny.toml, offline: clones the RustSec advisory snapshot
+            ../shared/vendor/rustsec-advisory-db.bundle (or the git bundle
+            or repository PORTAL_ADVISORY_DB names) into target/ first and
+            fails when it is missing; installs cargo-deny if missing
   bench   run the benchmarks and print their figures: the domain's
             criterion benches, the PostgreSQL storage figures, then the
             HTTP figures (xtask/bench-http.sh; installs wrk and oha if missing)
@@ -78,12 +85,15 @@ struct Step {
     /// `cargo` (the one running us) or another program on `PATH`.
     program: &'static str,
     args: &'static [&'static str],
+    /// Run first (installing a tool, preparing data); its error fails the step.
+    prepare: Option<fn() -> Result<(), String>>,
 }
 
 const FMT: Step = Step {
     name: "fmt",
     program: "cargo",
     args: &["fmt", "--all", "--", "--check"],
+    prepare: None,
 };
 
 const CLIPPY: Step = Step {
@@ -98,6 +108,7 @@ const CLIPPY: Step = Step {
         "-D",
         "warnings",
     ],
+    prepare: None,
 };
 
 const NEXTEST: Step = Step {
@@ -110,12 +121,14 @@ const NEXTEST: Step = Step {
         "--all-features",
         "--no-tests=fail",
     ],
+    prepare: None,
 };
 
 const DOCTEST: Step = Step {
     name: "doctest",
     program: "cargo",
     args: &["test", "--workspace", "--all-features", "--doc"],
+    prepare: None,
 };
 
 const DOMAIN_BENCH: Step = Step {
@@ -134,6 +147,7 @@ const DOMAIN_BENCH: Step = Step {
         "--measurement-time",
         "3",
     ],
+    prepare: None,
 };
 
 const STORE_BENCH: Step = Step {
@@ -148,17 +162,28 @@ const STORE_BENCH: Step = Step {
         "--example",
         "store_bench",
     ],
+    prepare: None,
 };
 
-const TEST: &[Step] = &[FMT, CLIPPY, NEXTEST, DOCTEST];
+/// Supply chain: cargo-deny against `deny.toml`, offline (see [`deny`]).
+const DENY: Step = Step {
+    name: "deny",
+    program: "cargo",
+    args: deny::CHECK_ARGS,
+    prepare: Some(deny::prepare),
+};
+
+const TEST: &[Step] = &[FMT, CLIPPY, DENY, NEXTEST, DOCTEST];
 const HTTP_BENCH: Step = Step {
     name: "http bench",
     program: "bash",
     args: &["xtask/bench-http.sh"],
+    prepare: None,
 };
 
 const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH, HTTP_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
+const DENY_ONLY: &[Step] = &[DENY];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -169,6 +194,7 @@ fn main() -> ExitCode {
         }
         ["test"] => (TEST, true),
         ["lint"] => (LINT, false),
+        ["deny"] => (DENY_ONLY, false),
         ["bench"] => (BENCH, true),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
@@ -250,6 +276,9 @@ fn run_step(step: &Step, ci: bool) -> Result<Duration, String> {
         reason = "xtask only reports step durations; no domain logic reads the clock here"
     )]
     let started = Instant::now();
+    if let Some(prepare) = step.prepare {
+        prepare()?;
+    }
     let status = command
         .status()
         .map_err(|error| format!("could not start cargo: {error}"))?;
