@@ -52,6 +52,10 @@ async fn release(held: Held) {
 }
 
 /// POSTs `body` to `path` and returns its status and how long it took.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the answer's wall time is what the test measures"
+)]
 async fn timed_post(app: &TestApp, path: &str, body: serde_json::Value) -> (u16, Duration) {
     let started = Instant::now();
     let answer = app.post(path, &body).await;
