@@ -45,9 +45,9 @@ Commands:
           run schemathesis (installed from PyPI into target/) against the
             release service's /api/v1/openapi.json; fails on any 5xx
   timing [ROUNDS]
-          compare login and reset times for a known vs an unknown username
-            on the release service (default 200 rounds); fails when the
-            medians differ by 10 % of one hash time or more
+          login, reset and resend for a known vs an unknown username on the
+            release service (default 300 interleaved pairs each); fails when
+            a midpoint guess tells them apart more than 55 % of the time
   chaos [SCENARIO...]
           fault tests of the release service (smtp, pg-restart, kill,
             two-instances; default all); see docs/chaos.md

@@ -140,6 +140,37 @@ impl Service {
         username: &str,
         password: &str,
     ) -> Result<(), String> {
+        let links_before = activation_tokens(&self.log()).len();
+        self.register_pending(provider, username, password)?;
+        let mut token = None;
+        for _ in 0..100 {
+            // This account's link is the first one logged after its creation.
+            token = activation_tokens(&self.log()).into_iter().nth(links_before);
+            if token.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let token = token.ok_or("no activation link in the service's log")?;
+        let (status, answer) = self.request(
+            "POST",
+            "/api/v1/activations",
+            Some(&format!(r#"{{"token":"{token}"}}"#)),
+        )?;
+        if status != 200 {
+            return Err(format!("activation: expected 200, got {status} {answer}"));
+        }
+        Ok(())
+    }
+
+    /// Registers `username` for `provider` through the API up to the
+    /// account step: the account waits for its activation.
+    pub fn register_pending(
+        &self,
+        provider: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), String> {
         let expect = |step: &str, want: u16, got: (u16, String)| {
             if got.0 == want {
                 Ok(got.1)
@@ -166,7 +197,6 @@ impl Service {
         let account = format!(
             r#"{{"username":"{username}","password":"{password}","email":"{username}@clinic.example.org","security_question_id":1,"security_answer":"Fluffy"}}"#
         );
-        let links_before = activation_tokens(&self.log()).len();
         expect(
             "account",
             201,
@@ -174,25 +204,6 @@ impl Service {
                 "POST",
                 &format!("/api/v1/registrations/{id}/account"),
                 Some(&account),
-            )?,
-        )?;
-        let mut token = None;
-        for _ in 0..100 {
-            // This account's link is the first one logged after its creation.
-            token = activation_tokens(&self.log()).into_iter().nth(links_before);
-            if token.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let token = token.ok_or("no activation link in the service's log")?;
-        expect(
-            "activation",
-            200,
-            self.request(
-                "POST",
-                "/api/v1/activations",
-                Some(&format!(r#"{{"token":"{token}"}}"#)),
             )?,
         )?;
         Ok(())
