@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditEvent};
 use crate::email::{Email, EmailKind};
 use crate::lockout::ReservedAttempt;
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
@@ -249,12 +249,7 @@ where
         now: OffsetDateTime,
         ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
-        let lock_audit = self.audit_event(
-            AuditAction::AccountLocked,
-            Some(account.username.as_str()),
-            ctx,
-            "locked",
-        );
+        let lock_audit = self.lockout_event(account, ctx);
         match self
             .store
             .reserve_login_attempt(account.id, now, self.settings.lockout, &lock_audit)
@@ -271,6 +266,17 @@ where
                 Ok(Some(locked_until))
             }
         }
+    }
+
+    /// The event of this account's lockout, stored by whichever write sets
+    /// the lock (a refused place or a verified failure).
+    fn lockout_event(&self, account: &Account, ctx: RequestContext) -> AuditEvent {
+        self.audit_event(
+            AuditAction::AccountLocked,
+            Some(account.username.as_str()),
+            ctx,
+            "locked",
+        )
     }
 
     /// Gives back the place of an attempt that was not judged. A store
@@ -290,12 +296,7 @@ where
         now: OffsetDateTime,
         ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
-        let lock_audit = self.audit_event(
-            AuditAction::AccountLocked,
-            Some(account.username.as_str()),
-            ctx,
-            "locked",
-        );
+        let lock_audit = self.lockout_event(account, ctx);
         let recorded = self
             .store
             .record_login_failure(account.id, now, self.settings.lockout, &lock_audit)
