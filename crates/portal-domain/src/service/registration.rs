@@ -434,6 +434,37 @@ where
             .map(|_| CreateAccountStepError::AlreadyCreated))
     }
 
+    /// A new activation link for an account still pending activation (older
+    /// ones stop working), under the hourly email cap; the audit outcome.
+    pub(super) async fn send_activation_again(
+        &self,
+        account: Account,
+    ) -> Result<&'static str, Fault> {
+        let now = self.now();
+        let token = self.tokens.token()?;
+        let new = NewToken {
+            account_id: account.id,
+            purpose: TokenPurpose::Activation,
+            link: self.activation_link(&token, now),
+        };
+        let email = Email {
+            to: account.email,
+            username: account.username,
+            kind: EmailKind::Activation { token },
+        };
+        Ok(
+            match self
+                .store
+                .issue_token(&new, &email, self.settings.emails_per_hour)
+                .await?
+            {
+                IssueOutcome::Issued => "sent",
+                IssueOutcome::CapReached => "email_cap_reached",
+                IssueOutcome::NoAccount => "unknown_username",
+            },
+        )
+    }
+
     fn activation_link(&self, token: &RawToken, now: time::OffsetDateTime) -> LinkToken {
         LinkToken {
             hash: token.hash(),
@@ -519,27 +550,7 @@ where
         };
         let outcome = match self.store.account_by_username(&username).await? {
             Some(account) if !account.is_activated() && !account.disabled => {
-                let now = self.now();
-                let token = self.tokens.token()?;
-                let new = NewToken {
-                    account_id: account.id,
-                    purpose: TokenPurpose::Activation,
-                    link: self.activation_link(&token, now),
-                };
-                let email = Email {
-                    to: account.email,
-                    username: account.username,
-                    kind: EmailKind::Activation { token },
-                };
-                match self
-                    .store
-                    .issue_token(&new, &email, self.settings.emails_per_hour)
-                    .await?
-                {
-                    IssueOutcome::Issued => "sent",
-                    IssueOutcome::CapReached => "email_cap_reached",
-                    IssueOutcome::NoAccount => "unknown_username",
-                }
+                self.send_activation_again(account).await?
             }
             Some(_) => "not_pending",
             None => "unknown_username",

@@ -34,8 +34,10 @@ where
     T: TokenSource,
 {
     /// **Forgot password?**: emails a reset link to an activated account
-    /// (locked or not). Answers the same whatever the username; changes
-    /// nothing about the account until the link is redeemed.
+    /// (locked or not), and to an account still pending activation its
+    /// activation link again, which is what its owner is missing (SPEC §6).
+    /// Answers the same whatever the username; changes nothing about the
+    /// account until a link is redeemed.
     pub async fn request_password_reset(
         &self,
         username: &str,
@@ -71,6 +73,12 @@ where
                     IssueOutcome::Issued => "sent",
                     IssueOutcome::CapReached => "email_cap_reached",
                     IssueOutcome::NoAccount => "unknown_username",
+                }
+            }
+            Some(account) if !account.is_activated() && !account.disabled => {
+                match self.send_activation_again(account).await? {
+                    "sent" => "activation_resent",
+                    other => other,
                 }
             }
             Some(_) => "not_eligible",

@@ -70,7 +70,8 @@ pub(super) async fn forgot_submit(
         StatusCode::OK,
         Message {
             title: "Check your email",
-            message: "If the account exists, we sent an email with a link to set a new password."
+            message: "If the account exists, we sent an email with a link to set a new password \
+                      (or, if the account was never activated, a new activation link)."
                 .to_owned(),
             alert: false,
             tips: MAIL_TIPS.to_vec(),

@@ -101,18 +101,13 @@ async fn a_newer_request_invalidates_older_links_which_also_expire() {
 }
 
 #[tokio::test]
-async fn only_activated_accounts_get_an_email_and_at_most_five_an_hour() {
+async fn unknown_usernames_get_nothing_and_an_account_at_most_five_an_hour() {
     let p = portal();
     register(&p, sample::practitioner_request(), "dr.doe").await;
     let before = p.store.emails().len();
-    p.request_password_reset("dr.doe", CTX).await.unwrap();
     p.request_password_reset("nobody", CTX).await.unwrap();
     p.request_password_reset("", CTX).await.unwrap();
-    assert_eq!(
-        p.store.emails().len(),
-        before,
-        "pending and unknown accounts get nothing"
-    );
+    assert_eq!(p.store.emails().len(), before, "unknown names get nothing");
 
     p.activate(&p.last_link_token().unwrap(), CTX)
         .await
@@ -133,4 +128,40 @@ async fn a_locked_account_can_reset() {
         .await
         .unwrap();
     assert!(logs_in(&p, NEW_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn forgot_password_on_an_account_never_activated_sends_its_activation_link_again() {
+    let p = portal();
+    register(&p, sample::practitioner_request(), "dr.doe").await;
+    let first = p.last_link_token().unwrap();
+    p.request_password_reset("dr.doe", CTX).await.unwrap();
+    let emails = p.store.emails();
+    let last = emails.last().unwrap();
+    assert_eq!(last.kind.name(), "activation", "not a reset link");
+    let again = p.last_link_token().unwrap();
+    assert_ne!(again, first);
+    // The new link activates; the older one stopped working.
+    assert!(p.activate(&first, CTX).await.is_err());
+    p.activate(&again, CTX).await.unwrap();
+    // It counts toward the same hourly cap as a resend.
+    let events = p.store.audit_events(&AuditFilter::default()).await.unwrap();
+    assert!(events.iter().any(
+        |e| e.action == AuditAction::PasswordResetRequested && e.outcome == "activation_resent"
+    ));
+}
+
+#[tokio::test]
+async fn forgot_password_on_a_pending_account_obeys_the_hourly_cap() {
+    let p = portal();
+    register(&p, sample::practitioner_request(), "dr.doe").await;
+    let before = p.store.emails().len();
+    for _ in 0..7 {
+        p.request_password_reset("dr.doe", CTX).await.unwrap();
+    }
+    assert_eq!(
+        p.store.emails().len() - before,
+        5,
+        "PORTAL_EMAILS_PER_HOUR (5) emails, then none"
+    );
 }

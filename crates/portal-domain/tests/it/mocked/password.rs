@@ -300,11 +300,7 @@ async fn reset_request_answers_the_same_and_issues_nothing_for_ineligible_userna
         disabled: true,
         ..active_account()
     };
-    for (found, outcome) in [
-        (None, "unknown_username"),
-        (Some(pending_account()), "not_eligible"),
-        (Some(disabled), "not_eligible"),
-    ] {
+    for (found, outcome) in [(None, "unknown_username"), (Some(disabled), "not_eligible")] {
         let mut fx = Fx::new();
         let audit = fx.audit.clone();
         lookup(&mut fx, Ok(found));
