@@ -553,6 +553,8 @@ fn help_lines(raw: &str) -> Result<Vec<HelpLine>, ConfigError> {
         .collect()
 }
 
+/// Addresses and CIDRs; an IPv4-mapped IPv6 one (`::ffff:10.0.0.0/104`)
+/// is kept as the IPv4 one it stands for, as peers are.
 fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
     raw.split(',')
         .map(str::trim)
@@ -561,6 +563,7 @@ fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
             piece
                 .parse::<IpNet>()
                 .or_else(|_| piece.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(canonical_net)
                 .map_err(|_| {
                     error(
                         "PORTAL_TRUSTED_PROXIES",
@@ -569,6 +572,17 @@ fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
                 })
         })
         .collect()
+}
+
+/// `::ffff:a.b.c.d/n` (n ≥ 96) as `a.b.c.d/(n - 96)`; anything else as is.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -694,6 +708,21 @@ mod tests {
             load(&[]).unwrap().check_serve().is_ok(),
             "http: the development default"
         );
+    }
+
+    #[test]
+    fn ipv4_mapped_trusted_proxies_are_their_ipv4_networks() {
+        let config = load(&[(
+            "PORTAL_TRUSTED_PROXIES",
+            "::ffff:10.0.0.0/104, ::ffff:192.0.2.1, 2001:db8::/32",
+        )])
+        .unwrap();
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"]);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Hostile clients (SPEC §8): slow and idle connections are dropped, the
-//! connection cap holds, and `/metrics` moves to its own address. Each test drives the real `serve` path over
+//! connection cap holds, junk does not grow memory, the rate limit's keys
+//! hold against rotation and odd `X-Forwarded-For` entries, and `/metrics`
+//! moves to its own address. Each test drives the real `serve` path over
 //! real sockets, with the times shortened.
 
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use portal_http::app;
 use portal_http::config::{Config, ConnectionLimits};
 use portal_http::serve::{Listeners, serve_app};
 use portal_http::state::{AppState, Database};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -32,6 +35,7 @@ fn short(header: u64, body: u64, answer: u64, max_connections: usize) -> Connect
 struct Server {
     public: SocketAddr,
     metrics: Option<SocketAddr>,
+    state: AppState,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -98,6 +102,7 @@ async fn start(
     Server {
         public: public_addr,
         metrics: metrics_addr,
+        state,
         task,
     }
 }
@@ -314,6 +319,125 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let answer = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_methods_get_405_and_add_no_metric_labels() {
+    let server = start(short(10, 10, 30, 1024), &[], axum::Router::new()).await;
+    let client = reqwest::Client::new();
+    let junk = |i: usize| {
+        let letters: String = format!("{i:0>8}")
+            .bytes()
+            .map(|d| char::from(b'A' + (d - b'0')))
+            .collect();
+        reqwest::Method::from_bytes(format!("{letters}{}", "X".repeat(1992)).as_bytes()).unwrap()
+    };
+    let send_junk = |range: std::ops::Range<usize>| {
+        let client = client.clone();
+        let base = format!("http://{}", server.public);
+        async move {
+            for i in range {
+                let path = if i % 2 == 0 {
+                    "/api/v1/sessions"
+                } else {
+                    "/no/such/path"
+                };
+                let answer = client
+                    .request(junk(i), format!("{base}{path}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 405, "request {i}");
+                let _ = answer.bytes().await;
+            }
+        }
+    };
+    send_junk(0..10).await;
+    let _ = client
+        .get(server.url("/no/such/path"))
+        .send()
+        .await
+        .unwrap();
+    let before = server.state.metrics.render();
+    let started = Instant::now();
+    futures::future::join_all((0..8).map(|k| send_junk(10 + k * 374..10 + (k + 1) * 374))).await;
+    let took = started.elapsed();
+    let after = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The same series, only their counts changed (and /metrics' own).
+    assert!(
+        after.len() < before.len() + 4096,
+        "/metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+    assert!(!after.contains("XXXX"), "a method became a label");
+    assert!(!after.contains("/no/such/path"), "a path became a label");
+    assert!(
+        after.contains(r#"method="other",route="unmatched",status="405""#),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"method="GET",route="unmatched",status="404""#),
+        "{after}"
+    );
+    eprintln!(
+        "3,000 junk methods in {took:?}; /metrics {} → {} bytes",
+        before.len(),
+        after.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_keys_hold_against_rotation_and_odd_forwarded_entries() {
+    // The proxy (this test, on 127.0.0.1) is listed IPv4-mapped.
+    let server = start(
+        short(10, 10, 30, 1024),
+        &[
+            ("PORTAL_RATE_LIMIT_PER_MINUTE", "3"),
+            ("PORTAL_TRUSTED_PROXIES", "::ffff:127.0.0.0/104"),
+        ],
+        axum::Router::new(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let post = |forwarded: Option<&'static str>| {
+        let mut request = client
+            .post(server.url("/api/v1/activations"))
+            .json(&json!({"token": "x".repeat(43)}));
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // IPv6 clients rotating within one /64, with ports: one budget.
+    for forwarded in [
+        "[2001:db8:1:2::a]:443",
+        "2001:db8:1:2::b",
+        "[2001:db8:1:2::c]:1",
+    ] {
+        assert_eq!(post(Some(forwarded)).await, 400, "{forwarded}");
+    }
+    assert_eq!(post(Some("2001:db8:1:2:ffff::1")).await, 429);
+    assert_eq!(post(Some("2001:db8:1:3::1")).await, 400, "another /64");
+    // An IPv4 client with a port, then as IPv4-mapped: one budget.
+    for _ in 0..3 {
+        assert_eq!(post(Some("203.0.113.9:4711")).await, 400);
+    }
+    assert_eq!(post(Some("::ffff:203.0.113.9")).await, 429);
+    // An unparsable entry stops the walk: the client is the proxy that
+    // appended it (here the peer), never the forged entry on its left.
+    for _ in 0..3 {
+        assert_eq!(post(Some("198.51.100.1, garbage")).await, 400);
+    }
+    assert_eq!(post(None).await, 429, "the peer's budget was spent");
+    assert_eq!(post(Some("198.51.100.1")).await, 400, "never charged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
