@@ -140,7 +140,7 @@ pub fn router(state: AppState) -> Router {
 pub fn routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .merge(rate_limited(state))
-        .merge(pages::router(&state))
+        .merge(pages::router(state))
         .route("/api/v1/sessions/current", delete(api::logout))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/me/agreement", post(api::accept_current_agreement))
