@@ -316,7 +316,12 @@ async fn connections_past_the_cap_wait_until_one_closes() {
         let answer = read_answer(&mut stream, Duration::from_secs(5)).await;
         assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Freed by the closes, not by the idle timeout (8 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
     let answer = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(answer.status(), 200);
 }
