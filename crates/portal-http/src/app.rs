@@ -1,13 +1,17 @@
 //! The router: every route of SPEC §8 (the HTML pages from [`pages`]), the layers around them, and the
 //! OpenAPI document generated from the handlers.
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
 use utoipa::OpenApi;
 
 use crate::api;
@@ -125,12 +129,18 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
 }
 
-/// The whole service, ready for `axum::serve` (with connect info) or for
-/// `oneshot` in tests.
+/// The whole service, ready for [`crate::serve::serve`] (which adds the
+/// peer's address) or for `oneshot` in tests.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(rate_limited(&state))
-        .merge(pages::router(&state))
+    with_layers(routes(&state), state)
+}
+
+/// Every route of the public listener; `/metrics` too unless
+/// `PORTAL_METRICS_LISTEN` gives it its own address.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let routes = Router::new()
+        .merge(rate_limited(state))
+        .merge(pages::router(state))
         .route("/api/v1/sessions/current", delete(api::logout))
         .route("/api/v1/me", get(api::me))
         .route("/api/v1/me/agreement", post(api::accept_current_agreement))
@@ -139,17 +149,61 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agreement", get(api::agreement))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if state.config.metrics_listen.is_some() {
+        routes
+    } else {
+        routes.route("/metrics", get(metrics))
+    }
+}
+
+/// `routes` with the layers every answer goes through: the client
+/// address, the body limit and deadline, the answer deadline, panics as
+/// `500`, and [`observe`] outermost.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let limits = state.config.limits;
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), client_addr))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+                .layer(MapRequestBodyLayer::new(Body::new)),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.answer_within,
+        ))
+        .layer(axum::middleware::map_response(answer_timed_out))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".to_owned()).into_response()
         }))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// `/metrics` alone, for `PORTAL_METRICS_LISTEN`.
+pub fn metrics_router(state: AppState) -> Router {
+    with_layers(Router::new().route("/metrics", get(metrics)), state)
+}
+
+/// How long a client is told to wait after the answer deadline passed.
+const RETRY_AFTER_DEADLINE: u64 = 5;
+
+/// The timeout layer's bare `503` as SPEC §8's `503 overloaded` problem.
+/// Every other `503` of the service has a body, and so a content type.
+async fn answer_timed_out(response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return ApiError::Overloaded {
+            retry_after_seconds: RETRY_AFTER_DEADLINE,
+        }
+        .into_response();
+    }
+    response
 }
 
 /// The OpenAPI 3.1 document of the API.

@@ -70,6 +70,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTAL_RATE_LIMIT_PER_MINUTE",
     "PORTAL_TRUSTED_PROXIES",
     "PORTAL_PENDING_PURGE_AFTER",
+    "PORTAL_MAX_CONNECTIONS",
+    "PORTAL_METRICS_LISTEN",
     "PORTAL_AGREEMENT_FILE",
 ];
 
@@ -95,6 +97,34 @@ pub enum LogFormat {
     Json,
 }
 
+/// How long a client may take and how many connections may be open at
+/// once (SPEC §8, "Hostile clients"). Only the cap is a variable; tests
+/// shorten the times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The request head must arrive within this. hyper runs the same timer
+    /// while a keep-alive connection waits for its next request, so an idle
+    /// connection is closed after it too.
+    pub header_timeout: std::time::Duration,
+    /// The body must arrive within this after the head.
+    pub body_timeout: std::time::Duration,
+    /// A request not answered within this gets `503 overloaded`.
+    pub answer_within: std::time::Duration,
+    /// `PORTAL_MAX_CONNECTIONS`: more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(10),
+            answer_within: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// The whole configuration, parsed.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -103,6 +133,8 @@ pub struct Config {
     /// `None`: the file mailer writes to `mail_dir`.
     pub smtp: Option<SmtpSettings>,
     pub mail_dir: PathBuf,
+    /// True when `PORTAL_MAIL_DIR` was set rather than defaulted.
+    pub mail_dir_set: bool,
     pub public_url: Url,
     /// Sender, brand, help lines and the public URL, for the templates.
     pub mail: MailSettings,
@@ -114,6 +146,9 @@ pub struct Config {
     /// Requests per client address per minute on the rate-limited routes; 0 = off.
     pub rate_limit_per_minute: u32,
     pub trusted_proxies: Vec<IpNet>,
+    pub limits: ConnectionLimits,
+    /// `PORTAL_METRICS_LISTEN`: `/metrics` only there; `None`: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// The rules the use cases apply.
     pub portal: PortalSettings,
 }
@@ -122,6 +157,20 @@ impl Config {
     /// True when links and cookies are served over https.
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+
+    /// What `serve` alone refuses (other commands send no email): over
+    /// https without a relay, emails with their tokens would silently go to
+    /// files and the log, unless the operator asked for that by setting
+    /// `PORTAL_MAIL_DIR`.
+    pub fn check_serve(&self) -> Result<(), ConfigError> {
+        if self.is_https() && self.smtp.is_none() && !self.mail_dir_set {
+            return Err(error(
+                "PORTAL_SMTP_URL",
+                "PORTAL_PUBLIC_URL is https but PORTAL_SMTP_URL is not set, so emails (with their links) would be written to files and the log; set PORTAL_SMTP_URL, or PORTAL_MAIL_DIR to write them there on purpose",
+            ));
+        }
+        Ok(())
     }
 
     /// Reads the process environment (and the file it names).
@@ -314,6 +363,7 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
             database,
             smtp,
             mail_dir: PathBuf::from(self.text("PORTAL_MAIL_DIR", "./var/mail")),
+            mail_dir_set: self.raw("PORTAL_MAIL_DIR").is_some(),
             public_url,
             mail,
             hash_workers: self.number("PORTAL_HASH_WORKERS", cores, 1)?,
@@ -341,6 +391,21 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
             },
             rate_limit_per_minute: self.number("PORTAL_RATE_LIMIT_PER_MINUTE", 30, 0)?,
             trusted_proxies: trusted_proxies(self.raw("PORTAL_TRUSTED_PROXIES").unwrap_or(""))?,
+            limits: ConnectionLimits {
+                max_connections: self.number("PORTAL_MAX_CONNECTIONS", 1024, 1)?,
+                ..ConnectionLimits::default()
+            },
+            metrics_listen: self
+                .raw("PORTAL_METRICS_LISTEN")
+                .map(|raw| {
+                    raw.parse().map_err(|_| {
+                        error(
+                            "PORTAL_METRICS_LISTEN",
+                            "expected an address and port such as 10.0.0.5:9090",
+                        )
+                    })
+                })
+                .transpose()?,
             portal,
         })
     }
@@ -488,6 +553,8 @@ fn help_lines(raw: &str) -> Result<Vec<HelpLine>, ConfigError> {
         .collect()
 }
 
+/// Addresses and CIDRs; an IPv4-mapped IPv6 one (`::ffff:10.0.0.0/104`)
+/// is kept as the IPv4 one it stands for, as peers are.
 fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
     raw.split(',')
         .map(str::trim)
@@ -496,6 +563,7 @@ fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
             piece
                 .parse::<IpNet>()
                 .or_else(|_| piece.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(canonical_net)
                 .map_err(|_| {
                     error(
                         "PORTAL_TRUSTED_PROXIES",
@@ -504,6 +572,17 @@ fn trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
                 })
         })
         .collect()
+}
+
+/// `::ffff:a.b.c.d/n` (n ≥ 96) as `a.b.c.d/(n - 96)`; anything else as is.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +656,73 @@ mod tests {
         assert_eq!(config.rate_limit_per_minute, 30);
         assert_eq!(config.portal.pending_purge_after, Duration::days(7));
         assert_eq!(config.portal.agreement.version.as_str(), "1");
+        assert_eq!(config.limits, ConnectionLimits::default());
+        assert_eq!(config.limits.max_connections, 1024);
+        assert_eq!(config.metrics_listen, None);
+        assert!(!config.mail_dir_set);
+    }
+
+    #[test]
+    fn connection_cap_and_metrics_address() {
+        let config = load(&[
+            ("PORTAL_MAX_CONNECTIONS", "8"),
+            ("PORTAL_METRICS_LISTEN", "10.0.0.5:9090"),
+        ])
+        .unwrap();
+        assert_eq!(config.limits.max_connections, 8);
+        assert_eq!(
+            config.metrics_listen,
+            Some("10.0.0.5:9090".parse().unwrap())
+        );
+        let file = load_with_files(
+            &[("PORTAL_CONFIG_FILE", "c.toml")],
+            &[(
+                "c.toml",
+                "max_connections = 16\nmetrics_listen = \"127.0.0.1:9\"\n",
+            )],
+        )
+        .unwrap();
+        assert_eq!(file.limits.max_connections, 16);
+    }
+
+    #[test]
+    fn serve_refuses_https_without_a_relay_unless_the_mail_dir_is_set() {
+        let https = ("PORTAL_PUBLIC_URL", "https://portal.example.org/");
+        let e = load(&[https]).unwrap().check_serve().unwrap_err();
+        for variable in ["PORTAL_PUBLIC_URL", "PORTAL_SMTP_URL", "PORTAL_MAIL_DIR"] {
+            assert!(e.to_string().contains(variable), "{e}");
+        }
+        assert!(
+            load(&[https, ("PORTAL_MAIL_DIR", "/var/lib/portal/mail")])
+                .unwrap()
+                .check_serve()
+                .is_ok()
+        );
+        assert!(
+            load(&[https, ("PORTAL_SMTP_URL", "smtp://relay.plan.example")])
+                .unwrap()
+                .check_serve()
+                .is_ok()
+        );
+        assert!(
+            load(&[]).unwrap().check_serve().is_ok(),
+            "http: the development default"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_trusted_proxies_are_their_ipv4_networks() {
+        let config = load(&[(
+            "PORTAL_TRUSTED_PROXIES",
+            "::ffff:10.0.0.0/104, ::ffff:192.0.2.1, 2001:db8::/32",
+        )])
+        .unwrap();
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"]);
     }
 
     #[test]
@@ -598,6 +744,8 @@ mod tests {
             ("PORTAL_HASH_WORKERS", "0"),
             ("PORTAL_ARGON2_M_KIB", "-1"),
             ("PORTAL_AGREEMENT_FILE", "/missing"),
+            ("PORTAL_MAX_CONNECTIONS", "0"),
+            ("PORTAL_METRICS_LISTEN", "9090"),
         ] {
             let e = load(&[(variable, value)]).unwrap_err();
             assert_eq!(e.variable, variable, "{e}");

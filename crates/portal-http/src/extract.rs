@@ -68,30 +68,45 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// The client's address: the socket peer, or, when the peer is a trusted
 /// proxy, the rightmost `X-Forwarded-For` entry that is not itself one.
+/// IPv4-mapped IPv6 addresses count as their IPv4 address, peers and
+/// entries alike. An entry may carry a port (`ip:port`, `[ipv6]:port`);
+/// an entry that cannot be parsed stops the walk, and the client is then
+/// the trusted proxy that appended it (SPEC §8): the last hop whose word
+/// is good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
     pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Self {
         let is_trusted = |addr: &IpAddr| trusted.iter().any(|net| net.contains(addr));
+        let peer = peer.to_canonical();
         if !is_trusted(&peer) {
             return Self(peer);
         }
-        let forwarded = headers
+        let entries = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter_map(|entry| entry.parse::<IpAddr>().ok())
+            .map(|v| v.to_str().ok())
             .collect::<Vec<_>>();
-        Self(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|addr| !is_trusted(addr))
-                .unwrap_or(peer),
-        )
+        // The last header line holds the nearest hops; an unreadable line
+        // is an unparsable entry.
+        let mut appended_by = peer;
+        for line in entries.into_iter().rev() {
+            let Some(line) = line else {
+                return Self(appended_by);
+            };
+            for entry in line.rsplit(',') {
+                let Some(addr) = forwarded_addr(entry) else {
+                    return Self(appended_by);
+                };
+                if !is_trusted(&addr) {
+                    return Self(addr);
+                }
+                appended_by = addr;
+            }
+        }
+        // Only proxies: the peer, as if nothing were forwarded.
+        Self(peer)
     }
 
     pub fn context(self) -> RequestContext {
@@ -99,6 +114,24 @@ impl ClientAddr {
             client_addr: Some(self.0),
         }
     }
+}
+
+/// One `X-Forwarded-For` entry: `ip`, `ip:port`, `[ipv6]` or
+/// `[ipv6]:port`, canonical (IPv4-mapped as IPv4).
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok())
+                .map(IpAddr::V6)
+        })
+        .map(|addr| addr.to_canonical())
 }
 
 impl<S> FromRequestParts<S> for ClientAddr
@@ -290,6 +323,60 @@ mod tests {
             ClientAddr::resolve(proxy, &HeaderMap::new(), &trusted).0,
             proxy
         );
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports_and_mapped_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy = ip("10.1.2.3");
+        for (header, client) in [
+            ("203.0.113.9:4711", "203.0.113.9"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("::ffff:203.0.113.9", "203.0.113.9"),
+            ("192.0.2.1, 203.0.113.9:4711, 10.9.9.9:80", "203.0.113.9"),
+        ] {
+            let forwarded = headers(&[("x-forwarded-for", header)]);
+            assert_eq!(
+                ClientAddr::resolve(proxy, &forwarded, &trusted).0,
+                ip(client),
+                "{header}"
+            );
+        }
+        // A mapped peer is its IPv4 address: trusted, and keyed as IPv4.
+        let forwarded = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        assert_eq!(
+            ClientAddr::resolve(ip("::ffff:10.1.2.3"), &forwarded, &trusted).0,
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            ClientAddr::resolve(ip("::ffff:198.51.100.7"), &forwarded, &trusted).0,
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn an_unparsable_entry_stops_the_walk_at_the_proxy_that_appended_it() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy = ip("10.1.2.3");
+        for (header, client) in [
+            // The peer appended the garbage: the peer is the client.
+            ("203.0.113.9, garbage", "10.1.2.3"),
+            // 10.9.9.9 (trusted) appended it: that proxy is the client, and
+            // the forged 203.0.113.9 on its left is never believed.
+            ("203.0.113.9, unknown, 10.9.9.9", "10.9.9.9"),
+            ("203.0.113.9, 300.1.1.1, 10.9.9.9:80", "10.9.9.9"),
+            ("203.0.113.9, , 10.9.9.9", "10.9.9.9"),
+        ] {
+            let forwarded = headers(&[("x-forwarded-for", header)]);
+            assert_eq!(
+                ClientAddr::resolve(proxy, &forwarded, &trusted).0,
+                ip(client),
+                "{header}"
+            );
+        }
     }
 
     #[test]

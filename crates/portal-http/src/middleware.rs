@@ -34,21 +34,29 @@ fn new_request_id() -> String {
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let id = new_request_id();
     let method = request.method().clone();
+    let known_method = method_label(&method) != "other";
+    // Only the patterns the router declares, never what the client sent:
+    // labels and log fields come from fixed sets.
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+        .filter(|_| known_method)
+        .map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
     let wants_html = crate::problem::prefers_html(request.headers());
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %method,
+        method = method_label(&method),
         route = %route,
         client_addr = tracing::field::Empty,
     );
     let started = SystemClock.now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = if known_method {
+        next.run(request).instrument(span.clone()).await
+    } else {
+        ApiError::MethodNotAllowed.into_response()
+    };
     let elapsed = (SystemClock.now() - started).as_seconds_f64();
     let status = response.status();
 
@@ -89,7 +97,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     });
     state
         .metrics
-        .request(method.as_str(), &route, status.as_u16(), elapsed);
+        .request(method_label(&method), &route, status.as_u16(), elapsed);
 
     let https = state.config.is_https();
     let headers = response.headers_mut();
@@ -121,6 +129,24 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The route label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// A method as a metric label and log field: the methods HTTP defines for
+/// this service, everything else `other` (SPEC §8).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// The only answers that may be cached (SPEC §8): the public, static

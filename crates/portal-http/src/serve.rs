@@ -3,14 +3,22 @@
 //! drains requests in flight and stops the tasks cleanly.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tower::ServiceExt as _;
 
-use crate::app::router;
+use crate::app::{metrics_router, router};
+use crate::config::ConnectionLimits;
 use crate::state::AppState;
 
 /// How often the housekeeping purge runs (SPEC §3: at least once a minute).
@@ -31,31 +39,163 @@ impl Stop {
 /// Background work started with the server and stopped with it.
 pub type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Serves `state` on `listener` until `shutdown` resolves, with `tasks`
+/// Where the service listens: the public address, and, with
+/// `PORTAL_METRICS_LISTEN`, a private one for `/metrics` alone.
+#[derive(Debug)]
+pub struct Listeners {
+    pub public: TcpListener,
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(public: TcpListener) -> Self {
+        Self {
+            public,
+            metrics: None,
+        }
+    }
+}
+
+/// Connections open at once on the metrics listener: a scraper needs one.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// Serves `state` on `listeners` until `shutdown` resolves, with `tasks`
 /// (made from the stop signal) running beside it. On shutdown the listener
 /// stops accepting, requests in flight finish, then the tasks are asked to
 /// stop and awaited.
 pub async fn serve(
     state: AppState,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     tasks: Vec<Box<dyn FnOnce(Stop) -> Task + Send>>,
 ) -> std::io::Result<()> {
+    let app = router(state.clone());
+    serve_app(state, app, listeners, shutdown, tasks).await
+}
+
+/// [`serve`] with the public router given: the connection handling is
+/// the same whatever the routes.
+pub async fn serve_app(
+    state: AppState,
+    app: Router,
+    listeners: impl Into<Listeners>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    tasks: Vec<Box<dyn FnOnce(Stop) -> Task + Send>>,
+) -> std::io::Result<()> {
+    let listeners = listeners.into();
+    let limits = state.config.limits;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut running = JoinSet::new();
     running.spawn(purge_loop(state.clone(), Stop(stop_rx.clone())));
     for task in tasks {
         running.spawn(task(Stop(stop_rx.clone())));
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let (closing_tx, closing_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    });
+    let graceful = GracefulShutdown::new();
+    let public = accept_loop(
+        listeners.public,
+        app,
+        limits,
+        limits.max_connections,
+        &graceful,
+        Stop(closing_rx.clone()),
+    );
+    let metrics = async {
+        match listeners.metrics {
+            Some(listener) => {
+                accept_loop(
+                    listener,
+                    metrics_router(state.clone()),
+                    limits,
+                    METRICS_CONNECTIONS,
+                    &graceful,
+                    Stop(closing_rx),
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    };
+    let (public, metrics) = tokio::join!(public, metrics);
+    graceful.shutdown().await;
     tracing::info!("requests drained; stopping background tasks");
     let _ = stop_tx.send(true);
     while running.join_next().await.is_some() {}
     tracing::info!("stopped");
-    result
+    public.and(metrics)
+}
+
+/// Accepts connections on `listener` until `stop`, each served by `app`
+/// under `limits`: at most `max_connections` at once (the rest wait in the
+/// listen backlog), the head within the header timeout, the body within
+/// the body timeout (a layer of the router), and idle keep-alive
+/// connections closed by the same header timer.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    max_connections: usize,
+    graceful: &GracefulShutdown,
+    mut stop: Stop,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    loop {
+        // A slot first: past the cap, connections are not even accepted.
+        let slot = tokio::select! {
+            () = stop.requested() => return Ok(()),
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return Ok(()),
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = stop.requested() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if is_connection_error(&error) => continue,
+                Err(error) => {
+                    // Out of descriptors, most likely: wait rather than spin.
+                    tracing::warn!(%error, "accept failed; retrying in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Timeouts and resets end connections as a matter of course.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Errors of one connection, not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -115,6 +255,10 @@ const DEMO_ROSTER: &[u8] = include_bytes!("../../../docs/roster-example.csv");
 /// serves until SIGTERM/SIGINT.
 pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
     use portal_domain::ports::{Clock, ImportMode};
+    if let Err(e) = state.config.check_serve() {
+        eprintln!("portal-http: configuration error: {e}");
+        return std::process::ExitCode::from(2);
+    }
     if demo {
         let now = portal_domain::system::SystemClock.now();
         match portal_domain::roster_csv::import(
@@ -147,6 +291,16 @@ pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let metrics_listener = match state.config.metrics_listen {
+        None => None,
+        Some(address) => match TcpListener::bind(address).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("portal-http: PORTAL_METRICS_LISTEN: cannot listen on {address}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+    };
     let mailer = match crate::mail::build_mailer(&state.config) {
         Ok(mailer) => mailer,
         Err(e) => {
@@ -155,8 +309,15 @@ pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
         }
     };
     tracing::info!(address = %state.config.listen, public_url = %state.config.public_url, "serving");
+    if let Some(address) = state.config.metrics_listen {
+        tracing::info!(address = %address, "serving /metrics on its own address only");
+    }
     let tasks = crate::mail::background_tasks(&state, mailer);
-    match serve(state, listener, shutdown_signal(), tasks).await {
+    let listeners = Listeners {
+        public: listener,
+        metrics: metrics_listener,
+    };
+    match serve(state, listeners, shutdown_signal(), tasks).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("portal-http: {e}");

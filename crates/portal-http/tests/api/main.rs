@@ -15,6 +15,7 @@ mod demo;
 mod error_pages;
 mod errors;
 mod flows;
+mod hostile;
 mod logs;
 mod migrations;
 mod operations;
