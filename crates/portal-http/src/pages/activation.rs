@@ -33,7 +33,7 @@ pub(super) async fn activate_page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };

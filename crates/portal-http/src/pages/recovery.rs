@@ -11,7 +11,7 @@ struct ForgotPage {
 }
 
 pub(super) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -145,7 +145,7 @@ pub(super) async fn reset_page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };

@@ -121,7 +121,7 @@ pub(super) async fn register_page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<TypeQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };

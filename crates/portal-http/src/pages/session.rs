@@ -90,7 +90,7 @@ fn login_view(
 }
 
 pub(super) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match csrf_for_page(&headers) {
+    match csrf_for_page(&state, &headers) {
         Ok(csrf) => login_view(&state, &csrf, StatusCode::OK, "", None),
         Err(e) => e.into_response(),
     }
@@ -141,6 +141,9 @@ pub(super) async fn login_submit(
                 header::SET_COOKIE,
                 session_cookie(&state, session.token.expose()),
             );
+            if let Err(e) = renew_csrf(&state, &mut response) {
+                return e.into_response();
+            }
             response
         }
         Err(e) => {
@@ -186,7 +189,7 @@ struct HomePage {
 }
 
 pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -281,6 +284,9 @@ pub(super) async fn logout_submit(
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie(&state));
+    if let Err(e) = renew_csrf(&state, &mut response) {
+        return e.into_response();
+    }
     response
 }
 
