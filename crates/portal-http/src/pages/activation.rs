@@ -51,11 +51,13 @@ pub(super) async fn activate_page(
 }
 
 /// The Activate form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TokenForm {
     csrf: Option<String>,
     token: Option<String>,
 }
+
+crate::redact::debug_redacting!(TokenForm {} redacting { csrf, token });
 
 pub(super) async fn activate_submit(
     State(state): State<AppState>,

@@ -199,13 +199,15 @@ where
 // --- the frame, CSRF and rendering ---
 
 /// What every page shows around its content.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Frame {
     brand: String,
     help_lines: Vec<HelpLine>,
     /// The CSRF token for this page's forms.
     csrf: String,
 }
+
+crate::redact::debug_redacting!(Frame { brand, help_lines } redacting { csrf });
 
 impl Frame {
     fn new(state: &AppState, csrf: String) -> Self {
@@ -476,4 +478,70 @@ async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod redaction_tests {
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    const SECRET: &str = "Hunter2-Secret-Value-77";
+
+    /// A form body read as `T`, printed with `{:?}`.
+    fn printed<T: DeserializeOwned + std::fmt::Debug>(fields: &[(&str, &str)]) -> String {
+        let body: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).into()))
+            .collect();
+        let value: T = serde_json::from_value(body.into()).unwrap();
+        format!("{value:?}")
+    }
+
+    #[test]
+    fn forms_never_print_passwords_answers_or_tokens() {
+        let texts = [
+            printed::<LoginForm>(&[
+                ("csrf", SECRET),
+                ("username", "dr.doe"),
+                ("password", SECRET),
+            ]),
+            printed::<PasswordForm>(&[
+                ("csrf", SECRET),
+                ("current_password", SECRET),
+                ("new_password", SECRET),
+            ]),
+            printed::<CsrfForm>(&[("csrf", SECRET)]),
+            printed::<CurrentAgreementForm>(&[("csrf", SECRET), ("agreement_version", "2025-06")]),
+            printed::<UsernameForm>(&[("csrf", SECRET), ("username", "dr.doe")]),
+            printed::<TokenQuery>(&[("token", SECRET)]),
+            printed::<ResetForm>(&[
+                ("csrf", SECRET),
+                ("token", SECRET),
+                ("new_password", SECRET),
+            ]),
+            printed::<TokenForm>(&[("csrf", SECRET), ("token", SECRET)]),
+            printed::<ProviderForm>(&[("csrf", SECRET), ("provider_id", "P1001")]),
+            printed::<AgreementForm>(&[("csrf", SECRET), ("registration_id", "r1")]),
+            printed::<AccountForm>(&[
+                ("csrf", SECRET),
+                ("username", "dr.doe"),
+                ("password", SECRET),
+                ("security_answer", SECRET),
+            ]),
+            format!(
+                "{:?}",
+                Frame {
+                    brand: "CareSource".to_owned(),
+                    help_lines: Vec::new(),
+                    csrf: SECRET.to_owned(),
+                }
+            ),
+        ];
+        for text in texts {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("[REDACTED]"), "{text}");
+        }
+    }
 }

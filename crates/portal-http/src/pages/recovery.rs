@@ -24,11 +24,13 @@ pub(super) async fn forgot_page(State(state): State<AppState>, headers: HeaderMa
 }
 
 /// A username, for the forgot-password and resend forms.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct UsernameForm {
     pub(super) csrf: Option<String>,
     pub(super) username: Option<String>,
 }
+
+crate::redact::debug_redacting!(UsernameForm { username } redacting { csrf });
 
 fn username_required(state: &AppState, csrf: &str) -> Response {
     let page = ForgotPage {
@@ -135,10 +137,12 @@ fn invalid_reset_link(state: &AppState, csrf: &str) -> Response {
 }
 
 /// A link's token in the query string.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TokenQuery {
     pub(super) token: Option<String>,
 }
+
+crate::redact::debug_redacting!(TokenQuery {} redacting { token });
 
 pub(super) async fn reset_page(
     State(state): State<AppState>,
@@ -157,12 +161,14 @@ pub(super) async fn reset_page(
 }
 
 /// The reset form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ResetForm {
     csrf: Option<String>,
     token: Option<String>,
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(ResetForm {} redacting { csrf, token, new_password });
 
 pub(super) async fn reset_submit(
     State(state): State<AppState>,

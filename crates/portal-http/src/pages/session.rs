@@ -97,12 +97,14 @@ pub(super) async fn login_page(State(state): State<AppState>, headers: HeaderMap
 }
 
 /// A form post: every field optional, checked by the handler.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoginForm {
     csrf: Option<String>,
     username: Option<String>,
     password: Option<String>,
 }
+
+crate::redact::debug_redacting!(LoginForm { username } redacting { csrf, password });
 
 pub(super) async fn login_submit(
     State(state): State<AppState>,
@@ -260,10 +262,12 @@ async fn page_session(
 }
 
 /// A form with nothing but its CSRF token.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CsrfForm {
     csrf: Option<String>,
 }
+
+crate::redact::debug_redacting!(CsrfForm {} redacting { csrf });
 
 pub(super) async fn logout_submit(
     State(state): State<AppState>,
@@ -291,12 +295,14 @@ pub(super) async fn logout_submit(
 }
 
 /// Re-acceptance of a newer agreement, from the home page.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CurrentAgreementForm {
     csrf: Option<String>,
     agreement_version: Option<String>,
     accepted: Option<String>,
 }
+
+crate::redact::debug_redacting!(CurrentAgreementForm { agreement_version, accepted } redacting { csrf });
 
 pub(super) async fn current_agreement_submit(
     State(state): State<AppState>,
@@ -346,12 +352,14 @@ pub(super) async fn current_agreement_submit(
 }
 
 /// The password change form on the home page.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: Option<String>,
     current_password: Option<String>,
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(PasswordForm {} redacting { csrf, current_password, new_password });
 
 /// Self-service password change (SPEC §6): the same rules as
 /// `POST /api/v1/me/password`; other sessions are revoked, this one kept.
