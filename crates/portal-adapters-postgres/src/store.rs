@@ -8,7 +8,7 @@ use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, Reserved
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
     PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
-    TokenPurpose, UserStore,
+    TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -272,17 +272,49 @@ impl UserStore for PgStore {
         tax_id: &TaxId,
         provider_id: &ProviderId,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(at)
-        .execute(&self.pool)
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // One provider's mismatches queue on this lock, so the count
+            // read below is the one the insert adds to.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('proofing:' || $1 || ':' || $2, 0))")
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("lock provider's proofing"))?;
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = row.try_get("oldest").map_err(op("read oldest"))?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        })
         .await
-        .map_err(op("record proofing mismatch"))?;
-        Ok(())
     }
 
     async fn proofing_mismatches_since(
@@ -743,6 +775,31 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn record_reset_refusal(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        max_refusals: u32,
+    ) -> Result<(), RedeemError> {
+        // One statement: racing refusals each count, and the last allowed
+        // one spends the link.
+        sqlx::query(
+            "UPDATE link_tokens SET refusals = refusals + 1, \
+             used_at = CASE WHEN refusals + 1 >= $3 THEN $2 ELSE used_at END \
+             WHERE token_hash = $1 AND purpose = 'password_reset' \
+             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 \
+             RETURNING refusals",
+        )
+        .bind(hash_bytes(hash))
+        .bind(now)
+        .bind(i64::from(max_refusals))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("count reset refusal"))?
+        .ok_or(RedeemError::InvalidToken)?;
+        Ok(())
+    }
+
     async fn change_password(
         &self,
         change: &PasswordChange,
@@ -865,17 +922,46 @@ impl UserStore for PgStore {
         id: AccountId,
         at: OffsetDateTime,
         matched: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO support_checks (account_id, checked_at, matched) VALUES ($1, $2, $3)",
-        )
-        .bind(id.get())
-        .bind(at)
-        .bind(matched)
-        .execute(&self.pool)
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // One account's checks queue on its row lock, so the count read
+            // below is the one the insert adds to.
+            if lock_account(&mut tx, id).await?.is_none() {
+                return Err(StoreError::Unexpected(format!("no account {}", id.get())));
+            }
+            let row = sqlx::query(
+                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
+                 WHERE account_id = $1 AND NOT matched AND checked_at > $2",
+            )
+            .bind(id.get())
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("count support checks"))?;
+            let count: i64 = row.try_get("count").map_err(op("read count"))?;
+            let oldest: Option<OffsetDateTime> =
+                row.try_get("oldest").map_err(op("read oldest"))?;
+            if let Some(oldest) =
+                oldest.filter(|_| max_failed > 0 && count >= i64::from(max_failed))
+            {
+                return Ok(WindowRecord::Limited { oldest });
+            }
+            sqlx::query(
+                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES ($1, $2, $3)",
+            )
+            .bind(id.get())
+            .bind(at)
+            .bind(matched)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record support check"))?;
+            tx.commit().await.map_err(op("commit support check"))?;
+            Ok(WindowRecord::Recorded)
+        })
         .await
-        .map_err(op("record support check"))?;
-        Ok(())
     }
 
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {

@@ -8,7 +8,7 @@ use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, Reserved
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
     PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
-    TokenPurpose, UserStore,
+    TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -196,17 +196,46 @@ impl UserStore for SqliteStore {
         tax_id: &TaxId,
         provider_id: &ProviderId,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(Ts(at))
-        .execute(&self.pool)
-        .await
-        .map_err(op("record proofing mismatch"))?;
-        Ok(())
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(op("begin"))?;
+            // BEGIN IMMEDIATE holds the write lock: the count read below is
+            // the one the insert adds to.
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(Ts(since))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(Ts(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        }
     }
 
     async fn proofing_mismatches_since(
@@ -673,6 +702,31 @@ impl UserStore for SqliteStore {
         Ok(account)
     }
 
+    async fn record_reset_refusal(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        max_refusals: u32,
+    ) -> Result<(), RedeemError> {
+        // One statement: racing refusals each count, and the last allowed
+        // one spends the link.
+        sqlx::query(
+            "UPDATE link_tokens SET refusals = refusals + 1, \
+             used_at = CASE WHEN refusals + 1 >= ?3 THEN ?2 ELSE used_at END \
+             WHERE token_hash = ?1 AND purpose = 'password_reset' \
+             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2 \
+             RETURNING refusals",
+        )
+        .bind(hash_bytes(hash))
+        .bind(Ts(now))
+        .bind(i64::from(max_refusals))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("count reset refusal"))?
+        .ok_or(RedeemError::InvalidToken)?;
+        Ok(())
+    }
+
     async fn change_password(
         &self,
         change: &PasswordChange,
@@ -801,17 +855,45 @@ impl UserStore for SqliteStore {
         id: AccountId,
         at: OffsetDateTime,
         matched: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO support_checks (account_id, checked_at, matched) VALUES (?1, ?2, ?3)",
-        )
-        .bind(id.get())
-        .bind(Ts(at))
-        .bind(matched)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record support check"))?;
-        Ok(())
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(op("begin"))?;
+            // BEGIN IMMEDIATE holds the write lock: the count read below is
+            // the one the insert adds to.
+            let row = sqlx::query(
+                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
+                 WHERE account_id = ?1 AND NOT matched AND checked_at > ?2",
+            )
+            .bind(id.get())
+            .bind(Ts(since))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("count support checks"))?;
+            let count: i64 = row.try_get("count").map_err(op("read count"))?;
+            let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+            if let Some(oldest) =
+                oldest.filter(|_| max_failed > 0 && count >= i64::from(max_failed))
+            {
+                return Ok(WindowRecord::Limited { oldest });
+            }
+            sqlx::query(
+                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES (?1, ?2, ?3)",
+            )
+            .bind(id.get())
+            .bind(Ts(at))
+            .bind(matched)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record support check"))?;
+            tx.commit().await.map_err(op("commit support check"))?;
+            Ok(WindowRecord::Recorded)
+        }
     }
 
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {

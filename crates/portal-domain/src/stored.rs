@@ -345,12 +345,24 @@ impl StoredFlow {
 
 /// An outbox row's message columns. `token` holds the link's token until
 /// the email is delivered or given up, then the store clears it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredEmail {
     pub recipient: String,
     pub username: String,
     pub kind: String,
     pub token: Option<String>,
+}
+
+/// The link's token is a credential: `Debug` tells only whether there is one.
+impl std::fmt::Debug for StoredEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredEmail")
+            .field("recipient", &self.recipient)
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
 }
 
 impl StoredEmail {
@@ -397,6 +409,22 @@ mod tests {
     use super::*;
     use crate::roster::tests::practitioner;
     use time::Duration;
+
+    #[test]
+    fn queued_emails_never_print_their_token() {
+        let email = StoredEmail {
+            recipient: "frontdesk@example.org".to_owned(),
+            username: "dr.doe".to_owned(),
+            kind: "password_reset".to_owned(),
+            token: Some("link-token-secret-77".to_owned()),
+        };
+        let text = format!("{email:?}");
+        assert!(!text.contains("link-token-secret-77"), "{text}");
+        assert!(
+            text.contains("[REDACTED]") && text.contains("dr.doe"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn providers_round_trip() {

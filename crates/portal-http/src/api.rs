@@ -109,3 +109,46 @@ pub use documents::*;
 pub use registration::*;
 pub use reset::*;
 pub use sessions::*;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod redaction_tests {
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const SECRET: &str = "Hunter2-Secret-Value-77";
+
+    /// `body` read as `T`, printed with `{:?}`: the secret must not show.
+    fn printed<T: DeserializeOwned + std::fmt::Debug>(body: Value) -> String {
+        let value: T = serde_json::from_value(body).unwrap();
+        format!("{value:?}")
+    }
+
+    #[test]
+    fn request_types_never_print_passwords_answers_or_tokens() {
+        let texts = [
+            printed::<LoginRequest>(json!({"username": "dr.doe", "password": SECRET})),
+            printed::<PasswordChangeRequest>(
+                json!({"current_password": SECRET, "new_password": SECRET}),
+            ),
+            printed::<TokenRequest>(json!({"token": SECRET})),
+            printed::<ResetConfirmRequest>(json!({"token": SECRET, "new_password": SECRET})),
+            printed::<AccountRequest>(json!({
+                "username": "dr.doe",
+                "password": SECRET,
+                "email": "frontdesk@example.org",
+                "security_question_id": 1,
+                "security_answer": SECRET,
+            })),
+        ];
+        for text in texts {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("[REDACTED]"), "{text}");
+        }
+        // What is no secret still prints.
+        let login = printed::<LoginRequest>(json!({"username": "dr.doe", "password": SECRET}));
+        assert!(login.contains("dr.doe"), "{login}");
+    }
+}

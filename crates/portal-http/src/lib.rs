@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod pages;
 pub mod problem;
 pub mod ratelimit;
+pub mod redact;
 pub mod schema;
 pub mod serve;
 pub mod state;

@@ -48,9 +48,11 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         tax_id: &TaxId,
         provider_id: &ProviderId,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
         (**self)
-            .record_proofing_mismatch(tax_id, provider_id, at)
+            .record_proofing_mismatch(tax_id, provider_id, at, since, limit)
             .await
     }
     async fn proofing_mismatches_since(
@@ -177,6 +179,14 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
             .redeem_password_reset(hash, now, new_hash, notice, audit)
             .await
     }
+    async fn record_reset_refusal(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        max_refusals: u32,
+    ) -> Result<(), RedeemError> {
+        (**self).record_reset_refusal(hash, now, max_refusals).await
+    }
     async fn change_password(
         &self,
         change: &PasswordChange,
@@ -210,8 +220,12 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         id: AccountId,
         at: OffsetDateTime,
         matched: bool,
-    ) -> Result<(), StoreError> {
-        (**self).record_support_check(id, at, matched).await
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        (**self)
+            .record_support_check(id, at, matched, since, max_failed)
+            .await
     }
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
         (**self).purge_stale_pending(cutoff).await

@@ -214,6 +214,17 @@ pub struct ProofingFailures {
     pub oldest: Option<OffsetDateTime>,
 }
 
+/// Whether a count-and-record within a window recorded the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowRecord {
+    Recorded,
+    /// The limit was already reached: nothing was written. `oldest` is the
+    /// oldest attempt counted, whose expiry frees a place.
+    Limited {
+        oldest: OffsetDateTime,
+    },
+}
+
 /// What a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeCounts {
@@ -257,13 +268,19 @@ pub trait UserStore: Send + Sync {
     /// `flow.version - 1`, else [`FlowUpdateError::Conflict`].
     async fn update_flow(&self, flow: &RegistrationFlow) -> Result<(), FlowUpdateError>;
 
-    /// Records one `provider_mismatch` answer for a provider at `at`.
+    /// In one transaction (or one locked section), so that racing
+    /// mismatches cannot exceed the limit: unless `limit` mismatches are
+    /// already recorded for the provider strictly after `since` (`0` means
+    /// no limit), records one `provider_mismatch` answer at `at`. Of
+    /// mismatches racing past the limit, exactly `limit` are recorded.
     async fn record_proofing_mismatch(
         &self,
         tax_id: &TaxId,
         provider_id: &ProviderId,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError>;
 
     /// The mismatches recorded for a provider strictly after `since` (a
     /// window of one hour ending now excludes what is exactly an hour old).
@@ -429,6 +446,17 @@ pub trait UserStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<Account, RedeemError>;
 
+    /// Counts one confirmation of a live reset token refused by the
+    /// password policy, by one conditional update: the `max_refusals`-th
+    /// refusal spends the token, as a redemption would. A token that is not
+    /// live is [`RedeemError::InvalidToken`] and nothing is written.
+    async fn record_reset_refusal(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        max_refusals: u32,
+    ) -> Result<(), RedeemError>;
+
     /// In one transaction, only while the account's password hash is still
     /// `change.verified` and the session `change.keep` still exists (else
     /// [`CredentialWrite::Stale`] and nothing is written) and no lock is in
@@ -468,12 +496,19 @@ pub trait UserStore: Send + Sync {
         since: OffsetDateTime,
     ) -> Result<u32, StoreError>;
 
+    /// In one transaction, holding the account (so that racing checks
+    /// cannot exceed the limit): unless `max_failed` failed checks are
+    /// already recorded for the account strictly after `since`, records
+    /// this check at `at`. Of wrong answers racing past the limit, exactly
+    /// `max_failed` are recorded.
     async fn record_support_check(
         &self,
         id: AccountId,
         at: OffsetDateTime,
         matched: bool,
-    ) -> Result<(), StoreError>;
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError>;
 
     // --- maintenance ---
 

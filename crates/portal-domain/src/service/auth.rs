@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use super::registration::name_pieces;
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
 use crate::audit::{AuditAction, AuditEvent};
@@ -489,7 +490,7 @@ where
         let context = PolicyContext {
             username: Some(account.username.clone()),
             email: Some(account.email.clone()),
-            names: vec![],
+            names: name_pieces(&auth.provider.identity),
         };
         let mut violations = self
             .hasher

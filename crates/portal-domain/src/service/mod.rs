@@ -94,6 +94,8 @@ impl PortalSettings {
     /// Wrong support answers per account per [`Self::SUPPORT_WINDOW`].
     pub const SUPPORT_MAX_FAILED: u32 = 3;
     pub const SUPPORT_WINDOW: Duration = Duration::hours(24);
+    /// Policy refusals a reset link survives; the last one spends it.
+    pub const RESET_MAX_REFUSALS: u32 = 10;
     /// How long finished and expired flows stay addressable (409 / 410).
     pub const FLOW_RETENTION: Duration = Duration::hours(24);
     /// How long sent outbox rows are kept.

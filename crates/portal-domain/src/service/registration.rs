@@ -1,6 +1,6 @@
 //! Registration (SPEC §3): provider details, agreement, account, activation.
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use super::{
     Fault, HelpLine, InvalidInput, Portal, PortalSettings, RequestContext, faults_into, trace_audit,
@@ -11,7 +11,7 @@ use crate::email::{Email, EmailKind};
 use crate::password_policy::{PolicyContext, PolicyViolations};
 use crate::ports::{
     Clock, CreateAccountError, FlowUpdateError, IssueOutcome, LinkToken, NewToken, PasswordHasher,
-    ProviderRoster, RedeemError, TokenPurpose, TokenSource, UserStore,
+    ProviderRoster, RedeemError, TokenPurpose, TokenSource, UserStore, WindowRecord,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState, StateName,
@@ -182,8 +182,7 @@ where
                 .proofing_mismatches_since(tax_id, provider_id, window_start)
                 .await?;
             if failures.count >= limit {
-                let frees_at = failures.oldest.unwrap_or(now) + PortalSettings::HOUR;
-                let retry_after = (frees_at - now).max(Duration::seconds(1));
+                let retry_after = proofing_retry_after(failures.oldest.unwrap_or(now), now);
                 return Err(StartError::ProofingLimited { retry_after });
             }
         }
@@ -196,10 +195,19 @@ where
                 });
             }
             RosterMatch::Mismatch => {
-                self.store
-                    .record_proofing_mismatch(tax_id, provider_id, now)
-                    .await?;
-                return Err(StartError::ProviderMismatch);
+                // Counted and recorded at once: racing mismatches get at
+                // most `limit` of these answers, the rest are limited.
+                let window_start = now - PortalSettings::HOUR;
+                return match self
+                    .store
+                    .record_proofing_mismatch(tax_id, provider_id, now, window_start, limit)
+                    .await?
+                {
+                    WindowRecord::Recorded => Err(StartError::ProviderMismatch),
+                    WindowRecord::Limited { oldest } => Err(StartError::ProofingLimited {
+                        retry_after: proofing_retry_after(oldest, now),
+                    }),
+                };
             }
             RosterMatch::WrongProviderType => return Err(StartError::WrongProviderType),
         };
@@ -583,7 +591,13 @@ fn answer_reveals_credentials(input: &AccountInput) -> bool {
     .any(|credential| comparison_key(&normalize_display(credential)) == answer)
 }
 
-fn name_pieces(identity: &RosterIdentity) -> Vec<String> {
+/// Until the oldest counted mismatch leaves the hour, at least a second.
+fn proofing_retry_after(oldest: OffsetDateTime, now: OffsetDateTime) -> Duration {
+    (oldest + PortalSettings::HOUR - now).max(Duration::seconds(1))
+}
+
+/// The provider's names as the password policy's user inputs.
+pub(super) fn name_pieces(identity: &RosterIdentity) -> Vec<String> {
     match identity {
         RosterIdentity::Practitioner {
             first_name,

@@ -1,6 +1,7 @@
 //! Forgot password and reset (SPEC §6).
 
-use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
+use super::registration::name_pieces;
+use super::{Fault, Portal, PortalSettings, RequestContext, faults_into, trace_audit};
 use crate::audit::AuditAction;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
@@ -131,10 +132,17 @@ where
             .find_live_token(&hash, TokenPurpose::PasswordReset, now)
             .await?
             .ok_or(ResetConfirmError::InvalidToken)?;
+        // The same user inputs as at registration, the provider's names too.
+        let names = self
+            .roster
+            .find(&account.provider.tax_id, &account.provider.provider_id)
+            .await?
+            .map(|entry| name_pieces(&entry.identity))
+            .unwrap_or_default();
         let context = PolicyContext {
             username: Some(account.username.clone()),
             email: Some(account.email.clone()),
-            names: vec![],
+            names,
         };
         let mut violations = self
             .hasher
@@ -153,6 +161,16 @@ where
             }
         }
         if let Some(violations) = violations {
+            // A refusal spends nothing until the last one allowed, which
+            // spends the link; a link spent meanwhile changes no answer.
+            match self
+                .store
+                .record_reset_refusal(&hash, now, PortalSettings::RESET_MAX_REFUSALS)
+                .await
+            {
+                Ok(()) | Err(RedeemError::InvalidToken) => {}
+                Err(RedeemError::Store(e)) => return Err(e.into()),
+            }
             return Err(ResetConfirmError::PasswordPolicy(violations));
         }
         let new_hash = self.hasher.hash_password(new).await?;

@@ -5,7 +5,7 @@
 
 use super::{Fault, Portal, PortalSettings, RequestContext, faults_into};
 use crate::audit::AuditAction;
-use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore};
+use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore, WindowRecord};
 use crate::values::{SecurityAnswer, Username};
 
 /// The answer to a support check.
@@ -80,9 +80,21 @@ where
             .verify_answer(answer, &account.security_answer_hash)
             .await?
             .is_match();
-        self.store
-            .record_support_check(account.id, now, matched)
+        // Counted and recorded at once: racing wrong answers cannot get
+        // more than the limit of answers between them.
+        let recorded = self
+            .store
+            .record_support_check(
+                account.id,
+                now,
+                matched,
+                since,
+                PortalSettings::SUPPORT_MAX_FAILED,
+            )
             .await?;
+        if let WindowRecord::Limited { .. } = recorded {
+            return Err(SupportError::TooManyAttempts);
+        }
         Ok(if matched {
             SupportCheck::Match
         } else {

@@ -29,7 +29,7 @@ use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt}
 use crate::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
     NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
-    RedeemError, TokenPurpose, UserStore,
+    RedeemError, TokenPurpose, UserStore, WindowRecord,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -142,9 +142,13 @@ macro_rules! __contract_cases {
             activation_tokens_redeem_once,
             parallel_redemptions_succeed_once,
             password_reset_changes_everything_at_once,
+            reset_links_are_spent_by_the_tenth_refusal,
+            parallel_reset_refusals_spend_the_link_once,
             password_change_keeps_only_the_current_session,
             proofing_mismatches_are_counted_in_the_window,
+            parallel_proofing_mismatches_stop_at_the_limit,
             support_failures_are_counted_in_the_window,
+            parallel_support_checks_stop_at_the_limit,
             stale_pending_accounts_are_purged,
             expired_things_are_purged,
             audit_events_are_listed_oldest_first,

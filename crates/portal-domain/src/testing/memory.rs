@@ -18,7 +18,7 @@ use crate::ports::{
     Clock, CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, ImportSummary,
     IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, ProofingFailures, ProviderRead,
     ProviderRoster, PurgeCounts, RandomnessError, RedeemError, StoreError, TokenPurpose,
-    TokenSource, UserStore,
+    TokenSource, UserStore, WindowRecord,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -51,6 +51,8 @@ struct TokenRow {
     superseded: bool,
     /// Issued by `issue_token`: counts toward the per-account email cap.
     capped: bool,
+    /// Confirmations refused by the password policy (reset links only).
+    refusals: u32,
 }
 
 impl TokenRow {
@@ -150,6 +152,24 @@ impl State {
     }
 }
 
+/// [`WindowRecord::Limited`] when `limit` (not `0`) attempts are already
+/// counted, with the oldest of them.
+fn limited(counted: impl Iterator<Item = OffsetDateTime>, limit: u32) -> Option<WindowRecord> {
+    if limit == 0 {
+        return None;
+    }
+    let (count, oldest) = counted.fold((0_u32, None), |(count, oldest), at| {
+        (
+            count.saturating_add(1),
+            Some(oldest.map_or(at, |o: OffsetDateTime| o.min(at))),
+        )
+    });
+    match oldest {
+        Some(oldest) if count >= limit => Some(WindowRecord::Limited { oldest }),
+        _ => None,
+    }
+}
+
 /// The in-memory [`UserStore`] and [`OutboxStore`].
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
@@ -207,11 +227,22 @@ impl UserStore for InMemoryStore {
         tax_id: &TaxId,
         provider_id: &ProviderId,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        lock(&self.state)
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        let mut state = lock(&self.state);
+        let counted = state
+            .proofing
+            .iter()
+            .filter(|(tax, id, failed_at)| tax == tax_id && id == provider_id && *failed_at > since)
+            .map(|(_, _, failed_at)| *failed_at);
+        if let Some(limited) = limited(counted, limit) {
+            return Ok(limited);
+        }
+        state
             .proofing
             .push((tax_id.clone(), provider_id.clone(), at));
-        Ok(())
+        Ok(WindowRecord::Recorded)
     }
 
     async fn proofing_mismatches_since(
@@ -325,6 +356,7 @@ impl UserStore for InMemoryStore {
             used_at: None,
             superseded: false,
             capped: false,
+            refusals: 0,
         });
         state.enqueue(email, account.created_at, Some(activation.expires_at));
         state.audit.push(audit.clone());
@@ -460,6 +492,7 @@ impl UserStore for InMemoryStore {
             used_at: None,
             superseded: false,
             capped: true,
+            refusals: 0,
         });
         state.enqueue(email, issued_at, Some(token.link.expires_at));
         Ok(IssueOutcome::Issued)
@@ -514,6 +547,25 @@ impl UserStore for InMemoryStore {
         state.enqueue(notice, now, None);
         state.audit.push(audit.clone());
         Ok(changed)
+    }
+
+    async fn record_reset_refusal(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        max_refusals: u32,
+    ) -> Result<(), RedeemError> {
+        let mut state = lock(&self.state);
+        let row = state
+            .tokens
+            .iter_mut()
+            .find(|row| row.hash == *hash && row.is_live(TokenPurpose::PasswordReset, now))
+            .ok_or(RedeemError::InvalidToken)?;
+        row.refusals = row.refusals.saturating_add(1);
+        if row.refusals >= max_refusals {
+            row.used_at = Some(now);
+        }
+        Ok(())
     }
 
     async fn change_password(
@@ -587,9 +639,22 @@ impl UserStore for InMemoryStore {
         id: AccountId,
         at: OffsetDateTime,
         matched: bool,
-    ) -> Result<(), StoreError> {
-        lock(&self.state).support.push((id, at, matched));
-        Ok(())
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        let mut state = lock(&self.state);
+        let counted = state
+            .support
+            .iter()
+            .filter(|(account, checked_at, matched)| {
+                *account == id && *checked_at > since && !matched
+            })
+            .map(|(_, checked_at, _)| *checked_at);
+        if let Some(limited) = limited(counted, max_failed) {
+            return Ok(limited);
+        }
+        state.support.push((id, at, matched));
+        Ok(WindowRecord::Recorded)
     }
 
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {

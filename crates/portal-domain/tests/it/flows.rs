@@ -91,3 +91,4 @@ mod reset;
 mod scope;
 mod sessions;
 mod support;
+mod user_inputs;

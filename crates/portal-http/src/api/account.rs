@@ -83,7 +83,7 @@ pub async fn accept_current_agreement(
 }
 
 /// A password change by a logged-in account.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
@@ -91,6 +91,8 @@ pub struct PasswordChangeRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(PasswordChangeRequest {} redacting { current_password, new_password });
 
 #[utoipa::path(post, path = "/api/v1/me/password", request_body = PasswordChangeRequest,
     responses((status = 204, description = "changed; other sessions revoked"),

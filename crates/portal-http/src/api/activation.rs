@@ -3,12 +3,14 @@
 use super::*;
 
 /// A one-time token from an emailed link.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
     token: Option<String>,
 }
+
+crate::redact::debug_redacting!(TokenRequest {} redacting { token });
 
 #[utoipa::path(post, path = "/api/v1/activations", request_body = TokenRequest,
     responses((status = 200, body = FlowState), (status = 400, description = "invalid_token")))]

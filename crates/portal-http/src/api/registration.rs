@@ -179,7 +179,7 @@ pub async fn accept_agreement(
 }
 
 /// Step 3: the user account.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
@@ -194,6 +194,8 @@ pub struct AccountRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
     pub security_answer: Option<String>,
 }
+
+crate::redact::debug_redacting!(AccountRequest { username, email, security_question_id } redacting { password, security_answer });
 
 impl AccountRequest {
     pub fn try_into_domain(&self) -> Result<AccountInput, InvalidInput> {

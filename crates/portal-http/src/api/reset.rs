@@ -24,7 +24,7 @@ pub async fn request_password_reset(
 }
 
 /// A new password with a reset link's token.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
@@ -32,6 +32,8 @@ pub struct ResetConfirmRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(ResetConfirmRequest {} redacting { token, new_password });
 
 #[utoipa::path(post, path = "/api/v1/password-resets/confirm", request_body = ResetConfirmRequest,
     responses((status = 204, description = "password set; account unlocked; sessions revoked"),

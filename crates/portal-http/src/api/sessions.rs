@@ -3,7 +3,7 @@
 use super::*;
 
 /// Username and password.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[schema(required = true, value_type = String, min_length = 1)]
@@ -12,13 +12,17 @@ pub struct LoginRequest {
     password: Option<String>,
 }
 
+crate::redact::debug_redacting!(LoginRequest { username } redacting { password });
+
 /// A new session. The same token is set as the `portal_session` cookie.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionCreated {
     token: String,
     /// RFC 3339, UTC: when the session ends if no request comes.
     expires_at: String,
 }
+
+crate::redact::debug_redacting!(SessionCreated { expires_at } redacting { token });
 
 /// The `Set-Cookie` value for a session token.
 pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
@@ -115,4 +119,20 @@ pub async fn logout(
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie(&state));
     Ok(response)
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_session_never_prints_its_token() {
+        let created = SessionCreated {
+            token: "session-token-secret-77".to_owned(),
+            expires_at: "2026-12-06T12:00:00Z".to_owned(),
+        };
+        let text = format!("{created:?}");
+        assert!(!text.contains("session-token-secret-77"), "{text}");
+        assert!(text.contains("2026-12-06T12:00:00Z"), "{text}");
+    }
 }

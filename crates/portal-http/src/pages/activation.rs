@@ -33,7 +33,7 @@ pub(super) async fn activate_page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -51,11 +51,13 @@ pub(super) async fn activate_page(
 }
 
 /// The Activate form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TokenForm {
     csrf: Option<String>,
     token: Option<String>,
 }
+
+crate::redact::debug_redacting!(TokenForm {} redacting { csrf, token });
 
 pub(super) async fn activate_submit(
     State(state): State<AppState>,

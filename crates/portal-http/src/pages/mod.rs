@@ -2,10 +2,14 @@
 //! logout, forgot and reset password, activation. Plain HTML forms, usable without
 //! JavaScript, rendered with askama (auto-escaped) from `templates/`.
 //!
-//! Every form carries a CSRF token (double submit, see `docs/web.md`): each
-//! page `GET` sets the `portal_csrf` cookie and puts the same value in a
-//! hidden `csrf` field; each form `POST` must bring both, equal, and an
-//! `Origin`, when sent, equal to the public origin. Pages reuse the
+//! Every form carries a CSRF token (see `docs/web.md`). Without a session
+//! it is a double submit: each page `GET` sets the `portal_csrf` cookie
+//! (`__Host-portal_csrf` over https) and puts the same value in a hidden
+//! `csrf` field; each form `POST` must bring both, equal. With a session
+//! cookie the token is derived from the session token, so it is bound to
+//! that session: a token issued before a login, or for another session,
+//! is refused; login and logout also set a fresh cookie. Every form `POST`
+//! must bring an `Origin`, when sent, equal to the public origin. Pages reuse the
 //! use cases and the messages of [`ApiError::detail`]; tokens from links
 //! travel only in the query string and form bodies, never in a log.
 
@@ -21,12 +25,13 @@ use portal_domain::service::{HelpLine, InvalidInput, LoginError};
 use portal_domain::values::{AgreementVersion, Password, SECURITY_QUESTIONS};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::api::{
     AccountRequest, AgreementRequest, RegistrationRequest, cleared_cookie, session_cookie,
 };
-use crate::extract::{Ctx, cookie, session_token};
+use crate::extract::{Ctx, SESSION_COOKIE, cookie, session_token};
 use crate::middleware::rate_limit;
 use crate::problem::{ApiError, PendingProblem};
 use crate::state::AppState;
@@ -41,8 +46,13 @@ use recovery::*;
 use registration::*;
 use session::*;
 
-/// The CSRF cookie's name.
+/// The CSRF cookie's name over http.
 pub const CSRF_COOKIE: &str = "portal_csrf";
+
+/// The CSRF cookie's name over https: the `__Host-` prefix makes browsers
+/// accept it only with `Secure`, `Path=/` and no `Domain`, so neither a
+/// sibling subdomain nor a plain-http answer can plant one.
+pub const HOST_CSRF_COOKIE: &str = "__Host-portal_csrf";
 
 const STYLESHEET: &str = include_str!("../../static/portal.css");
 
@@ -86,7 +96,7 @@ async fn rate_limited_as_page(
     request: Request,
     next: Next,
 ) -> Response {
-    let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+    let csrf = csrf_for_page(&state, request.headers()).unwrap_or_default();
     let response = next.run(request).await;
     if response.status() != StatusCode::TOO_MANY_REQUESTS
         || response
@@ -130,7 +140,7 @@ where
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
-        let csrf = csrf_for_page(request.headers()).unwrap_or_default();
+        let csrf = csrf_for_page(state, request.headers()).unwrap_or_default();
         match Form::<T>::from_request(request, state).await {
             Ok(Form(value)) => Ok(Self(value)),
             Err(rejection) => {
@@ -160,7 +170,7 @@ where
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
             Err(_) => {
-                let csrf = csrf_for_page(&parts.headers).unwrap_or_default();
+                let csrf = csrf_for_page(state, &parts.headers).unwrap_or_default();
                 // Where to start again from this page.
                 let link = match parts.uri.path() {
                     "/register" => ("/register", "Register Here"),
@@ -189,13 +199,15 @@ where
 // --- the frame, CSRF and rendering ---
 
 /// What every page shows around its content.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Frame {
     brand: String,
     help_lines: Vec<HelpLine>,
     /// The CSRF token for this page's forms.
     csrf: String,
 }
+
+crate::redact::debug_redacting!(Frame { brand, help_lines } redacting { csrf });
 
 impl Frame {
     fn new(state: &AppState, csrf: String) -> Self {
@@ -218,9 +230,34 @@ fn is_token_shape(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The token for a page's forms: the browser's current one, else a new one.
-fn csrf_for_page(headers: &HeaderMap) -> Result<String, ApiError> {
-    match cookie(headers, CSRF_COOKIE) {
+fn csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.config.is_https() {
+        HOST_CSRF_COOKIE
+    } else {
+        CSRF_COOKIE
+    }
+}
+
+/// The form token of the session whose cookie the browser sent: a hash of
+/// the session token under a label of its own (so it is never the
+/// stored session hash). Only the browser holding the session knows it,
+/// and a new session, at every login, has another.
+fn session_csrf(headers: &HeaderMap) -> Option<String> {
+    let session = cookie(headers, SESSION_COOKIE).filter(|value| !value.is_empty())?;
+    let digest = Sha256::new()
+        .chain_update(b"portal form token\0")
+        .chain_update(session.as_bytes())
+        .finalize();
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The token for a page's forms: the session's, else the browser's
+/// current one, else a new one.
+fn csrf_for_page(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(bound) = session_csrf(headers) {
+        return Ok(bound);
+    }
+    match cookie(headers, csrf_cookie_name(state)) {
         Some(value) if is_token_shape(value) => Ok(value.to_owned()),
         _ => new_csrf_token(),
     }
@@ -232,10 +269,21 @@ fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
     } else {
         ""
     };
+    let name = csrf_cookie_name(state);
     HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
+        "{name}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("portal_csrf=; Max-Age=0; Path=/"))
+}
+
+/// Adds a fresh CSRF cookie to an answer that starts or ends a session, so
+/// that no token from before outlives it.
+fn renew_csrf(state: &AppState, response: &mut Response) -> Result<(), ApiError> {
+    let fresh = new_csrf_token()?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, csrf_cookie(state, &fresh));
+    Ok(())
 }
 
 /// Checks a form post: the cookie and the field are present and equal
@@ -262,11 +310,19 @@ fn verify_csrf(
     let fetch_site_ok = headers
         .get("sec-fetch-site")
         .is_none_or(|site| site.as_bytes() == b"same-origin");
-    let token = match (cookie(headers, CSRF_COOKIE), field) {
-        (Some(cookie), Some(field))
-            if is_token_shape(cookie) && bool::from(cookie.as_bytes().ct_eq(field.as_bytes())) =>
+    // With a session the token must be that session's: the double-submit
+    // cookie is not consulted, so a token from before the login is refused.
+    let expected = match session_csrf(headers) {
+        Some(bound) => Some(bound),
+        None => cookie(headers, csrf_cookie_name(state))
+            .filter(|value| is_token_shape(value))
+            .map(str::to_owned),
+    };
+    let token = match (expected, field) {
+        (Some(expected), Some(field))
+            if bool::from(expected.as_bytes().ct_eq(field.as_bytes())) =>
         {
-            Some(cookie.to_owned())
+            Some(expected)
         }
         _ => None,
     };
@@ -422,4 +478,70 @@ async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod redaction_tests {
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    const SECRET: &str = "Hunter2-Secret-Value-77";
+
+    /// A form body read as `T`, printed with `{:?}`.
+    fn printed<T: DeserializeOwned + std::fmt::Debug>(fields: &[(&str, &str)]) -> String {
+        let body: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).into()))
+            .collect();
+        let value: T = serde_json::from_value(body.into()).unwrap();
+        format!("{value:?}")
+    }
+
+    #[test]
+    fn forms_never_print_passwords_answers_or_tokens() {
+        let texts = [
+            printed::<LoginForm>(&[
+                ("csrf", SECRET),
+                ("username", "dr.doe"),
+                ("password", SECRET),
+            ]),
+            printed::<PasswordForm>(&[
+                ("csrf", SECRET),
+                ("current_password", SECRET),
+                ("new_password", SECRET),
+            ]),
+            printed::<CsrfForm>(&[("csrf", SECRET)]),
+            printed::<CurrentAgreementForm>(&[("csrf", SECRET), ("agreement_version", "2025-06")]),
+            printed::<UsernameForm>(&[("csrf", SECRET), ("username", "dr.doe")]),
+            printed::<TokenQuery>(&[("token", SECRET)]),
+            printed::<ResetForm>(&[
+                ("csrf", SECRET),
+                ("token", SECRET),
+                ("new_password", SECRET),
+            ]),
+            printed::<TokenForm>(&[("csrf", SECRET), ("token", SECRET)]),
+            printed::<ProviderForm>(&[("csrf", SECRET), ("provider_id", "P1001")]),
+            printed::<AgreementForm>(&[("csrf", SECRET), ("registration_id", "r1")]),
+            printed::<AccountForm>(&[
+                ("csrf", SECRET),
+                ("username", "dr.doe"),
+                ("password", SECRET),
+                ("security_answer", SECRET),
+            ]),
+            format!(
+                "{:?}",
+                Frame {
+                    brand: "CareSource".to_owned(),
+                    help_lines: Vec::new(),
+                    csrf: SECRET.to_owned(),
+                }
+            ),
+        ];
+        for text in texts {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains("[REDACTED]"), "{text}");
+        }
+    }
 }

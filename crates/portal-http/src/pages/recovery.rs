@@ -11,7 +11,7 @@ struct ForgotPage {
 }
 
 pub(super) async fn forgot_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -24,11 +24,13 @@ pub(super) async fn forgot_page(State(state): State<AppState>, headers: HeaderMa
 }
 
 /// A username, for the forgot-password and resend forms.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct UsernameForm {
     pub(super) csrf: Option<String>,
     pub(super) username: Option<String>,
 }
+
+crate::redact::debug_redacting!(UsernameForm { username } redacting { csrf });
 
 fn username_required(state: &AppState, csrf: &str) -> Response {
     let page = ForgotPage {
@@ -145,17 +147,19 @@ fn invalid_reset_link(state: &AppState, csrf: &str) -> Response {
 }
 
 /// A link's token in the query string.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct TokenQuery {
     pub(super) token: Option<String>,
 }
+
+crate::redact::debug_redacting!(TokenQuery {} redacting { token });
 
 pub(super) async fn reset_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -167,12 +171,14 @@ pub(super) async fn reset_page(
 }
 
 /// The reset form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct ResetForm {
     csrf: Option<String>,
     token: Option<String>,
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(ResetForm {} redacting { csrf, token, new_password });
 
 pub(super) async fn reset_submit(
     State(state): State<AppState>,

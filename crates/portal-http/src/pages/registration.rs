@@ -50,7 +50,7 @@ struct RegisterTypePage {
 }
 
 /// The values typed in step 1, shown again after a refusal.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct ProviderForm {
     csrf: Option<String>,
     provider_type: Option<String>,
@@ -61,6 +61,8 @@ pub struct ProviderForm {
     last_name: Option<String>,
     group_name: Option<String>,
 }
+
+crate::redact::debug_redacting!(ProviderForm { provider_type, provider_id, tax_id, zip, first_name, last_name, group_name } redacting { csrf });
 
 /// Step 1's fields as text, for the template.
 #[derive(Debug, Default)]
@@ -121,7 +123,7 @@ pub(super) async fn register_page(
     headers: HeaderMap,
     PageQuery(query): PageQuery<TypeQuery>,
 ) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -266,13 +268,15 @@ pub(super) async fn register_submit(
 }
 
 /// Step 2's form.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct AgreementForm {
     csrf: Option<String>,
     registration_id: Option<String>,
     agreement_version: Option<String>,
     accepted: Option<String>,
 }
+
+crate::redact::debug_redacting!(AgreementForm { registration_id, agreement_version, accepted } redacting { csrf });
 
 pub(super) async fn agreement_submit(
     State(state): State<AppState>,
@@ -331,7 +335,7 @@ struct AccountPage {
 }
 
 /// Step 3's form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct AccountForm {
     csrf: Option<String>,
     registration_id: Option<String>,
@@ -341,6 +345,8 @@ pub struct AccountForm {
     security_question_id: Option<String>,
     security_answer: Option<String>,
 }
+
+crate::redact::debug_redacting!(AccountForm { registration_id, username, email, security_question_id } redacting { csrf, password, security_answer });
 
 fn account_view(
     state: &AppState,

@@ -90,19 +90,21 @@ fn login_view(
 }
 
 pub(super) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match csrf_for_page(&headers) {
+    match csrf_for_page(&state, &headers) {
         Ok(csrf) => login_view(&state, &csrf, StatusCode::OK, "", None),
         Err(e) => e.into_response(),
     }
 }
 
 /// A form post: every field optional, checked by the handler.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct LoginForm {
     csrf: Option<String>,
     username: Option<String>,
     password: Option<String>,
 }
+
+crate::redact::debug_redacting!(LoginForm { username } redacting { csrf, password });
 
 pub(super) async fn login_submit(
     State(state): State<AppState>,
@@ -141,6 +143,9 @@ pub(super) async fn login_submit(
                 header::SET_COOKIE,
                 session_cookie(&state, session.token.expose()),
             );
+            if let Err(e) = renew_csrf(&state, &mut response) {
+                return e.into_response();
+            }
             response
         }
         Err(e) => {
@@ -186,7 +191,7 @@ struct HomePage {
 }
 
 pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csrf = match csrf_for_page(&headers) {
+    let csrf = match csrf_for_page(&state, &headers) {
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
@@ -257,10 +262,12 @@ async fn page_session(
 }
 
 /// A form with nothing but its CSRF token.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CsrfForm {
     csrf: Option<String>,
 }
+
+crate::redact::debug_redacting!(CsrfForm {} redacting { csrf });
 
 pub(super) async fn logout_submit(
     State(state): State<AppState>,
@@ -281,16 +288,21 @@ pub(super) async fn logout_submit(
     response
         .headers_mut()
         .insert(header::SET_COOKIE, cleared_cookie(&state));
+    if let Err(e) = renew_csrf(&state, &mut response) {
+        return e.into_response();
+    }
     response
 }
 
 /// Re-acceptance of a newer agreement, from the home page.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct CurrentAgreementForm {
     csrf: Option<String>,
     agreement_version: Option<String>,
     accepted: Option<String>,
 }
+
+crate::redact::debug_redacting!(CurrentAgreementForm { agreement_version, accepted } redacting { csrf });
 
 pub(super) async fn current_agreement_submit(
     State(state): State<AppState>,
@@ -340,12 +352,14 @@ pub(super) async fn current_agreement_submit(
 }
 
 /// The password change form on the home page.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: Option<String>,
     current_password: Option<String>,
     new_password: Option<String>,
 }
+
+crate::redact::debug_redacting!(PasswordForm {} redacting { csrf, current_password, new_password });
 
 /// Self-service password change (SPEC §6): the same rules as
 /// `POST /api/v1/me/password`; other sessions are revoked, this one kept.

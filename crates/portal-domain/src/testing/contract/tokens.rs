@@ -299,3 +299,114 @@ pub async fn password_change_keeps_only_the_current_session<
         vec!["password_changed"]
     );
 }
+
+/// Issues reset link `n` for `account` at `at(3)`, live for an hour.
+async fn issue_reset<S: UserStore>(store: &S, account: &Account, n: u8) {
+    let reset = NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(n).hash(),
+            issued_at: at(3),
+            expires_at: at(3) + Duration::hours(1),
+        },
+    };
+    let email = email_to(
+        &account.username,
+        EmailKind::PasswordReset { token: token(n) },
+    );
+    assert_eq!(
+        store.issue_token(&reset, &email, 0).await.unwrap(),
+        IssueOutcome::Issued
+    );
+}
+
+/// A refused confirmation spends nothing until the tenth, which spends the
+/// link: the eleventh try finds no live token (SPEC §6).
+pub async fn reset_links_are_spent_by_the_tenth_refusal<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    issue_reset(&s.store, &account, 30).await;
+    let link = token(30).hash();
+    for n in 1..10 {
+        s.store
+            .record_reset_refusal(&link, at(4), 10)
+            .await
+            .unwrap();
+        assert!(
+            s.store
+                .find_live_token(&link, TokenPurpose::PasswordReset, at(4))
+                .await
+                .unwrap()
+                .is_some(),
+            "live after {n} refusals"
+        );
+    }
+    s.store
+        .record_reset_refusal(&link, at(4), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.store
+            .find_live_token(&link, TokenPurpose::PasswordReset, at(4))
+            .await
+            .unwrap(),
+        None,
+        "the tenth refusal spends the link"
+    );
+    assert_eq!(
+        s.store.record_reset_refusal(&link, at(4), 10).await,
+        Err(RedeemError::InvalidToken)
+    );
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    assert_eq!(
+        s.store
+            .redeem_password_reset(
+                &link,
+                at(5),
+                &hash("new"),
+                &notice,
+                &audit_of(AuditAction::PasswordResetCompleted, "dr.doe"),
+            )
+            .await
+            .map(|_| ()),
+        Err(RedeemError::InvalidToken)
+    );
+    // An activation link is no reset link: refusals never touch it.
+    let activation = token(1).hash();
+    assert_eq!(
+        s.store.record_reset_refusal(&activation, at(4), 10).await,
+        Err(RedeemError::InvalidToken)
+    );
+}
+
+/// Racing refusals each count: of 25, ten succeed and spend the link, and
+/// the others find it spent.
+pub async fn parallel_reset_refusals_spend_the_link_once<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    issue_reset(&s.store, &account, 30).await;
+    let link = token(30).hash();
+    let results = join_all((0..25).map(|_| s.store.record_reset_refusal(&link, at(4), 10))).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        10,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(RedeemError::InvalidToken)))
+    );
+    assert_eq!(
+        s.store
+            .find_live_token(&link, TokenPurpose::PasswordReset, at(4))
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -54,6 +54,49 @@ async fn a_reset_unlocks_revokes_and_notifies() {
     );
 }
 
+/// Ten refusals are allowed, the tenth spends the link: the eleventh
+/// try, even with a good password, finds it spent (SPEC §6).
+#[tokio::test]
+async fn the_tenth_refused_confirm_spends_the_link() {
+    let p = portal();
+    locked_account(&p).await;
+    p.request_password_reset("dr.doe", CTX).await.unwrap();
+    let token = p.last_link_token().unwrap();
+    for n in 1..=10 {
+        assert!(
+            matches!(
+                p.confirm_password_reset(&token, &password("weak"), CTX)
+                    .await,
+                Err(ResetConfirmError::PasswordPolicy(_))
+            ),
+            "refusal {n} is a policy answer"
+        );
+    }
+    assert_eq!(
+        p.confirm_password_reset(&token, &password(NEW_PASSWORD), CTX)
+            .await,
+        Err(ResetConfirmError::InvalidToken)
+    );
+    assert!(
+        matches!(
+            p.login("dr.doe", &password(sample::PASSWORD), CTX).await,
+            Err(LoginError::AccountLocked { .. })
+        ),
+        "a spent link changed nothing"
+    );
+    // A new link starts a new count.
+    p.request_password_reset("dr.doe", CTX).await.unwrap();
+    let fresh = p.last_link_token().unwrap();
+    for _ in 0..9 {
+        p.confirm_password_reset(&fresh, &password("weak"), CTX)
+            .await
+            .unwrap_err();
+    }
+    p.confirm_password_reset(&fresh, &password(NEW_PASSWORD), CTX)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_refused_confirm_spends_nothing() {
     let p = portal();

@@ -23,7 +23,7 @@ use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, FlowUpdateError, HashError, IssueOutcome, MailError,
     NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts, RandomnessError,
-    RedeemError, StoreError, TokenPurpose, Verification,
+    RedeemError, StoreError, TokenPurpose, Verification, WindowRecord,
 };
 use portal_domain::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, StateName,

@@ -367,6 +367,7 @@ async fn reset_request_audit_failure_does_not_fail_a_sent_link_even_when_locked(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ConfirmCall {
     Find,
+    Names,
     Policy,
     Reused,
     Hash,
@@ -383,6 +384,11 @@ fn confirm_until(fx: &mut Fx, upto: ConfirmCall) {
                     && *now == NOW
             })
             .return_const(Ok(Some(locked_until(NOW + Duration::hours(1)))));
+    }
+    if upto > ConfirmCall::Names {
+        fx.roster
+            .expect_find()
+            .return_const(Ok(Some(sample::jane_doe())));
     }
     if upto > ConfirmCall::Policy {
         fx.hasher.expect_check_policy().return_const(Ok(Ok(())));
@@ -478,6 +484,11 @@ async fn confirm_policy_violations_and_reuse_are_reported_together_and_spend_not
             needs_rehash: false,
         }));
     fx.hasher.expect_hash_password().never();
+    fx.store
+        .expect_record_reset_refusal()
+        .withf(|hash, now, max| *hash == raw_token(8).hash() && *now == NOW && *max == 10)
+        .times(1)
+        .return_const(Ok(()));
     nothing_redeemed(&mut fx);
     assert_eq!(
         confirm(fx).await,
@@ -485,6 +496,60 @@ async fn confirm_policy_violations_and_reuse_are_reported_together_and_spend_not
             PasswordViolation::Symbol,
             PasswordViolation::Reused,
         ])))
+    );
+}
+
+fn refused_by_policy(fx: &mut Fx) {
+    confirm_until(fx, ConfirmCall::Policy);
+    fx.hasher
+        .expect_check_policy()
+        .return_const(Ok(Err(violations(vec![PasswordViolation::Symbol]))));
+    fx.hasher
+        .expect_verify_password()
+        .return_const(Ok(Verification::Mismatch));
+    fx.hasher.expect_hash_password().never();
+    nothing_redeemed(fx);
+}
+
+#[tokio::test]
+async fn confirm_refused_on_a_link_spent_meanwhile_is_still_a_policy_answer() {
+    let mut fx = Fx::new();
+    refused_by_policy(&mut fx);
+    fx.store
+        .expect_record_reset_refusal()
+        .return_const(Err(RedeemError::InvalidToken));
+    assert_eq!(
+        confirm(fx).await,
+        Err(ResetConfirmError::PasswordPolicy(violations(vec![
+            PasswordViolation::Symbol
+        ])))
+    );
+}
+
+#[tokio::test]
+async fn confirm_store_error_counting_a_refusal_is_a_fault() {
+    let mut fx = Fx::new();
+    refused_by_policy(&mut fx);
+    fx.store
+        .expect_record_reset_refusal()
+        .return_const(Err(RedeemError::Store(down())));
+    assert_eq!(
+        confirm(fx).await,
+        Err(ResetConfirmError::Fault(Fault::Store(down())))
+    );
+}
+
+#[tokio::test]
+async fn confirm_store_error_reading_the_provider_is_a_fault_and_spends_nothing() {
+    let mut fx = Fx::new();
+    confirm_until(&mut fx, ConfirmCall::Names);
+    fx.roster.expect_find().return_const(Err(down()));
+    fx.hasher.expect_check_policy().never();
+    fx.store.expect_record_reset_refusal().never();
+    nothing_redeemed(&mut fx);
+    assert_eq!(
+        confirm(fx).await,
+        Err(ResetConfirmError::Fault(Fault::Store(down())))
     );
 }
 

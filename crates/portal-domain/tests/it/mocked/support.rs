@@ -97,10 +97,40 @@ async fn support_wrong_answer_is_recorded_as_a_failure() {
         .return_const(Ok(Verification::Mismatch));
     fx.store
         .expect_record_support_check()
-        .withf(|id, at, matched| *id == AccountId::new(42) && *at == NOW && !*matched)
+        .withf(|id, at, matched, since, max_failed| {
+            *id == AccountId::new(42)
+                && *at == NOW
+                && !*matched
+                && *since == NOW - Duration::hours(24)
+                && *max_failed == 3
+        })
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(WindowRecord::Recorded));
     assert_eq!(check_answer(fx).await, Ok(SupportCheck::NoMatch));
+}
+
+/// A check that lost the race for the last place under the limit is
+/// refused, whatever its answer: no more than three wrong answers are told.
+#[tokio::test]
+async fn support_check_past_the_limit_is_refused() {
+    let mut fx = Fx::new();
+    let audit = fx.audit.clone();
+    lookup(&mut fx, Ok(Some(active_account())));
+    support_failures(&mut fx, Ok(2));
+    fx.hasher
+        .expect_verify_answer()
+        .return_const(Ok(Verification::Match {
+            needs_rehash: false,
+        }));
+    fx.store
+        .expect_record_support_check()
+        .times(1)
+        .return_const(Ok(WindowRecord::Limited { oldest: NOW }));
+    assert_eq!(check_answer(fx).await, Err(SupportError::TooManyAttempts));
+    assert_eq!(
+        audit.outcomes(),
+        [(AuditAction::SupportCheck, "refused".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -136,9 +166,9 @@ async fn support_audit_failure_does_not_fail_a_check() {
         }));
     fx.store
         .expect_record_support_check()
-        .withf(|_, _, matched| *matched)
+        .withf(|_, _, matched, _, _| *matched)
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(WindowRecord::Recorded));
     assert_eq!(check_answer(fx).await, Ok(SupportCheck::Match));
     assert_eq!(
         audit.outcomes(),

@@ -126,7 +126,7 @@ async fn login_through_the_form(db: Db) {
     assert!(home.text.contains("P1001"), "{}", home.text);
     assert!(home.text.contains(r#"action="/logout""#));
 
-    let out = submit(&app, "/logout", &jar, &[("csrf", &csrf)]).await;
+    let out = submit(&app, "/logout", &jar, &[("csrf", &csrf_field(&home))]).await;
     assert_eq!(out.status, 303);
     let home = app
         .send(browser().get(app.url("/")).header("cookie", &jar))
@@ -200,12 +200,12 @@ async fn a_new_agreement_is_accepted_from_the_home_page(db: Db) {
     app.register_active(false, "dr.doe").await;
     let app = app.restart(&[("PORTAL_AGREEMENT_FILE", &v2)]).await;
     let session = app.login("dr.doe", PASSWORD).await.token();
-    let (_, csrf) = open(&app, "/login").await;
-    let jar = format!("portal_csrf={csrf}; portal_session={session}");
+    let jar = format!("portal_session={session}");
     let home = app
         .send(browser().get(app.url("/")).header("cookie", &jar))
         .await;
     assert_eq!(home.status, 200);
+    let csrf = csrf_field(&home);
     assert!(home.text.contains("second Provider Agreement"));
     assert!(!home.text.contains("P1001"));
     let fields = [("csrf", csrf.as_str()), ("agreement_version", "2025-06")];
@@ -227,11 +227,11 @@ async fn the_password_is_changed_from_the_home_page(db: Db) {
     app.register_active(false, "dr.doe").await;
     let this = app.login("dr.doe", PASSWORD).await.token();
     let other = app.login("dr.doe", PASSWORD).await.token();
-    let (_, csrf) = open(&app, "/login").await;
-    let jar = format!("portal_csrf={csrf}; portal_session={this}");
+    let jar = format!("portal_session={this}");
     let home = app
         .send(browser().get(app.url("/")).header("cookie", &jar))
         .await;
+    let csrf = csrf_field(&home);
     assert!(home.text.contains(r#"action="/password""#), "{}", home.text);
     assert!(home.text.contains(r#"<label for="new_password">"#));
 
@@ -328,4 +328,142 @@ async fn forms_posted_with_a_null_origin_are_accepted(db: Db) {
     assert_eq!(cross.status, 403);
     assert!(set_cookie(&cross, "portal_session").is_none());
     assert_eq!(post(login, "same-site").await.status, 403);
+}
+
+both!(form_tokens_are_bound_to_the_session_and_renewed_at_login_and_logout);
+async fn form_tokens_are_bound_to_the_session_and_renewed_at_login_and_logout(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, before) = open(&app, "/login").await;
+    let login = submit(
+        &app,
+        "/login",
+        &format!("portal_csrf={before}"),
+        &[
+            ("csrf", &before),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(login.status, 303, "{}", login.text);
+    let session = set_cookie(&login, "portal_session").expect("the session cookie");
+    let renewed = set_cookie(&login, "portal_csrf").expect("a fresh CSRF cookie at login");
+    assert_ne!(renewed, before);
+
+    // The token from before the login is refused now, with its cookie or
+    // with the renewed one.
+    for cookie in [&before, &renewed] {
+        let jar = format!("portal_csrf={cookie}; portal_session={session}");
+        let refused = submit(&app, "/logout", &jar, &[("csrf", cookie)]).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+    }
+    let jar = format!("portal_session={session}");
+    assert_eq!(
+        app.send(browser().get(app.url("/")).header("cookie", &jar))
+            .await
+            .status,
+        200,
+        "the refused logouts revoked nothing"
+    );
+
+    // The session's forms carry its own token; another session's differ.
+    let home = app
+        .send(browser().get(app.url("/")).header("cookie", &jar))
+        .await;
+    let bound = csrf_field(&home);
+    assert_ne!(bound, before);
+    let other = app.login("dr.doe", PASSWORD).await.token();
+    let other_home = app
+        .send(
+            browser()
+                .get(app.url("/"))
+                .header("cookie", format!("portal_session={other}")),
+        )
+        .await;
+    assert_ne!(csrf_field(&other_home), bound);
+    let crossed = submit(
+        &app,
+        "/logout",
+        &format!("portal_session={other}"),
+        &[("csrf", &bound)],
+    )
+    .await;
+    assert_eq!(crossed.status, 403, "another session's token is refused");
+
+    let out = submit(&app, "/logout", &jar, &[("csrf", &bound)]).await;
+    assert_eq!(out.status, 303, "{}", out.text);
+    let after = set_cookie(&out, "portal_csrf").expect("a fresh CSRF cookie at logout");
+    assert_ne!(after, bound);
+    assert_ne!(after, before);
+    // Logged out, the session's token is no double-submit token either.
+    let stale = submit(
+        &app,
+        "/login",
+        &format!("portal_csrf={after}"),
+        &[
+            ("csrf", &bound),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(stale.status, 403, "{}", stale.text);
+    let fresh = submit(
+        &app,
+        "/login",
+        &format!("portal_csrf={after}"),
+        &[
+            ("csrf", &after),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(fresh.status, 303, "{}", fresh.text);
+}
+
+both!(over_https_the_csrf_cookie_has_the_host_prefix);
+async fn over_https_the_csrf_cookie_has_the_host_prefix(db: Db) {
+    let app = spawn_app(db, &[("PORTAL_PUBLIC_URL", "https://portal.example")]).await;
+    app.register_active(false, "dr.doe").await;
+    let page = app.send(browser().get(app.url("/login"))).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(set_cookie(&page, "portal_csrf").is_none());
+    let token = set_cookie(&page, "__Host-portal_csrf").expect("the __Host- cookie");
+    assert_eq!(csrf_field(&page), token);
+    let set = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-portal_csrf="))
+        .unwrap()
+        .to_owned();
+    let attributes: Vec<&str> = set.split(';').map(str::trim).skip(1).collect();
+    assert!(attributes.contains(&"Secure"), "{set}");
+    assert!(attributes.contains(&"Path=/"), "{set}");
+    assert!(
+        !attributes
+            .iter()
+            .any(|a| a.to_ascii_lowercase().starts_with("domain")),
+        "{set}"
+    );
+    // The prefixed cookie is the one checked: the unprefixed name is not.
+    let fields = [
+        ("csrf", token.as_str()),
+        ("username", "dr.doe"),
+        ("password", PASSWORD),
+    ];
+    let plain = submit(&app, "/login", &format!("portal_csrf={token}"), &fields).await;
+    assert_eq!(plain.status, 403, "{}", plain.text);
+    let prefixed = submit(
+        &app,
+        "/login",
+        &format!("__Host-portal_csrf={token}"),
+        &fields,
+    )
+    .await;
+    assert_eq!(prefixed.status, 303, "{}", prefixed.text);
+    assert!(set_cookie(&prefixed, "__Host-portal_csrf").is_some());
 }

@@ -185,16 +185,45 @@ async fn start_mismatch_is_counted_for_the_provider() {
     start_until(&mut fx, StartCall::Registrant);
     fx.store
         .expect_record_proofing_mismatch()
-        .withf(|tax_id, provider_id, at| {
-            tax_id.as_str() == "123456789" && provider_id.as_str() == "P1001" && *at == NOW
+        .withf(|tax_id, provider_id, at, since, limit| {
+            tax_id.as_str() == "123456789"
+                && provider_id.as_str() == "P1001"
+                && *at == NOW
+                && *since == NOW - Duration::hours(1)
+                && *limit == 10
         })
         .times(1)
-        .return_const(Ok(()));
+        .return_const(Ok(WindowRecord::Recorded));
     let portal = fx.build();
     let result = portal
         .start_registration(jane_typed_as("Smith"), ctx())
         .await;
     assert_eq!(result, Err(StartError::ProviderMismatch));
+}
+
+/// A mismatch that lost the race for the last place under the limit is
+/// answered as limited, not as a mismatch: no more than the limit of
+/// these answers ever leaves.
+#[tokio::test]
+async fn start_mismatch_past_the_limit_is_answered_as_limited() {
+    let mut fx = Fx::new();
+    start_until(&mut fx, StartCall::Registrant);
+    fx.store
+        .expect_record_proofing_mismatch()
+        .times(1)
+        .return_const(Ok(WindowRecord::Limited {
+            oldest: NOW - Duration::minutes(45),
+        }));
+    let portal = fx.build();
+    let result = portal
+        .start_registration(jane_typed_as("Smith"), ctx())
+        .await;
+    assert_eq!(
+        result,
+        Err(StartError::ProofingLimited {
+            retry_after: Duration::minutes(15)
+        })
+    );
 }
 
 #[tokio::test]
