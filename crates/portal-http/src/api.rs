@@ -102,6 +102,7 @@ mod documents;
 mod registration;
 mod reset;
 mod sessions;
+pub(crate) use sessions::refuse_overloaded;
 
 pub use account::*;
 pub use activation::*;

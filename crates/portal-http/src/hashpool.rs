@@ -3,7 +3,14 @@
 //! time, with at most `queue` more waiting. Past that the pool answers
 //! `Overloaded` at once (`503` + `Retry-After`): memory stays bounded however
 //! many logins arrive.
+//!
+//! A login takes its room in the pool *before* any database work
+//! ([`HashPool::admit`], then [`HashPool::admitted`] around the use case): a
+//! login the pool cannot take is refused without reading its account, so
+//! refusing costs next to nothing while the cores hash for the logins that
+//! got in (SPEC §8: cheap refusal).
 
+use std::future::Future;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +20,7 @@ use portal_domain::password_policy::{PasswordPolicy, PolicyContext, PolicyViolat
 use portal_domain::ports::{HashError, PasswordHasher, Verification};
 use portal_domain::values::{Password, PasswordHash, SecurityAnswer};
 use time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::metrics::Metrics;
 
@@ -29,17 +36,34 @@ type Job = Box<dyn FnOnce(&Argon2Hasher) + Send>;
 #[derive(Debug, Clone)]
 pub struct HashPool {
     queue: SyncSender<Job>,
+    /// One permit per job the pool may hold at once (`workers + queue`):
+    /// the bound, taken before a job is built, or by a login before its
+    /// database work.
+    room: Arc<Semaphore>,
     metrics: Metrics,
+}
+
+tokio::task_local! {
+    /// Set while an admitted login runs: its hashing uses the room it was
+    /// admitted with instead of taking more.
+    static ADMITTED: ();
+}
+
+/// Room in the pool taken by a login before its database work; released
+/// when the login ends.
+#[derive(Debug)]
+pub struct Admission {
+    _room: OwnedSemaphorePermit,
 }
 
 impl HashPool {
     pub fn new(hasher: Argon2Hasher, workers: usize, queue: usize, metrics: Metrics) -> Self {
-        // `queue` jobs may wait; with 0 (a rendezvous channel) a job is
-        // taken only when a worker is idle.
-        let (sender, receiver) = sync_channel::<Job>(queue);
+        // The semaphore bounds the jobs; the channel is wide enough never to
+        // be the tighter bound (an admitted login's rehash may add one).
+        let workers = workers.max(1);
+        let (sender, receiver) = sync_channel::<Job>(queue + workers);
         let receiver = Arc::new(Mutex::new(receiver));
         let hasher = Arc::new(hasher);
-        let workers = workers.max(1);
         let mut cores = one_core_each(workers).into_iter();
         for n in 0..workers {
             let (receiver, hasher, metrics) =
@@ -59,8 +83,31 @@ impl HashPool {
         }
         Self {
             queue: sender,
+            room: Arc::new(Semaphore::new(workers + queue)),
             metrics,
         }
+    }
+
+    /// Takes room for one login's hashing, or refuses at once when the pool
+    /// is full: before the login reads anything.
+    pub fn admit(&self) -> Result<Admission, HashError> {
+        match Arc::clone(&self.room).try_acquire_owned() {
+            Ok(room) => Ok(Admission { _room: room }),
+            Err(_) => {
+                self.metrics.hash_rejected();
+                Err(HashError::Overloaded {
+                    retry_after: RETRY_AFTER,
+                })
+            }
+        }
+    }
+
+    /// Runs `login` with the room `admission` took: its hashing does not
+    /// ask for more.
+    pub async fn admitted<F: Future>(admission: Admission, login: F) -> F::Output {
+        let output = ADMITTED.scope((), login).await;
+        drop(admission);
+        output
     }
 
     /// Runs `job` on a hashing thread, or refuses at once when `queue` jobs
@@ -70,6 +117,20 @@ impl HashPool {
         T: Send + 'static,
         F: FnOnce(&Argon2Hasher) -> T + Send + 'static,
     {
+        // Room for this job, unless the request was admitted with it.
+        let _room = if ADMITTED.try_with(|()| ()).is_ok() {
+            None
+        } else {
+            match Arc::clone(&self.room).try_acquire_owned() {
+                Ok(room) => Some(room),
+                Err(_) => {
+                    self.metrics.hash_rejected();
+                    return Err(HashError::Overloaded {
+                        retry_after: RETRY_AFTER,
+                    });
+                }
+            }
+        };
         let (done, result) = oneshot::channel();
         // The request's span follows the job, so its log lines keep the request id.
         let span = tracing::Span::current();
@@ -326,6 +387,32 @@ mod tests {
         assert!(running.await.unwrap().is_ok());
         assert!(waiting.await.unwrap().is_ok());
         assert!(pool.run(|_| ()).await.is_ok(), "capacity returns");
+    }
+
+    #[tokio::test]
+    async fn logins_take_their_room_before_any_work_and_hash_within_it() {
+        let pool = pool(1, 1);
+        let first = pool.admit().unwrap();
+        let second = pool.admit().unwrap();
+        // Full: the next login is refused at once, before it reads anything.
+        assert_eq!(
+            pool.admit().err(),
+            Some(HashError::Overloaded {
+                retry_after: RETRY_AFTER
+            })
+        );
+        // Nor can other hashing squeeze past the admitted logins.
+        assert!(pool.run(|_| ()).await.is_err());
+        // An admitted login hashes within its own room.
+        let hashed = HashPool::admitted(first, async {
+            pool.verify_dummy(&Password::parse("Quartz-Harbor-71-Lantern").unwrap())
+                .await
+        })
+        .await;
+        assert!(hashed.is_ok());
+        // Its room came back when it ended.
+        assert!(pool.admit().is_ok());
+        drop(second);
     }
 
     #[tokio::test]

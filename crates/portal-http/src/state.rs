@@ -101,6 +101,9 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Bounds the work Forgot password? and resend do after answering.
     pub background: crate::background::Background,
+    /// The portal's hash pool, for a login to take its room before its
+    /// database work.
+    pub hash_pool: HashPool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -129,6 +132,7 @@ impl AppState {
             metrics.clone(),
         );
         let storage = database.storage();
+        let hash_pool = pool.clone();
         let portal = Portal::new(
             Arc::clone(&storage),
             Arc::clone(&storage),
@@ -143,6 +147,7 @@ impl AppState {
             database,
             limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
             background: crate::background::Background::default(),
+            hash_pool,
             config: Arc::new(config),
             metrics,
         })

@@ -75,7 +75,17 @@ pub async fn login(
         state.metrics.login("invalid_credentials");
         return Err(ApiError::InvalidCredentials);
     };
-    let result = state.portal.login(username, &password, ctx).await;
+    // Room in the hash pool first: a login the pool cannot take is refused
+    // before it reads anything.
+    let admission = match state.hash_pool.admit() {
+        Ok(admission) => admission,
+        Err(overloaded) => return Err(refuse_overloaded(&state, overloaded).await),
+    };
+    let result = crate::hashpool::HashPool::admitted(
+        admission,
+        state.portal.login(username, &password, ctx),
+    )
+    .await;
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => ApiError::from(e.clone()).code(),
@@ -135,4 +145,19 @@ mod redaction_tests {
         assert!(!text.contains("session-token-secret-77"), "{text}");
         assert!(text.contains("2026-12-06T12:00:00Z"), "{text}");
     }
+}
+
+/// How long a login the hash pool cannot take waits before its `503`: the
+/// answer holds no hashing or database resource meanwhile, and a client
+/// that ignores `Retry-After` cannot turn refusals into a busy loop.
+pub(crate) const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The `503 overloaded` of a login refused before any work, after the pause.
+pub(crate) async fn refuse_overloaded(
+    state: &AppState,
+    overloaded: portal_domain::ports::HashError,
+) -> ApiError {
+    state.metrics.login("overloaded");
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    ApiError::from(portal_domain::service::Fault::Hash(overloaded))
 }

@@ -134,7 +134,17 @@ pub(super) async fn login_submit(
         let error = ApiError::InvalidCredentials;
         return login_view(&state, &csrf, error.status(), &username, Some(&error));
     };
-    let result = state.portal.login(name, &password, ctx).await;
+    // Room in the hash pool first, as the API's login takes it.
+    let admission = match state.hash_pool.admit() {
+        Ok(admission) => admission,
+        Err(overloaded) => {
+            let error = crate::api::refuse_overloaded(&state, overloaded).await;
+            return error_page(&state, &csrf, &error);
+        }
+    };
+    let result =
+        crate::hashpool::HashPool::admitted(admission, state.portal.login(name, &password, ctx))
+            .await;
     match result {
         Ok(session) => {
             state.metrics.login("success");
