@@ -390,22 +390,31 @@ async fn flood(out: &mut Outcome) -> Result<(), String> {
         .as_str()
         .ok_or_else(|| format!("no session token in {session}"))?
         .to_owned();
-    for (phase, unknown) in [
+    // A baseline without the flood, then the two floods.
+    for (phase, flooders, unknown, lasts) in [
+        ("no flood (baseline)", 0, false, Duration::from_secs(3)),
         (
             "wrong passwords for one valid user (locked after five)",
+            FLOODERS,
             false,
+            FLOOD,
         ),
-        ("wrong passwords for unknown users (each verified)", true),
+        (
+            "wrong passwords for unknown users (each verified)",
+            FLOODERS,
+            true,
+            FLOOD,
+        ),
     ] {
-        out.figure(format!("-- {phase}, {FLOODERS} clients, {FLOOD:?}"));
+        out.figure(format!("-- {phase}: {flooders} clients, {lasts:?}"));
         let stop = Arc::new(AtomicBool::new(false));
         let flood_client = client(FLOODERS)?;
-        let mut flooders = Vec::with_capacity(FLOODERS);
-        for k in 0..FLOODERS {
+        let mut tasks = Vec::with_capacity(flooders);
+        for k in 0..flooders {
             let client = flood_client.clone();
             let stop = stop.clone();
             let url = format!("{base}/api/v1/sessions");
-            flooders.push(tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let mut statuses = Vec::new();
                 let mut i = 0usize;
                 while !stop.load(Ordering::Relaxed) {
@@ -415,31 +424,32 @@ async fn flood(out: &mut Outcome) -> Result<(), String> {
                         target.to_owned()
                     };
                     i += 1;
-                    statuses.push(
-                        post(&client, &url, &login_body(&username, WRONG_PASSWORD), &[]).await,
-                    );
+                    let body = login_body(&username, WRONG_PASSWORD);
+                    statuses.push(post(&client, &url, &body, &[]).await);
                 }
                 statuses
             }));
         }
+        // The legitimate clients run on threads of their own, so that their
+        // times are the service's and not a wait behind the flooders' tasks.
         let logins = {
-            let client = client(1)?;
             let stop = stop.clone();
             let url = format!("{base}/api/v1/sessions");
-            tokio::spawn(async move {
+            on_own_thread(move || async move {
+                let client = client(1)?;
                 let mut statuses = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     statuses.push(post(&client, &url, &login_body(user, PASSWORD), &[]).await);
                 }
-                statuses
+                Ok(statuses)
             })
         };
         let me = {
-            let client = client(1)?;
             let stop = stop.clone();
             let url = format!("{base}/api/v1/me");
             let token = token.clone();
-            tokio::spawn(async move {
+            on_own_thread(move || async move {
+                let client = client(1)?;
                 let mut times = Vec::new();
                 let mut statuses = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
@@ -457,43 +467,45 @@ async fn flood(out: &mut Outcome) -> Result<(), String> {
                     statuses.push(status);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                (times, statuses)
+                Ok((times, statuses))
             })
         };
         let started = now();
-        tokio::time::sleep(FLOOD).await;
+        tokio::time::sleep(lasts).await;
         stop.store(true, Ordering::Relaxed);
         let mut flood_statuses = Vec::new();
-        for flooder in flooders {
-            flood_statuses.extend(flooder.await.map_err(|e| format!("a flooder: {e}"))?);
+        for task in tasks {
+            flood_statuses.extend(task.await.map_err(|e| format!("a flooder: {e}"))?);
         }
-        let login_statuses = logins.await.map_err(|e| format!("the login loop: {e}"))?;
-        let (mut me_times, me_statuses) = me.await.map_err(|e| format!("the /me loop: {e}"))?;
+        let login_statuses = join_thread(logins).await?;
+        let (mut me_times, me_statuses) = join_thread(me).await?;
         let seconds = started.elapsed().as_secs_f64();
         let flood_counts = tally(&flood_statuses);
         let login_counts = tally(&login_statuses);
-        let judged = |counts: &BTreeMap<u16, usize>| -> usize {
-            [201, 401, 423]
+        let count = |counts: &BTreeMap<u16, usize>, statuses: &[u16]| -> usize {
+            statuses
                 .iter()
                 .map(|s| counts.get(s).copied().unwrap_or(0))
                 .sum()
         };
-        let judged_total = judged(&flood_counts) + judged(&login_counts);
-        let overloaded = flood_counts.get(&503).copied().unwrap_or(0)
-            + login_counts.get(&503).copied().unwrap_or(0);
+        let judged =
+            count(&flood_counts, &[201, 401, 423]) + count(&login_counts, &[201, 401, 423]);
+        let overloaded = count(&flood_counts, &[503]) + count(&login_counts, &[503]);
         me_times.sort_by(f64::total_cmp);
-        out.figure(format!("flood answers: {}", show(&flood_counts)));
+        if flooders > 0 {
+            out.figure(format!("flood answers: {}", show(&flood_counts)));
+        }
         out.figure(format!(
-            "the right password in a loop: {}",
+            "the right password in a loop (another account): {}",
             show(&login_counts)
         ));
         out.figure(format!(
             "logins judged (201/401/423): {:.1}/s; 503s: {:.1}/s (over {seconds:.1} s)",
-            judged_total as f64 / seconds,
+            judged as f64 / seconds,
             overloaded as f64 / seconds,
         ));
         out.figure(format!(
-            "GET /api/v1/me: {} requests ({}), p50 {:.1} ms, p99 {:.1} ms",
+            "GET /api/v1/me every 10 ms: {} requests ({}), p50 {:.1} ms, p99 {:.1} ms",
             me_times.len(),
             show(&tally(&me_statuses)),
             percentile(&me_times, 0.50),
@@ -503,6 +515,32 @@ async fn flood(out: &mut Outcome) -> Result<(), String> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Ok(())
+}
+
+/// Runs `job` on a thread of its own with a runtime of its own.
+fn on_own_thread<T, F, Fut>(job: F) -> std::thread::JoinHandle<Result<T, String>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no tokio runtime: {e}"))?
+            .block_on(job())
+    })
+}
+
+/// Waits for a thread of [`on_own_thread`] without blocking the runtime.
+async fn join_thread<T: Send + 'static>(
+    handle: std::thread::JoinHandle<Result<T, String>>,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(move || handle.join())
+        .await
+        .map_err(|e| format!("joining a client thread: {e}"))?
+        .map_err(|_| "a client thread panicked".to_owned())?
 }
 
 /// The `p` quantile (0–1) of sorted `values`, nearest rank.
