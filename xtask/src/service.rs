@@ -1,5 +1,5 @@
 //! A throw-away `portal-http serve` for the abuse commands (`schemathesis`,
-//! `timing`): the release build on a fresh SQLite file in a temporary folder,
+//! `timing`, `attack`): the release build on a fresh SQLite file in a temporary folder,
 //! the file mailer, a free loopback port, the example roster imported, and
 //! the rate limit off. Also a minimal HTTP/1.1 client over `std::net`, so
 //! that xtask needs no HTTP crate and a measured request is just a socket
