@@ -6,6 +6,7 @@
 //! failure. The tidy checks (doc comments, I/O-free domain, no `unsafe`) live
 //! in [`tidy`] and run as ordinary tests.
 
+mod attack;
 mod chaos;
 mod deny;
 mod fuzz;
@@ -51,6 +52,11 @@ Commands:
   chaos [SCENARIO...]
           fault tests of the release service (smtp, pg-restart, kill,
             two-instances; default all); see docs/chaos.md
+  attack [SCENARIO...]
+          the hostile-client attacks of docs/SECURITY.md against the
+            release service, each asserting its defence (racing, flood,
+            half-open, junk, long-usernames, ipv6-rotation; default all;
+            flood prints figures only); see docs/abuse-testing.md
   mta     the SMTP mailer against a real MTA: installs Debian's exim4
             (never its own daemon), runs two exim relays on loopback
             ports (STARTTLS with a private CA and AUTH PLAIN after it;
@@ -59,7 +65,7 @@ Commands:
             what arrives; needs root; see docs/email.md
   help    print this message
 
-fuzz, schemathesis and timing are run by hand, not by CI; see
+fuzz, schemathesis, timing and attack are run by hand, not by CI; see
 docs/abuse-testing.md. So are chaos and mta.
 
 When the CI environment variable is set, steps run with CARGO_INCREMENTAL=0.
@@ -196,6 +202,7 @@ fn main() -> ExitCode {
         ["lint"] => (LINT, false),
         ["deny"] => (DENY_ONLY, false),
         ["bench"] => (BENCH, true),
+        ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
         ["fuzz", ref rest @ ..] => return fuzz::run(rest),

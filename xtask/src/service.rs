@@ -1,5 +1,5 @@
 //! A throw-away `portal-http serve` for the abuse commands (`schemathesis`,
-//! `timing`): the release build on a fresh SQLite file in a temporary folder,
+//! `timing`, `attack`): the release build on a fresh SQLite file in a temporary folder,
 //! the file mailer, a free loopback port, the example roster imported, and
 //! the rate limit off. Also a minimal HTTP/1.1 client over `std::net`, so
 //! that xtask needs no HTTP crate and a measured request is just a socket
@@ -29,6 +29,8 @@ pub struct Service {
     child: Child,
     pub addr: SocketAddr,
     dir: PathBuf,
+    /// The `DATABASE_URL` the service runs on.
+    database_url: String,
 }
 
 impl Service {
@@ -43,11 +45,9 @@ impl Service {
         fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let database_url = format!("sqlite:{}", dir.join("portal.db").display());
         let mut vars: Vec<(String, String)> = vec![
-            (
-                "DATABASE_URL".into(),
-                format!("sqlite:{}", dir.join("portal.db").display()),
-            ),
+            ("DATABASE_URL".into(), database_url.clone()),
             ("PORTAL_LISTEN".into(), addr.to_string()),
             ("PORTAL_PUBLIC_URL".into(), format!("http://{addr}")),
             (
@@ -93,7 +93,12 @@ impl Service {
             .stderr(log_err)
             .spawn()
             .map_err(|e| format!("could not start {BINARY} serve: {e}"))?;
-        let service = Self { child, addr, dir };
+        let service = Self {
+            child,
+            addr,
+            dir,
+            database_url,
+        };
         for _ in 0..100 {
             if matches!(service.request("GET", "/healthz", None), Ok((200, _))) {
                 return Ok(service);
@@ -119,6 +124,30 @@ impl Service {
     /// The folder holding the database, the mail and the log.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs another subcommand of the same binary (`audit list`, …) against
+    /// the service's database: its standard output.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(workspace_root().join(BINARY))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("PORTAL_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .current_dir(&self.dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("could not run {BINARY} {}: {e}", args.join(" ")))?;
+        if !output.status.success() {
+            return Err(format!("{} failed: {}", args.join(" "), output.status));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|e| format!("{}: output is not UTF-8: {e}", args.join(" ")))
     }
 
     /// One request on a fresh connection: the status and the body.
