@@ -116,3 +116,42 @@ async fn parallel_registrations_claim_once(db: Db) {
         answer.problem(409, "already_registered");
     }
 }
+
+// Cheap refusal: a login the hash pool cannot take is refused before it
+// reads anything. With the pool's room all taken and the accounts table
+// locked by another transaction (PostgreSQL), the refusal still comes at
+// once: it never waited for the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_the_pool_cannot_take_is_refused_before_any_database_work() {
+    use sqlx::Connection;
+    let app = spawn_app(
+        crate::helpers::Db::Postgres,
+        &[("PORTAL_HASH_WORKERS", "1"), ("PORTAL_HASH_QUEUE", "0")],
+    )
+    .await;
+    app.register_active(false, "dr.doe").await;
+    let held = app.state.hash_pool.admit().unwrap();
+    let mut lock = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the answer's wall time is what the test measures"
+    )]
+    let started = std::time::Instant::now();
+    let refused = app.login("dr.doe", PASSWORD).await;
+    let took = started.elapsed();
+    refused.problem(503, "overloaded");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "refused after {took:?}: it waited for the locked table"
+    );
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    drop(held);
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 201);
+}
