@@ -26,12 +26,12 @@ psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -qc "CREATE DATABAS
 WORK=$(mktemp -d)
 PORT=18181
 BASE=http://127.0.0.1:$PORT
-# A queue longer than the load's concurrency: wrk ignores Retry-After and
-# would retry 503s in a tight loop, measuring wrk rather than the service.
-# The queue is still bounded, and memory with it. wrk's timeout is raised
-# from 2 s to 30 s: at 256 connections a login waits about 2.5 s in the
-# queue, and wrk would give up on answers the service is about to send.
-export PORTAL_HASH_QUEUE=1024
+# The product's defaults (PORTAL_HASH_QUEUE 64 waiting hashes): at 256
+# connections a login the hash pool cannot take is refused (503) before any
+# database work, after a 250 ms pause; wrk ignores Retry-After and sends the
+# next one at once, so the refusals are part of what is measured. wrk's
+# timeout is raised from 2 s to 30 s so that it does not give up on logins
+# waiting in the queue.
 export DATABASE_URL=${URL%/*}/$DB PORTAL_LISTEN=127.0.0.1:$PORT PORTAL_PUBLIC_URL=$BASE \
   PORTAL_MAIL_DIR=$WORK/mail PORTAL_RATE_LIMIT_PER_MINUTE=0 PORTAL_LOG_FORMAT=json RUST_LOG=warn,portal::mail=info
 
@@ -57,6 +57,21 @@ wrk.method = "POST"
 wrk.body = '{"username":"bench.user","password":"$PASSWORD"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+
+# CPU seconds the service's threads other than the hashing ones have used.
+nonhash_cpu() {
+  local ticks=0 t comm fields
+  for t in /proc/"$SERVER"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    case $comm in hash-*) continue ;; esac
+    # After "pid (comm) " utime and stime are the 12th and 13th fields.
+    fields=$(sed 's/^.*) //' "$t/stat" 2>/dev/null) || continue
+    ticks=$((ticks + $(echo "$fields" | awk '{ print $12 + $13 }')))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+}
+# Logins the hash pool refused so far.
+refused() { curl -sf "$BASE/metrics" | awk '/^portal_hash_pool_rejected_total/ { print $2 }'; }
 
 # Successful logins per second: requests minus non-2xx, over the duration.
 logins_per_second() {
@@ -117,13 +132,20 @@ ROUNDS=5
 WINDOW=5
 raw_rate() { target/release/examples/argon2_rate "$CORES" 4; }
 : >"$WORK/windows"
+: >"$WORK/refusals"
 before=$(raw_rate)
 for _ in $(seq "$ROUNDS"); do
   for connections in 16 256; do
+    cpu_before=$(nonhash_cpu); refused_before=$(refused)
     logins=$(logins_per_second "$connections" "$WINDOW")
+    cpu_after=$(nonhash_cpu); refused_after=$(refused)
     sleep 0.5 # the service drops the logins wrk gave up on; let it settle
     after=$(raw_rate)
     echo "$connections $before $logins $after" >>"$WORK/windows"
+    # Refusals per second and the non-hashing CPU per refusal (µs): an upper
+    # bound, since that CPU also served the logins that were judged.
+    awk -v c="$connections" -v r0="$refused_before" -v r1="$refused_after" -v a="$cpu_before" -v b="$cpu_after" -v w="$WINDOW" \
+      'BEGIN { n = r1 - r0; printf "%s %.1f %s\n", c, n / w, (n > 0 ? sprintf("%.1f", 1e6 * (b - a) / n) : "-") }' >>"$WORK/refusals"
     before=$after
   done
 done
@@ -137,6 +159,8 @@ median() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$WORK/windows" | sort
 RAW=$(awk '{ print $2 }' "$WORK/windows" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 RAW_MIN=$(awk '{ print $2 }' "$WORK/windows" | sort -n | head -1)
 RAW_MAX=$(awk '{ print $2 }' "$WORK/windows" | sort -n | tail -1)
+REFUSED_256=$(awk '$1 == 256 { print $2 }' "$WORK/refusals" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+CPU_PER_REFUSAL=$(awk '$1 == 256 && $3 != "-" { print $3 }' "$WORK/refusals" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "-") }')
 L16=$(median 16 3)
 L256=$(median 256 3)
 read -r L16_PCT L16_MIN L16_MAX <<<"$(ratio 16)"
@@ -160,7 +184,8 @@ echo "| HTTP (PostgreSQL, release, $CORES cores) | figure | goal |"
 echo "| --- | --- | --- |"
 echo "| raw Argon2id verifications/s ($CORES threads; median of $((2 * ROUNDS)) windows of 4 s) | $RAW (windows $RAW_MIN–$RAW_MAX) | |"
 echo "| logins/s at concurrency 16 ($ROUNDS windows of ${WINDOW} s, each against the raw windows around it) | $L16 (median $L16_PCT % of raw; windows $L16_MIN–$L16_MAX %) | ≥ 90 % |"
-echo "| logins/s at concurrency 256 (the same) | $L256 (median $L256_PCT % of raw; windows $L256_MIN–$L256_MAX %) | ≥ 90 % |"
+echo "| logins/s at concurrency 256, default settings, wrk ignoring Retry-After (the same) | $L256 (median $L256_PCT % of raw; windows $L256_MIN–$L256_MAX %) | ≥ 85 % |"
+echo "| refusals/s at concurrency 256; service CPU per refusal (non-hashing threads ÷ refusals, an upper bound) | $REFUSED_256/s; $CPU_PER_REFUSAL µs | < 50 µs |"
 echo "| GET /api/v1/me, most per second (4 connections) | $ME_MAX | |"
 echo "| GET /api/v1/me at 200/s alone: p50 / p99 | $ME_P50 / $ME_P99 ms | |"
 echo "| GET /api/v1/me at 200/s under a 256-connection login flood, median of 3 windows: p50 / p99 | $FLOOD_P50 / $FLOOD_P99 ms (p99s $FLOOD_P99S) | p99 < 5 ms |"
