@@ -486,15 +486,11 @@ impl UserStore for PgStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-        lock_audit: &AuditEvent,
     ) -> Result<ReservedAttempt, StoreError> {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             let (_, reserved) =
                 change_lock_state(&mut tx, id, |state| state.reserve(now, policy)).await?;
-            if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
-                insert_audit(&mut tx, lock_audit).await?;
-            }
             tx.commit().await.map_err(op("commit login attempt"))?;
             Ok(reserved)
         })

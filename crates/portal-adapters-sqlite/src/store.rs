@@ -413,7 +413,6 @@ impl UserStore for SqliteStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-        lock_audit: &AuditEvent,
     ) -> Result<ReservedAttempt, StoreError> {
         let mut tx = self
             .pool
@@ -422,9 +421,6 @@ impl UserStore for SqliteStore {
             .map_err(op("begin"))?;
         let (_, reserved) =
             change_lock_state(&mut tx, id, |state| state.reserve(now, policy)).await?;
-        if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
-            insert_audit(&mut *tx, lock_audit).await?;
-        }
         tx.commit().await.map_err(op("commit login attempt"))?;
         Ok(reserved)
     }

@@ -55,18 +55,14 @@ impl LockState {
     ///   extend a lock);
     /// - after an expired lock the count starts again from zero;
     /// - when the places are all taken (`max_failed` attempts counted and
-    ///   not yet cleared), it is refused and sets the lock: the attempts in
-    ///   flight have used up what may be verified;
+    ///   not yet judged or cleared), it is refused without a change: the
+    ///   attempts in flight have used up what may be verified, and whether
+    ///   the account locks is theirs to decide (a burst of right passwords
+    ///   must not lock it); the answer names the lock they would set;
     /// - otherwise it is counted and may be verified.
     pub fn reserve(self, now: OffsetDateTime, policy: LockoutPolicy) -> (Self, ReservedAttempt) {
         if let Some(locked_until) = self.locked_until(now) {
-            return (
-                self,
-                ReservedAttempt::Refused {
-                    locked_until,
-                    set_lock: false,
-                },
-            );
+            return (self, ReservedAttempt::Refused { locked_until });
         }
         let counted = if self.locked_until.is_some() {
             0
@@ -74,16 +70,10 @@ impl LockState {
             self.failed_count
         };
         if counted >= policy.max_failed {
-            let locked_until = now + policy.duration;
-            let locked = Self {
-                failed_count: counted,
-                locked_until: Some(locked_until),
-            };
             return (
-                locked,
+                self,
                 ReservedAttempt::Refused {
-                    locked_until,
-                    set_lock: true,
+                    locked_until: now + policy.duration,
                 },
             );
         }
@@ -137,7 +127,7 @@ impl LockState {
     pub fn after_failure(self, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
         match self.reserve(now, policy) {
             (counted, ReservedAttempt::Granted) => counted.after_verified_failure(now, policy),
-            (refused, ReservedAttempt::Refused { .. }) => refused,
+            (unchanged, ReservedAttempt::Refused { .. }) => unchanged,
         }
     }
 
@@ -153,12 +143,10 @@ impl LockState {
 pub enum ReservedAttempt {
     /// Counted: its password may be verified.
     Granted,
-    /// Not counted, not to be verified: the account is locked.
-    /// `set_lock` when this refusal set the lock (it is audited once).
-    Refused {
-        locked_until: OffsetDateTime,
-        set_lock: bool,
-    },
+    /// Not counted, not to be verified: the account is locked (until
+    /// `locked_until`), or the attempts in flight took every place (and
+    /// `locked_until` is when the lock they would set would end).
+    Refused { locked_until: OffsetDateTime },
 }
 
 /// What counting one failed login did
@@ -283,24 +271,19 @@ mod tests {
         }
         let lock_end = t(0) + Duration::hours(24);
         assert_eq!(answers[..5], [ReservedAttempt::Granted; 5]);
-        assert_eq!(
-            answers[5],
-            ReservedAttempt::Refused {
-                locked_until: lock_end,
-                set_lock: true
-            }
-        );
-        assert!(answers[6..].iter().all(|a| *a
+        assert!(answers[5..].iter().all(|a| *a
             == ReservedAttempt::Refused {
-                locked_until: lock_end,
-                set_lock: false
+                locked_until: lock_end
             }));
-        // The five verified afterwards find the lock: none sets it again,
-        // and a right password among them cannot lift it (a success checks
-        // `is_locked` first).
-        let verified = RecordedFailure::after(state, t(1), POLICY);
-        assert!(!verified.set_lock);
-        assert!(verified.state.is_locked(t(1)));
+        assert!(!state.is_locked(t(0)), "refusals change nothing");
+        // The first of the five verified wrong sets the lock, once; a right
+        // password among them cannot lift it (a success checks `is_locked`
+        // first).
+        let first = RecordedFailure::after(state, t(1), POLICY);
+        assert!(first.set_lock);
+        let second = RecordedFailure::after(first.state, t(1), POLICY);
+        assert!(!second.set_lock);
+        assert!(second.state.is_locked(t(1)));
     }
 
     #[test]

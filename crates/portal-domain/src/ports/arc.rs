@@ -114,11 +114,8 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-        lock_audit: &AuditEvent,
     ) -> Result<crate::lockout::ReservedAttempt, StoreError> {
-        (**self)
-            .reserve_login_attempt(id, now, policy, lock_audit)
-            .await
+        (**self).reserve_login_attempt(id, now, policy).await
     }
     async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
         (**self).release_login_attempt(id).await

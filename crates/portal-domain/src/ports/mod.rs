@@ -336,15 +336,13 @@ pub trait UserStore: Send + Sync {
     /// Atomically gives a login or password-change attempt its place in
     /// the count before its password is verified
     /// ([`LockState::reserve`](crate::lockout::LockState::reserve)). Never
-    /// loses a count under concurrency; of attempts racing past the limit
-    /// exactly one sets the lock (`set_lock`), and that one stores
-    /// `lock_audit` in the same transaction. An unknown id is `Unexpected`.
+    /// loses a count under concurrency; attempts past the places are
+    /// refused and change nothing. An unknown id is `Unexpected`.
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-        lock_audit: &AuditEvent,
     ) -> Result<ReservedAttempt, StoreError>;
 
     /// Gives back the place of a reserved attempt that was not judged

@@ -135,7 +135,7 @@ where
         if let Some(locked_until) = account.lock.locked_until(now) {
             return Err(LoginError::AccountLocked { locked_until });
         }
-        if let Some(locked_until) = self.take_place(&account, now, ctx).await? {
+        if let Some(locked_until) = self.take_place(&account, now).await? {
             return Err(LoginError::AccountLocked { locked_until });
         }
         let needs_rehash = match self
@@ -248,24 +248,14 @@ where
         &self,
         account: &Account,
         now: OffsetDateTime,
-        ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
-        let lock_audit = self.lockout_event(account, ctx);
         match self
             .store
-            .reserve_login_attempt(account.id, now, self.settings.lockout, &lock_audit)
+            .reserve_login_attempt(account.id, now, self.settings.lockout)
             .await?
         {
             ReservedAttempt::Granted => Ok(None),
-            ReservedAttempt::Refused {
-                locked_until,
-                set_lock,
-            } => {
-                if set_lock {
-                    trace_audit(&lock_audit);
-                }
-                Ok(Some(locked_until))
-            }
+            ReservedAttempt::Refused { locked_until } => Ok(Some(locked_until)),
         }
     }
 
@@ -467,7 +457,7 @@ where
         }
         // Wrong current passwords count toward the lockout, and cannot race
         // it either: the place is taken before the password is verified.
-        if let Some(locked_until) = self.take_place(&account, now, ctx).await? {
+        if let Some(locked_until) = self.take_place(&account, now).await? {
             return Err(PasswordChangeError::AccountLocked { locked_until });
         }
         let verified = self

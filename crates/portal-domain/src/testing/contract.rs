@@ -376,15 +376,16 @@ async fn failed_login<S: UserStore>(
     policy: LockoutPolicy,
 ) -> Result<RecordedFailure, crate::ports::StoreError> {
     let event = lock_audit();
-    match store.reserve_login_attempt(id, now, policy, &event).await? {
+    match store.reserve_login_attempt(id, now, policy).await? {
         ReservedAttempt::Granted => store.record_login_failure(id, now, policy, &event).await,
-        ReservedAttempt::Refused { set_lock, .. } => Ok(RecordedFailure {
+        // Refused before verification: nothing changed.
+        ReservedAttempt::Refused { .. } => Ok(RecordedFailure {
             state: store
                 .account_by_id(id)
                 .await?
                 .map(|a| a.lock)
                 .unwrap_or_default(),
-            set_lock,
+            set_lock: false,
         }),
     }
 }

@@ -368,15 +368,11 @@ impl UserStore for InMemoryStore {
         id: AccountId,
         now: OffsetDateTime,
         policy: LockoutPolicy,
-        lock_audit: &AuditEvent,
     ) -> Result<ReservedAttempt, StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
         let (counted, reserved) = account.lock.reserve(now, policy);
         account.lock = counted;
-        if matches!(reserved, ReservedAttempt::Refused { set_lock: true, .. }) {
-            state.audit.push(lock_audit.clone());
-        }
         Ok(reserved)
     }
 

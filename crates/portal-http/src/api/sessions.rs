@@ -81,11 +81,10 @@ pub async fn login(
         Ok(admission) => admission,
         Err(overloaded) => return Err(refuse_overloaded(&state, overloaded).await),
     };
-    let result = crate::hashpool::HashPool::admitted(
-        admission,
-        state.portal.login(username, &password, ctx),
-    )
-    .await;
+    let result = match run_login(&state, admission, username, password, ctx).await {
+        Ok(result) => result,
+        Err(error) => return Err(error),
+    };
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => ApiError::from(e.clone()).code(),
@@ -131,6 +130,41 @@ pub async fn logout(
     Ok(response)
 }
 
+/// How long a login the hash pool cannot take waits before its `503`: the
+/// answer holds no hashing or database resource meanwhile, and a client
+/// that ignores `Retry-After` cannot turn refusals into a busy loop.
+pub(crate) const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The `503 overloaded` of a login refused before any work, after the pause.
+pub(crate) async fn refuse_overloaded(
+    state: &AppState,
+    overloaded: portal_domain::ports::HashError,
+) -> ApiError {
+    state.metrics.login("overloaded");
+    tokio::time::sleep(REFUSAL_PAUSE).await;
+    ApiError::from(portal_domain::service::Fault::Hash(overloaded))
+}
+
+/// Runs an admitted login on a task of its own: a client that goes away
+/// mid-hash does not cut it short, so the place its attempt took in the
+/// lockout count is always judged or given back.
+pub(crate) async fn run_login(
+    state: &AppState,
+    admission: crate::hashpool::Admission,
+    username: &str,
+    password: Password,
+    ctx: portal_domain::service::RequestContext,
+) -> Result<Result<portal_domain::service::LoggedIn, portal_domain::service::LoginError>, ApiError>
+{
+    let portal = std::sync::Arc::clone(&state.portal);
+    let username = username.to_owned();
+    tokio::spawn(crate::hashpool::HashPool::admitted(admission, async move {
+        portal.login(&username, &password, ctx).await
+    }))
+    .await
+    .map_err(|error| ApiError::Internal(format!("the login task failed: {error}")))
+}
+
 #[cfg(test)]
 mod redaction_tests {
     use super::*;
@@ -145,19 +179,4 @@ mod redaction_tests {
         assert!(!text.contains("session-token-secret-77"), "{text}");
         assert!(text.contains("2026-12-06T12:00:00Z"), "{text}");
     }
-}
-
-/// How long a login the hash pool cannot take waits before its `503`: the
-/// answer holds no hashing or database resource meanwhile, and a client
-/// that ignores `Retry-After` cannot turn refusals into a busy loop.
-pub(crate) const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// The `503 overloaded` of a login refused before any work, after the pause.
-pub(crate) async fn refuse_overloaded(
-    state: &AppState,
-    overloaded: portal_domain::ports::HashError,
-) -> ApiError {
-    state.metrics.login("overloaded");
-    tokio::time::sleep(REFUSAL_PAUSE).await;
-    ApiError::from(portal_domain::service::Fault::Hash(overloaded))
 }

@@ -142,9 +142,10 @@ pub(super) async fn login_submit(
             return error_page(&state, &csrf, &error);
         }
     };
-    let result =
-        crate::hashpool::HashPool::admitted(admission, state.portal.login(name, &password, ctx))
-            .await;
+    let result = match crate::api::run_login(&state, admission, name, password, ctx).await {
+        Ok(result) => result,
+        Err(error) => return error_page(&state, &csrf, &error),
+    };
     match result {
         Ok(session) => {
             state.metrics.login("success");

@@ -45,11 +45,8 @@ fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
 pub(super) fn place_taken(fx: &mut Fx) {
     fx.store
         .expect_reserve_login_attempt()
-        .withf(|id, now, policy, lock_event| {
-            *id == AccountId::new(42)
-                && *now == NOW
-                && *policy == LockoutPolicy::default()
-                && lock_event.action == AuditAction::AccountLocked
+        .withf(|id, now, policy| {
+            *id == AccountId::new(42) && *now == NOW && *policy == LockoutPolicy::default()
         })
         .return_const(Ok(ReservedAttempt::Granted));
 }
@@ -553,7 +550,6 @@ async fn login_refused_a_place_is_locked_without_verifying() {
         .times(1)
         .return_const(Ok(ReservedAttempt::Refused {
             locked_until: until,
-            set_lock: true,
         }));
     fx.hasher.expect_verify_password().never();
     fx.store.expect_release_login_attempt().never();
@@ -564,7 +560,7 @@ async fn login_refused_a_place_is_locked_without_verifying() {
             locked_until: until
         })
     );
-    // The lockout's event was stored with the refusal that set it.
+    // Refused before verification: only the login's own refusal is audited.
     assert_eq!(
         audit.outcomes(),
         [(AuditAction::LoginFailed, "account_locked".to_owned())]

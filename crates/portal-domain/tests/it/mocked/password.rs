@@ -623,7 +623,6 @@ async fn change_refused_a_place_is_locked_without_verifying() {
         .times(1)
         .return_const(Ok(ReservedAttempt::Refused {
             locked_until: until,
-            set_lock: false,
         }));
     fx.hasher.expect_verify_password().never();
     nothing_changed(&mut fx);
