@@ -81,7 +81,8 @@ impl LockState {
             failed_count: counted.saturating_add(1),
             locked_until: None,
         };
-        (counted, ReservedAttempt::Granted)
+        let place = counted.failed_count;
+        (counted, ReservedAttempt::Granted { place })
     }
 
     /// The state after a reserved attempt's password proved wrong at `now`:
@@ -126,7 +127,9 @@ impl LockState {
     /// place it takes, then its wrong password.
     pub fn after_failure(self, now: OffsetDateTime, policy: LockoutPolicy) -> Self {
         match self.reserve(now, policy) {
-            (counted, ReservedAttempt::Granted) => counted.after_verified_failure(now, policy),
+            (counted, ReservedAttempt::Granted { .. }) => {
+                counted.after_verified_failure(now, policy)
+            }
             (unchanged, ReservedAttempt::Refused { .. }) => unchanged,
         }
     }
@@ -141,12 +144,27 @@ impl LockState {
 /// ([`UserStore::reserve_login_attempt`](crate::ports::UserStore::reserve_login_attempt)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservedAttempt {
-    /// Counted: its password may be verified.
-    Granted,
+    /// Counted, as the `place`-th attempt since the count was last cleared:
+    /// its password may be verified. Only a wrong password in a place that
+    /// reached the limit can set the lock, so only that one needs its
+    /// verdict written ([`ReservedAttempt::decides_lock`]).
+    Granted { place: u32 },
     /// Not counted, not to be verified: the account is locked (until
     /// `locked_until`), or the attempts in flight took every place (and
     /// `locked_until` is when the lock they would set would end).
     Refused { locked_until: OffsetDateTime },
+}
+
+impl ReservedAttempt {
+    /// Whether a wrong password in this place may lock the account, and so
+    /// must be recorded ([`LockState::after_verified_failure`]); below the
+    /// limit its place already counted it.
+    pub fn decides_lock(self, policy: LockoutPolicy) -> bool {
+        match self {
+            Self::Granted { place } => place >= policy.max_failed,
+            Self::Refused { .. } => false,
+        }
+    }
 }
 
 /// What counting one failed login did
@@ -231,7 +249,7 @@ mod tests {
     /// One failure from its place to its verdict, as a store applies it.
     fn recorded(before: LockState, now: OffsetDateTime) -> RecordedFailure {
         let (counted, reserved) = before.reserve(now, POLICY);
-        assert_eq!(reserved, ReservedAttempt::Granted);
+        assert!(matches!(reserved, ReservedAttempt::Granted { .. }));
         RecordedFailure::after(counted, now, POLICY)
     }
 
@@ -270,7 +288,15 @@ mod tests {
             answers.push(reserved);
         }
         let lock_end = t(0) + Duration::hours(24);
-        assert_eq!(answers[..5], [ReservedAttempt::Granted; 5]);
+        for (n, answer) in answers[..5].iter().enumerate() {
+            assert_eq!(
+                *answer,
+                ReservedAttempt::Granted {
+                    place: u32::try_from(n).unwrap() + 1
+                }
+            );
+        }
+        assert!(!answers[3].decides_lock(POLICY) && answers[4].decides_lock(POLICY));
         assert!(answers[5..].iter().all(|a| *a
             == ReservedAttempt::Refused {
                 locked_until: lock_end
@@ -289,7 +315,7 @@ mod tests {
     #[test]
     fn the_place_that_reaches_the_limit_locks_when_its_password_is_wrong() {
         let (counted, reserved) = fail(4, t(0)).reserve(t(1), POLICY);
-        assert_eq!(reserved, ReservedAttempt::Granted);
+        assert_eq!(reserved, ReservedAttempt::Granted { place: 5 });
         assert_eq!(counted.failed_count, 5);
         assert!(!counted.is_locked(t(1)), "not before its verdict");
         assert!(counted.after_verified_failure(t(1), POLICY).is_locked(t(1)));

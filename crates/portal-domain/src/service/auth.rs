@@ -135,9 +135,10 @@ where
         if let Some(locked_until) = account.lock.locked_until(now) {
             return Err(LoginError::AccountLocked { locked_until });
         }
-        if let Some(locked_until) = self.take_place(&account, now).await? {
-            return Err(LoginError::AccountLocked { locked_until });
-        }
+        let place = match self.take_place(&account, now).await? {
+            Ok(place) => place,
+            Err(locked_until) => return Err(LoginError::AccountLocked { locked_until }),
+        };
         let needs_rehash = match self
             .hasher
             .verify_password(password, &account.password_hash)
@@ -146,7 +147,7 @@ where
             Ok(Verification::Match { needs_rehash }) => needs_rehash,
             Ok(Verification::Mismatch) => {
                 return Err(self
-                    .count_failure(&account, now, ctx)
+                    .count_failure(&account, place, now, ctx)
                     .await?
                     .map_or(LoginError::InvalidCredentials, |locked_until| {
                         LoginError::AccountLocked { locked_until }
@@ -242,21 +243,23 @@ where
     }
 
     /// Gives this attempt its place in the count before its password is
-    /// verified; returns the lock's end when it is refused instead (the
+    /// verified; `Err` holds the lock's end when it is refused instead (the
     /// account is locked, or the attempts in flight took every place).
     async fn take_place(
         &self,
         account: &Account,
         now: OffsetDateTime,
-    ) -> Result<Option<OffsetDateTime>, Fault> {
-        match self
-            .store
-            .reserve_login_attempt(account.id, now, self.settings.lockout)
-            .await?
-        {
-            ReservedAttempt::Granted => Ok(None),
-            ReservedAttempt::Refused { locked_until } => Ok(Some(locked_until)),
-        }
+    ) -> Result<Result<ReservedAttempt, OffsetDateTime>, Fault> {
+        Ok(
+            match self
+                .store
+                .reserve_login_attempt(account.id, now, self.settings.lockout)
+                .await?
+            {
+                granted @ ReservedAttempt::Granted { .. } => Ok(granted),
+                ReservedAttempt::Refused { locked_until } => Err(locked_until),
+            },
+        )
     }
 
     /// The event of this account's lockout, stored by whichever write sets
@@ -279,14 +282,21 @@ where
         }
     }
 
-    /// Counts a failure; returns the lock's end when the account is locked
-    /// after it (this attempt set the lock, or raced with the one that did).
+    /// A wrong password in `place`; returns the lock's end when the
+    /// account is locked after it (this attempt set the lock, or raced with
+    /// the one that did). Its place already counted it: only a place that
+    /// reached the limit can set the lock, so only that one is written (one
+    /// transaction less for every other wrong password).
     async fn count_failure(
         &self,
         account: &Account,
+        place: ReservedAttempt,
         now: OffsetDateTime,
         ctx: RequestContext,
     ) -> Result<Option<OffsetDateTime>, Fault> {
+        if !place.decides_lock(self.settings.lockout) {
+            return Ok(None);
+        }
         let lock_audit = self.lockout_event(account, ctx);
         let recorded = self
             .store
@@ -457,9 +467,10 @@ where
         }
         // Wrong current passwords count toward the lockout, and cannot race
         // it either: the place is taken before the password is verified.
-        if let Some(locked_until) = self.take_place(&account, now).await? {
-            return Err(PasswordChangeError::AccountLocked { locked_until });
-        }
+        let place = match self.take_place(&account, now).await? {
+            Ok(place) => place,
+            Err(locked_until) => return Err(PasswordChangeError::AccountLocked { locked_until }),
+        };
         let verified = self
             .hasher
             .verify_password(current, &account.password_hash)
@@ -471,7 +482,7 @@ where
         }
         if !verified?.is_match() {
             return Err(self
-                .count_failure(&account, now, ctx)
+                .count_failure(&account, place, now, ctx)
                 .await?
                 .map_or(PasswordChangeError::InvalidCredentials, |locked_until| {
                     PasswordChangeError::AccountLocked { locked_until }

@@ -377,7 +377,9 @@ async fn failed_login<S: UserStore>(
 ) -> Result<RecordedFailure, crate::ports::StoreError> {
     let event = lock_audit();
     match store.reserve_login_attempt(id, now, policy).await? {
-        ReservedAttempt::Granted => store.record_login_failure(id, now, policy, &event).await,
+        ReservedAttempt::Granted { .. } => {
+            store.record_login_failure(id, now, policy, &event).await
+        }
         // Refused before verification: nothing changed.
         ReservedAttempt::Refused { .. } => Ok(RecordedFailure {
             state: store

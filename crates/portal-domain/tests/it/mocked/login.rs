@@ -19,8 +19,9 @@ enum LoginCall {
 /// Scripts every call of a login of `account` before `upto` to succeed.
 fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
     if upto > LoginCall::Lookup {
+        let place = account.lock.failed_count + 1;
         login_lookup(fx, Ok(Some(account)));
-        place_taken(fx);
+        place_taken_at(fx, place);
     }
     if upto > LoginCall::Verify {
         fx.hasher
@@ -43,12 +44,18 @@ fn login_until(fx: &mut Fx, account: Account, upto: LoginCall) {
 /// The attempt takes its place in the lockout count before it is verified
 /// (an account locked when read never gets this far).
 pub(super) fn place_taken(fx: &mut Fx) {
+    place_taken_at(fx, 1);
+}
+
+/// The attempt is granted `place` (the limit is 5: only the fifth decides
+/// the lock, and so writes its verdict when its password is wrong).
+pub(super) fn place_taken_at(fx: &mut Fx, place: u32) {
     fx.store
         .expect_reserve_login_attempt()
         .withf(|id, now, policy| {
             *id == AccountId::new(42) && *now == NOW && *policy == LockoutPolicy::default()
         })
-        .return_const(Ok(ReservedAttempt::Granted));
+        .return_const(Ok(ReservedAttempt::Granted { place }));
 }
 
 /// A right password that did not log in, or a verification that failed,
@@ -234,6 +241,11 @@ pub(super) fn wrong_password(fx: &mut Fx, failures_before: u32) {
         .expect_verify_password()
         .times(1)
         .return_const(Ok(Verification::Mismatch));
+    if failures_before + 1 < 5 {
+        // Below the limit the place counted it: nothing more is written.
+        fx.store.expect_record_login_failure().never();
+        return;
+    }
     fx.store
         .expect_record_login_failure()
         .withf(|id, now, policy, lock_event| {
@@ -277,7 +289,7 @@ async fn login_wrong_password_below_the_limit_is_invalid_credentials() {
 async fn login_wrong_password_reaching_the_limit_is_account_locked() {
     let mut fx = Fx::new();
     let audit = fx.audit.clone();
-    login_until(&mut fx, active_account(), LoginCall::Verify);
+    login_until(&mut fx, with_failures(4), LoginCall::Verify);
     wrong_password(&mut fx, 4);
     no_session_written(&mut fx);
     assert_eq!(
@@ -302,7 +314,7 @@ async fn login_wrong_password_reaching_the_limit_is_account_locked() {
 async fn login_wrong_password_racing_the_lock_is_locked_without_a_second_lockout_event() {
     let mut fx = Fx::new();
     let audit = fx.audit.clone();
-    login_until(&mut fx, active_account(), LoginCall::Verify);
+    login_until(&mut fx, with_failures(4), LoginCall::Verify);
     fx.hasher
         .expect_verify_password()
         .times(1)
@@ -332,7 +344,7 @@ async fn login_wrong_password_racing_the_lock_is_locked_without_a_second_lockout
 async fn login_lockout_audit_event_carries_the_client_address() {
     let mut fx = Fx::new();
     let audit = fx.audit.clone();
-    login_until(&mut fx, active_account(), LoginCall::Verify);
+    login_until(&mut fx, with_failures(4), LoginCall::Verify);
     fx.hasher
         .expect_verify_password()
         .times(1)
@@ -371,7 +383,7 @@ async fn login_lockout_audit_event_carries_the_client_address() {
 #[tokio::test]
 async fn login_store_error_counting_a_failure_is_a_fault() {
     let mut fx = Fx::new();
-    login_until(&mut fx, active_account(), LoginCall::Verify);
+    login_until(&mut fx, with_failures(4), LoginCall::Verify);
     fx.hasher
         .expect_verify_password()
         .return_const(Ok(Verification::Mismatch));

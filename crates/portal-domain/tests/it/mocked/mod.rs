@@ -167,6 +167,13 @@ fn pending_account() -> Account {
     }
 }
 
+/// The sample active account with `failures` counted.
+fn with_failures(failures: u32) -> Account {
+    let mut account = active_account();
+    account.lock.failed_count = failures;
+    account
+}
+
 fn locked_until(until: OffsetDateTime) -> Account {
     Account {
         lock: LockState {

@@ -28,8 +28,9 @@ fn account_loaded(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
 
 fn change_until(fx: &mut Fx, account: Account, upto: ChangeCall) {
     if upto > ChangeCall::Load {
+        let place = account.lock.failed_count + 1;
         account_loaded(fx, Ok(Some(account)));
-        super::login::place_taken(fx);
+        super::login::place_taken_at(fx, place);
     }
     if upto > ChangeCall::Verify {
         fx.hasher
@@ -141,7 +142,7 @@ async fn change_wrong_current_password_counts_toward_the_lockout() {
         ),
     ] {
         let mut fx = Fx::new();
-        change_until(&mut fx, active_account(), ChangeCall::Verify);
+        change_until(&mut fx, with_failures(failures_before), ChangeCall::Verify);
         wrong_password(&mut fx, failures_before);
         fx.hasher.expect_check_policy().never();
         nothing_changed(&mut fx);
@@ -152,7 +153,7 @@ async fn change_wrong_current_password_counts_toward_the_lockout() {
 #[tokio::test]
 async fn change_store_error_counting_a_failure_is_a_fault() {
     let mut fx = Fx::new();
-    change_until(&mut fx, active_account(), ChangeCall::Verify);
+    change_until(&mut fx, with_failures(4), ChangeCall::Verify);
     fx.hasher
         .expect_verify_password()
         .return_const(Ok(Verification::Mismatch));
