@@ -103,23 +103,10 @@ impl Scenario {
 
 /// Runs the scenarios named in `args` (all when none), in order.
 pub fn run(args: &[&str]) -> ExitCode {
-    let mut scenarios = Vec::new();
-    for arg in args {
-        match ALL.iter().find(|s| s.name() == *arg) {
-            Some(scenario) => scenarios.push(*scenario),
-            None => {
-                let names: Vec<_> = ALL.iter().map(|s| s.name()).collect();
-                eprintln!(
-                    "xtask attack: unknown scenario {arg:?}; choose among {}",
-                    names.join(", ")
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if scenarios.is_empty() {
-        scenarios = ALL.to_vec();
-    }
+    let scenarios = match crate::pick_scenarios("attack", args, &ALL, Scenario::name) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
     if let Err(message) = crate::service::build_release() {
         eprintln!("xtask attack: {message}");
         return ExitCode::FAILURE;

@@ -356,6 +356,34 @@ fn postgres_address(url: &str) -> Option<String> {
 }
 
 /// The `cargo` running us (set by cargo for `cargo run`), else the one on `PATH`.
+/// The scenarios named in `args`, in order (all of `all` when none); an
+/// unknown name is reported with the choices, and the command exits 2.
+fn pick_scenarios<T: Copy>(
+    command: &str,
+    args: &[&str],
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<Vec<T>, ExitCode> {
+    let mut picked = Vec::new();
+    for arg in args {
+        match all.iter().find(|s| name(**s) == *arg) {
+            Some(scenario) => picked.push(*scenario),
+            None => {
+                let names: Vec<_> = all.iter().map(|s| name(*s)).collect();
+                eprintln!(
+                    "xtask {command}: unknown scenario {arg:?}; choose among {}",
+                    names.join(", ")
+                );
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    if picked.is_empty() {
+        picked = all.to_vec();
+    }
+    Ok(picked)
+}
+
 /// The one optional number a command takes: `default` when absent, at
 /// least `min`. A bad or extra argument is reported, and the command exits 2.
 fn optional_number<T>(

@@ -111,23 +111,10 @@ impl Scenario {
 
 /// Runs the scenarios named in `args` (all when none), in order.
 pub fn run(args: &[&str]) -> ExitCode {
-    let mut scenarios = Vec::new();
-    for arg in args {
-        match ALL.iter().find(|s| s.name() == *arg) {
-            Some(scenario) => scenarios.push(*scenario),
-            None => {
-                let names: Vec<_> = ALL.iter().map(|s| s.name()).collect();
-                eprintln!(
-                    "xtask chaos: unknown scenario {arg:?}; choose among {}",
-                    names.join(", ")
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if scenarios.is_empty() {
-        scenarios = ALL.to_vec();
-    }
+    let scenarios = match crate::pick_scenarios("chaos", args, &ALL, Scenario::name) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
     match prepare() {
         Ok(ctx) => run_scenarios(&ctx, &scenarios),
         Err(message) => {
