@@ -183,6 +183,24 @@ fn purpose_name(purpose: TokenPurpose) -> &'static str {
     purpose.as_str()
 }
 
+/// The end every redemption shares: the account as it now is, its email
+/// queued and its audit event stored, all in the redemption's transaction,
+/// then the commit.
+async fn finish_redemption(
+    mut tx: sqlx::Transaction<'_, Postgres>,
+    id: AccountId,
+    email: &Email,
+    audit: &AuditEvent,
+    now: OffsetDateTime,
+    what: &'static str,
+) -> Result<Account, StoreError> {
+    let account = fetch_account(&mut tx, id).await?;
+    enqueue(&mut tx, email, now, None).await?;
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await.map_err(op(what))?;
+    Ok(account)
+}
+
 async fn fetch_account(conn: &mut PgConnection, id: AccountId) -> Result<Account, StoreError> {
     let row = sqlx::query(concat!(
         "SELECT ",
@@ -731,11 +749,7 @@ impl UserStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(op("activate account"))?;
-            let account = fetch_account(&mut tx, id).await?;
-            enqueue(&mut tx, email, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
-            tx.commit().await.map_err(op("commit activation"))?;
-            Ok(account)
+            Ok(finish_redemption(tx, id, email, audit, now, "commit activation").await?)
         })
         .await
     }
@@ -762,11 +776,7 @@ impl UserStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(op("revoke sessions"))?;
-            let account = fetch_account(&mut tx, id).await?;
-            enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
-            tx.commit().await.map_err(op("commit reset"))?;
-            Ok(account)
+            Ok(finish_redemption(tx, id, notice, audit, now, "commit reset").await?)
         })
         .await
     }
