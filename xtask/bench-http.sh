@@ -26,10 +26,11 @@ psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -qc "CREATE DATABAS
 WORK=$(mktemp -d)
 PORT=18181
 BASE=http://127.0.0.1:$PORT
-# The product's defaults (PORTAL_HASH_QUEUE 64 waiting hashes): at 256
-# connections a login the hash pool cannot take is refused (503) before any
-# database work, after a 250 ms pause; wrk ignores Retry-After and sends the
-# next one at once, so the refusals are part of what is measured. wrk's
+# The product's defaults (PORTAL_HASH_QUEUE 64 queued hashes,
+# PORTAL_HASH_WAIT 2 s): at 256 connections a login that finds the hash pool
+# full waits for a place up to 2 s, holding nothing, and is refused (503)
+# after that, before any database work; wrk ignores Retry-After and sends
+# the next one at once, so the refusals are part of what is measured. wrk's
 # timeout is raised from 2 s to 30 s so that it does not give up on logins
 # waiting in the queue.
 export DATABASE_URL=${URL%/*}/$DB PORTAL_LISTEN=127.0.0.1:$PORT PORTAL_PUBLIC_URL=$BASE \
@@ -52,10 +53,41 @@ for _ in $(seq 50); do TOKEN=$(grep -hoE 'activate\?token=[A-Za-z0-9_-]{43}' "$W
 json -X POST "$BASE/api/v1/activations" -d "{\"token\":\"$TOKEN\"}" >/dev/null
 SESSION=$(json -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"bench.user\",\"password\":\"$PASSWORD\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/')
 
+# The login windows log in to ACCOUNTS accounts in turn, as a credential
+# stuffing flood does: logins of one account beyond the lockout's five places
+# in flight are answered 423 at once (SPEC §4), which would measure wrk's
+# retries of those, not the hash pool.
+ACCOUNTS=64
+{
+  echo "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business"
+  for n in $(seq 0 $((ACCOUNTS - 1))); do echo "B$n,55-6000000,practitioner,Login,Bench$n,,45202,individual,medicaid"; done
+} >"$WORK/logins.csv"
+$BIN roster import "$WORK/logins.csv" >/dev/null
+for n in $(seq 0 $((ACCOUNTS - 1))); do
+  reg=$(json -X POST "$BASE/api/v1/registrations" -d "{\"provider_type\":\"practitioner\",\"provider_id\":\"B$n\",\"tax_id\":\"556000000\",\"zip\":\"45202\",\"first_name\":\"Login\",\"last_name\":\"Bench$n\"}" |
+    sed 's/.*"registration_id":"\([0-9a-f]*\)".*/\1/')
+  json -X POST "$BASE/api/v1/registrations/$reg/agreement" -d '{"accepted":true,"agreement_version":"1"}' >/dev/null
+  json -X POST "$BASE/api/v1/registrations/$reg/account" -d "{\"username\":\"login.bench$n\",\"password\":\"$PASSWORD\",\"email\":\"login$n@clinic.example.org\",\"security_question_id\":1,\"security_answer\":\"Fluffy\"}" >/dev/null
+done
+for _ in $(seq 50); do
+  [ "$(grep -hoE 'activate\?token=[A-Za-z0-9_-]{43}' "$WORK/server.log" | sort -u | wc -l)" -gt "$ACCOUNTS" ] && break
+  sleep 0.2
+done
+for token in $(grep -hoE 'activate\?token=[A-Za-z0-9_-]{43}' "$WORK/server.log" | sort -u | cut -d= -f2); do
+  json -o /dev/null -X POST "$BASE/api/v1/activations" -d "{\"token\":\"$token\"}" || true
+done
+for n in 0 $((ACCOUNTS - 1)); do
+  json -o /dev/null -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"login.bench$n\",\"password\":\"$PASSWORD\"}" ||
+    { echo "login.bench$n cannot log in" >&2; exit 1; }
+done
+
 cat >"$WORK/login.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"username":"bench.user","password":"$PASSWORD"}'
-wrk.headers["Content-Type"] = "application/json"
+local n = math.random(0, $ACCOUNTS - 1)
+request = function()
+  n = (n + 1) % $ACCOUNTS
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/json" },
+    '{"username":"login.bench' .. n .. '","password":"$PASSWORD"}')
+end
 LUA
 
 # CPU seconds the service's threads other than the hashing ones have used.
@@ -142,10 +174,9 @@ for _ in $(seq "$ROUNDS"); do
     sleep 0.5 # the service drops the logins wrk gave up on; let it settle
     after=$(raw_rate)
     echo "$connections $before $logins $after" >>"$WORK/windows"
-    # Refusals per second and the non-hashing CPU per refusal (µs): an upper
-    # bound, since that CPU also served the logins that were judged.
-    awk -v c="$connections" -v r0="$refused_before" -v r1="$refused_after" -v a="$cpu_before" -v b="$cpu_after" -v w="$WINDOW" \
-      'BEGIN { n = r1 - r0; printf "%s %.1f %s\n", c, n / w, (n > 0 ? sprintf("%.1f", 1e6 * (b - a) / n) : "-") }' >>"$WORK/refusals"
+    # "connections refusals/s non-hashing-CPU-seconds logins" per window.
+    awk -v c="$connections" -v r0="$refused_before" -v r1="$refused_after" -v a="$cpu_before" -v b="$cpu_after" \
+      -v w="$WINDOW" -v l="$logins" 'BEGIN { printf "%s %.1f %.3f %.0f\n", c, (r1 - r0) / w, b - a, l * w }' >>"$WORK/refusals"
     before=$after
   done
 done
@@ -159,12 +190,26 @@ median() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$WORK/windows" | sort
 RAW=$(awk '{ print $2 }' "$WORK/windows" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 RAW_MIN=$(awk '{ print $2 }' "$WORK/windows" | sort -n | head -1)
 RAW_MAX=$(awk '{ print $2 }' "$WORK/windows" | sort -n | tail -1)
+# Non-hashing CPU per login (µs) with no refusals (16 connections): the
+# median window.
+CPU_PER_LOGIN=$(awk '$1 == 16 && $4 > 0 { print 1e6 * $3 / $4 }' "$WORK/refusals" | sort -n | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')
 REFUSED_256=$(awk '$1 == 256 { print $2 }' "$WORK/refusals" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-CPU_PER_REFUSAL=$(awk '$1 == 256 && $3 != "-" { print $3 }' "$WORK/refusals" | sort -n | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "-") }')
 L16=$(median 16 3)
 L256=$(median 256 3)
 read -r L16_PCT L16_MIN L16_MAX <<<"$(ratio 16)"
 read -r L256_PCT L256_MIN L256_MAX <<<"$(ratio 256)"
+# Refusals need more clients than the wait absorbs: 1,000 connections (just
+# under PORTAL_MAX_CONNECTIONS) for 10 s. The service's CPU per refusal is
+# its non-hashing threads' CPU less what the logins judged meanwhile cost
+# (CPU_PER_LOGIN each), over the refusals; the plain quotient is printed as
+# the upper bound.
+sleep 2
+cpu_before=$(nonhash_cpu); refused_before=$(refused)
+L1000=$(logins_per_second 1000 10)
+cpu_after=$(nonhash_cpu); refused_after=$(refused)
+read -r REFUSED_1000 CPU_PER_REFUSAL CPU_PER_REFUSAL_MAX <<<"$(awk -v r0="$refused_before" -v r1="$refused_after" -v a="$cpu_before" -v b="$cpu_after" -v l="$L1000" -v pl="$CPU_PER_LOGIN" \
+  'BEGIN { n = r1 - r0; cpu = 1e6 * (b - a); if (n > 0) printf "%.1f %.1f %.1f", n / 10, (cpu - l * 10 * pl) / n, cpu / n; else print "0 - -" }')"
+sleep 3
 ME_MAX=$(me_max_rate 5)
 read -r ME_P50 ME_P99 <<<"$(me_latency 8)"
 # Three 10-second windows of /me latency in one flood; the median window.
@@ -188,7 +233,8 @@ echo "| --- | --- | --- |"
 echo "| raw Argon2id verifications/s ($CORES threads; median of $((2 * ROUNDS)) windows of 4 s) | $RAW (windows $RAW_MIN–$RAW_MAX) | |"
 echo "| logins/s at concurrency 16 ($ROUNDS windows of ${WINDOW} s, each against the raw windows around it) | $L16 (median $L16_PCT % of raw; windows $L16_MIN–$L16_MAX %) | ≥ 90 % |"
 echo "| logins/s at concurrency 256, default settings, wrk ignoring Retry-After (the same) | $L256 (median $L256_PCT % of raw; windows $L256_MIN–$L256_MAX %) | ≥ 85 % |"
-echo "| refusals/s at concurrency 256; service CPU per refusal (non-hashing threads ÷ refusals, an upper bound) | $REFUSED_256/s; $CPU_PER_REFUSAL µs | < 50 µs |"
+echo "| refusals/s at concurrency 256 (median window) | $REFUSED_256/s | |"
+echo "| at concurrency 1,000 for 10 s: logins/s; refusals/s; service CPU per refusal (non-hashing threads, less $CPU_PER_LOGIN µs per login judged; upper bound: all of it) | $L1000; $REFUSED_1000/s; $CPU_PER_REFUSAL µs (≤ $CPU_PER_REFUSAL_MAX µs) | < 50 µs |"
 echo "| GET /api/v1/me, most per second (4 connections) | $ME_MAX | |"
 echo "| GET /api/v1/me at 200/s alone: p50 / p99 | $ME_P50 / $ME_P99 ms | |"
 echo "| GET /api/v1/me at 200/s under a 256-connection login flood, median of 3 windows: p50 / p99 | $FLOOD_P50 / $FLOOD_P99 ms (p99s $FLOOD_P99S) | p99 < 5 ms |"

@@ -502,9 +502,33 @@ impl UserStore for PgStore {
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
+        seen: LockState,
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> Result<ReservedAttempt, StoreError> {
+        // Every login writes its place: first as one statement that applies
+        // only while the state is still the one the login read with its
+        // account (one round trip, no explicit transaction); when another
+        // attempt changed it meanwhile, or the read would refuse, decided
+        // again under the row lock.
+        let (after, reserved) = seen.reserve(now, policy);
+        if matches!(reserved, ReservedAttempt::Granted { .. }) {
+            let written = sqlx::query(
+                "UPDATE accounts SET failed_logins = $2, locked_until = $3 \
+                 WHERE id = $1 AND failed_logins = $4 AND locked_until IS NOT DISTINCT FROM $5",
+            )
+            .bind(id.get())
+            .bind(i32::try_from(after.failed_count).unwrap_or(i32::MAX))
+            .bind(after.locked_until)
+            .bind(i32::try_from(seen.failed_count).unwrap_or(i32::MAX))
+            .bind(seen.locked_until)
+            .execute(&self.pool)
+            .await
+            .map_err(op("reserve login attempt"))?;
+            if written.rows_affected() == 1 {
+                return Ok(reserved);
+            }
+        }
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             let (_, reserved) =

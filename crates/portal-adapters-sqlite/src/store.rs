@@ -429,6 +429,9 @@ impl UserStore for SqliteStore {
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
+        // Decided under the write lock from the stored state: a local
+        // transaction costs no round trips.
+        _seen: LockState,
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> Result<ReservedAttempt, StoreError> {

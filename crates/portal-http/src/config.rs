@@ -59,6 +59,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTAL_EMAILS_PER_HOUR",
     "PORTAL_HASH_WORKERS",
     "PORTAL_HASH_QUEUE",
+    "PORTAL_HASH_WAIT",
     "PORTAL_ARGON2_M_KIB",
     "PORTAL_ARGON2_T",
     "PORTAL_ARGON2_P",
@@ -102,10 +103,12 @@ pub enum LogFormat {
 /// shorten the times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// The request head must arrive within this. hyper runs the same timer
-    /// while a keep-alive connection waits for its next request, so an idle
-    /// connection is closed after it too.
+    /// The request head must arrive within this of its first byte (of the
+    /// connection's start, for its first request).
     pub header_timeout: std::time::Duration,
+    /// A keep-alive connection waiting for its next request is closed after
+    /// this.
+    pub idle_timeout: std::time::Duration,
     /// The body must arrive within this after the head.
     pub body_timeout: std::time::Duration,
     /// A request not answered within this gets `503 overloaded`.
@@ -118,6 +121,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
             body_timeout: std::time::Duration::from_secs(10),
             answer_within: std::time::Duration::from_secs(30),
             max_connections: 1024,
@@ -140,6 +144,8 @@ pub struct Config {
     pub mail: MailSettings,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// How long a request waits for room in a full hash pool before `503`.
+    pub hash_wait: Duration,
     pub argon2: Argon2Settings,
     pub pepper: Option<SecretString>,
     pub log_format: LogFormat,
@@ -284,6 +290,17 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
         }
     }
 
+    /// At most 20 s: a login that waited longer could not be answered
+    /// within the 30 s answer deadline (SPEC §8).
+    fn hash_wait(&self) -> Result<Duration, ConfigError> {
+        const VARIABLE: &str = "PORTAL_HASH_WAIT";
+        let wait = self.duration(VARIABLE, Duration::seconds(2))?;
+        if wait > Duration::seconds(20) {
+            return Err(error(VARIABLE, "must be at most 20s"));
+        }
+        Ok(wait)
+    }
+
     fn boolean(&self, variable: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(variable).map(str::to_ascii_lowercase).as_deref() {
             None => Ok(default),
@@ -368,6 +385,7 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
             mail,
             hash_workers: self.number("PORTAL_HASH_WORKERS", cores, 1)?,
             hash_queue: self.number("PORTAL_HASH_QUEUE", 64, 0)?,
+            hash_wait: self.hash_wait()?,
             argon2,
             pepper: self
                 .raw("PORTAL_PASSWORD_PEPPER")
@@ -483,17 +501,24 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let amount: i64 = number
         .parse()
         .map_err(|_| format!("expected a duration such as 90s, 30m, 24h or 7d, got {raw:?}"))?;
-    let duration = match unit {
-        "s" => Duration::seconds(amount),
-        "m" => Duration::minutes(amount),
-        "h" => Duration::hours(amount),
-        "d" => Duration::days(amount),
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => {
             return Err(format!(
                 "expected a duration such as 90s, 30m, 24h or 7d, got {raw:?}"
             ));
         }
     };
+    // Far past any sensible setting, and far from overflowing `Duration`.
+    const LONGEST: i64 = 100 * 365 * 86_400;
+    let duration = amount
+        .checked_mul(seconds_per_unit)
+        .filter(|seconds| *seconds <= LONGEST)
+        .map(Duration::seconds)
+        .ok_or_else(|| format!("{raw:?} is longer than 100 years"))?;
     Ok(duration)
 }
 
@@ -650,6 +675,7 @@ mod tests {
             (10, 5)
         );
         assert_eq!(config.hash_queue, 64);
+        assert_eq!(config.hash_wait, Duration::seconds(2));
         assert_eq!(config.argon2, Argon2Settings::default());
         assert_eq!(config.portal.password_policy, PasswordPolicy::default());
         assert_eq!(config.portal.help_lines.len(), 2);
@@ -863,6 +889,19 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::seconds(90)));
         assert_eq!(parse_duration("7d"), Ok(Duration::days(7)));
         assert!(parse_duration("7w").is_err());
+        // Huge values are refused with a message, never an overflow.
+        assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("9223372036854775807s").is_err());
+        assert!(
+            load(&[("PORTAL_HASH_WAIT", "21s")])
+                .unwrap_err()
+                .to_string()
+                .contains("PORTAL_HASH_WAIT")
+        );
+        assert_eq!(
+            load(&[("PORTAL_HASH_WAIT", "0s")]).unwrap().hash_wait,
+            Duration::ZERO
+        );
         let config = load(&[("PORTAL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]).unwrap();
         assert_eq!(config.trusted_proxies.len(), 2);
         assert!(

@@ -1,8 +1,12 @@
 //! The bounded password-hashing pool (SPEC §8): Argon2id and zxcvbn run on
 //! blocking threads, never on the async workers, at most `workers` at a
-//! time, with at most `queue` more waiting. Past that the pool answers
-//! `Overloaded` at once (`503` + `Retry-After`): memory stays bounded however
-//! many logins arrive.
+//! time, with at most `queue` more waiting. A request that finds the pool
+//! full waits for room at most `wait` (holding nothing but its connection,
+//! in arrival order), then is answered `Overloaded` (`503` + `Retry-After`):
+//! the queue is bounded by count where it holds work and by time where it
+//! holds only waiting requests, so memory stays bounded however many logins
+//! arrive, and a flood that ignores `Retry-After` is answered at the pace the
+//! cores hash instead of being turned away in a busy loop.
 //!
 //! A login takes its room in the pool *before* any database work
 //! ([`HashPool::admit`], then [`HashPool::admitted`] around the use case): a
@@ -40,6 +44,8 @@ pub struct HashPool {
     /// the bound, taken before a job is built, or by a login before its
     /// database work.
     room: Arc<Semaphore>,
+    /// How long a request waits for room before it is refused.
+    wait: std::time::Duration,
     metrics: Metrics,
 }
 
@@ -57,7 +63,13 @@ pub struct Admission {
 }
 
 impl HashPool {
-    pub fn new(hasher: Argon2Hasher, workers: usize, queue: usize, metrics: Metrics) -> Self {
+    pub fn new(
+        hasher: Argon2Hasher,
+        workers: usize,
+        queue: usize,
+        wait: std::time::Duration,
+        metrics: Metrics,
+    ) -> Self {
         // The semaphore bounds the jobs; the channel is wide enough never to
         // be the tighter bound (an admitted login's rehash may add one).
         let workers = workers.max(1);
@@ -84,22 +96,39 @@ impl HashPool {
         Self {
             queue: sender,
             room: Arc::new(Semaphore::new(workers + queue)),
+            wait,
             metrics,
         }
     }
 
-    /// Takes room for one login's hashing, or refuses at once when the pool
-    /// is full: before the login reads anything.
-    pub fn admit(&self) -> Result<Admission, HashError> {
-        match Arc::clone(&self.room).try_acquire_owned() {
-            Ok(room) => Ok(Admission { _room: room }),
+    /// Takes room for one login's hashing, waiting at most the pool's wait
+    /// for it, before the login reads anything; refuses when none came.
+    pub async fn admit(&self) -> Result<Admission, HashError> {
+        Ok(Admission {
+            _room: self.room().await?,
+        })
+    }
+
+    /// One job's room: at once when there is some, else the first to free
+    /// up within `wait` (the semaphore serves waiters in arrival order).
+    async fn room(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        let room = match Arc::clone(&self.room).try_acquire_owned() {
+            Ok(room) => Ok(room),
+            Err(_) if self.wait.is_zero() => Err(()),
             Err(_) => {
-                self.metrics.hash_rejected();
-                Err(HashError::Overloaded {
-                    retry_after: RETRY_AFTER,
-                })
+                match tokio::time::timeout(self.wait, Arc::clone(&self.room).acquire_owned()).await
+                {
+                    Ok(Ok(room)) => Ok(room),
+                    Ok(Err(_)) | Err(_) => Err(()),
+                }
             }
-        }
+        };
+        room.map_err(|()| {
+            self.metrics.hash_rejected();
+            HashError::Overloaded {
+                retry_after: RETRY_AFTER,
+            }
+        })
     }
 
     /// Runs `login` with the room `admission` took: its hashing does not
@@ -110,8 +139,8 @@ impl HashPool {
         output
     }
 
-    /// Runs `job` on a hashing thread, or refuses at once when `queue` jobs
-    /// already wait.
+    /// Runs `job` on a hashing thread, or refuses when no room came within
+    /// the pool's wait.
     async fn run<T, F>(&self, job: F) -> Result<T, HashError>
     where
         T: Send + 'static,
@@ -121,15 +150,7 @@ impl HashPool {
         let _room = if ADMITTED.try_with(|()| ()).is_ok() {
             None
         } else {
-            match Arc::clone(&self.room).try_acquire_owned() {
-                Ok(room) => Some(room),
-                Err(_) => {
-                    self.metrics.hash_rejected();
-                    return Err(HashError::Overloaded {
-                        retry_after: RETRY_AFTER,
-                    });
-                }
-            }
+            Some(self.room().await?)
         };
         let (done, result) = oneshot::channel();
         // The request's span follows the job, so its log lines keep the request id.
@@ -278,11 +299,17 @@ mod tests {
     use super::*;
     use portal_domain::hashing::Argon2Settings;
 
+    /// A pool that refuses at once when full.
     fn pool(workers: usize, queue: usize) -> HashPool {
+        waiting_pool(workers, queue, std::time::Duration::ZERO)
+    }
+
+    fn waiting_pool(workers: usize, queue: usize, wait: std::time::Duration) -> HashPool {
         HashPool::new(
             Argon2Hasher::new(Argon2Settings::minimal(), None).unwrap(),
             workers,
             queue,
+            wait,
             Metrics::new(),
         )
     }
@@ -392,11 +419,11 @@ mod tests {
     #[tokio::test]
     async fn logins_take_their_room_before_any_work_and_hash_within_it() {
         let pool = pool(1, 1);
-        let first = pool.admit().unwrap();
-        let second = pool.admit().unwrap();
+        let first = pool.admit().await.unwrap();
+        let second = pool.admit().await.unwrap();
         // Full: the next login is refused at once, before it reads anything.
         assert_eq!(
-            pool.admit().err(),
+            pool.admit().await.err(),
             Some(HashError::Overloaded {
                 retry_after: RETRY_AFTER
             })
@@ -411,8 +438,72 @@ mod tests {
         .await;
         assert!(hashed.is_ok());
         // Its room came back when it ended.
-        assert!(pool.admit().is_ok());
+        assert!(pool.admit().await.is_ok());
         drop(second);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_that_finds_the_pool_full_gets_the_first_room_freed_within_the_wait() {
+        let pool = waiting_pool(1, 0, std::time::Duration::from_secs(20));
+        let held = pool.admit().await.unwrap();
+        // Two logins wait, in arrival order, holding nothing.
+        let first = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.admit().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.admit().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!first.is_finished() && !second.is_finished());
+        drop(held);
+        let admitted = first.await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "one room, one login admitted");
+        drop(admitted);
+        assert!(second.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_login_is_refused_when_no_room_frees_within_the_wait() {
+        let wait = std::time::Duration::from_millis(200);
+        let pool = waiting_pool(1, 0, wait);
+        let _held = pool.admit().await.unwrap();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the wait before the refusal is what the test measures"
+        )]
+        let started = std::time::Instant::now();
+        assert_eq!(
+            pool.admit().await.err(),
+            Some(HashError::Overloaded {
+                retry_after: RETRY_AFTER
+            })
+        );
+        let waited = started.elapsed();
+        assert!(waited >= wait, "refused after {waited:?}, before the wait");
+        // Other hashing waits the same way and is refused the same way.
+        assert!(pool.run(|_| ()).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_that_stops_waiting_leaves_no_claim_on_the_room() {
+        let pool = waiting_pool(1, 0, std::time::Duration::from_secs(20));
+        let held = pool.admit().await.unwrap();
+        let gone = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.admit().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        drop(held);
+        assert!(
+            pool.room.available_permits() == 1 && pool.admit().await.is_ok(),
+            "the room went to no one"
+        );
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod extract;
 pub mod hashpool;
+pub mod head_deadline;
 pub mod mail;
 pub mod metrics;
 pub mod middleware;

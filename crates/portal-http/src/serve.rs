@@ -19,6 +19,7 @@ use tower::ServiceExt as _;
 
 use crate::app::{metrics_router, router};
 use crate::config::ConnectionLimits;
+use crate::head_deadline::HeadDeadline;
 use crate::state::AppState;
 
 /// How often the housekeeping purge runs (SPEC §3: at least once a minute).
@@ -131,9 +132,11 @@ pub async fn serve_app(
 
 /// Accepts connections on `listener` until `stop`, each served by `app`
 /// under `limits`: at most `max_connections` at once (the rest wait in the
-/// listen backlog), the head within the header timeout, the body within
-/// the body timeout (a layer of the router), and idle keep-alive
-/// connections closed by the same header timer.
+/// listen backlog), the head within the header timeout of its first byte
+/// ([`HeadDeadline`]), the body within the body timeout (a layer of the
+/// router), and keep-alive connections closed after the idle timeout
+/// (hyper's header timer, which runs from the moment a connection waits for
+/// its next request).
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
@@ -145,7 +148,7 @@ async fn accept_loop(
     let slots = Arc::new(Semaphore::new(max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(limits.idle_timeout.max(limits.header_timeout))
         .keep_alive(true);
     loop {
         // A slot first: past the cap, connections are not even accepted.
@@ -175,6 +178,7 @@ async fn accept_loop(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
+        let stream = HeadDeadline::new(stream, limits.header_timeout);
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);

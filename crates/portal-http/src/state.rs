@@ -129,6 +129,7 @@ impl AppState {
             hasher,
             config.hash_workers,
             config.hash_queue,
+            config.hash_wait.unsigned_abs(),
             metrics.clone(),
         );
         let storage = database.storage();

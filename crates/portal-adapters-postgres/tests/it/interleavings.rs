@@ -220,7 +220,13 @@ async fn two_instances_share_one_exact_lockout_count(pool: PgPool) {
     let now = portal.clock().now();
     let attempts = (0..20).map(|n| {
         let store = if n % 2 == 0 { &first } else { &second };
-        store.reserve_login_attempt(id, now, policy)
+        // Every attempt read the account before any took a place.
+        store.reserve_login_attempt(
+            id,
+            portal_domain::lockout::LockState::default(),
+            now,
+            policy,
+        )
     });
     let answers: Vec<ReservedAttempt> = futures::future::join_all(attempts)
         .await

@@ -112,10 +112,11 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
+        seen: crate::lockout::LockState,
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> Result<crate::lockout::ReservedAttempt, StoreError> {
-        (**self).reserve_login_attempt(id, now, policy).await
+        (**self).reserve_login_attempt(id, seen, now, policy).await
     }
     async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
         (**self).release_login_attempt(id).await

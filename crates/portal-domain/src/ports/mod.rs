@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{ClaimedEmail, Email, OutboxClaim};
-use crate::lockout::{LockoutPolicy, RecordedFailure, ReservedAttempt};
+use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -338,9 +338,16 @@ pub trait UserStore: Send + Sync {
     /// ([`LockState::reserve`](crate::lockout::LockState::reserve)). Never
     /// loses a count under concurrency; attempts past the places are
     /// refused and change nothing. An unknown id is `Unexpected`.
+    ///
+    /// `seen` is the state the caller read with the account: a store may
+    /// write the reservation in one statement that applies only while the
+    /// state is still `seen`, and must decide under its lock when it is not
+    /// (or when `seen` would refuse: a refusal is never made from a stale
+    /// read).
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
+        seen: LockState,
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> Result<ReservedAttempt, StoreError>;

@@ -253,7 +253,7 @@ where
         Ok(
             match self
                 .store
-                .reserve_login_attempt(account.id, now, self.settings.lockout)
+                .reserve_login_attempt(account.id, account.lock, now, self.settings.lockout)
                 .await?
             {
                 granted @ ReservedAttempt::Granted { .. } => Ok(granted),

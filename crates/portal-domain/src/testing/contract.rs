@@ -167,6 +167,7 @@ macro_rules! __contract_cases {
             changes_store_their_audit_events_with_them,
             a_right_password_racing_wrong_ones_never_lifts_the_lock,
             an_attempt_not_judged_gives_its_place_back,
+            a_reservation_from_a_stale_read_counts_from_the_stored_state,
             roster_finds_and_scopes,
             roster_import_is_idempotent_replaces_and_dry_runs,
             roster_files_import_all_or_nothing,
@@ -376,7 +377,12 @@ async fn failed_login<S: UserStore>(
     policy: LockoutPolicy,
 ) -> Result<RecordedFailure, crate::ports::StoreError> {
     let event = lock_audit();
-    match store.reserve_login_attempt(id, now, policy).await? {
+    let seen = store
+        .account_by_id(id)
+        .await?
+        .map(|a| a.lock)
+        .unwrap_or_default();
+    match store.reserve_login_attempt(id, seen, now, policy).await? {
         ReservedAttempt::Granted { .. } => {
             store.record_login_failure(id, now, policy, &event).await
         }

@@ -366,6 +366,8 @@ impl UserStore for InMemoryStore {
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
+        // Decided under the state's mutex, from the state itself.
+        _seen: LockState,
         now: OffsetDateTime,
         policy: LockoutPolicy,
     ) -> Result<ReservedAttempt, StoreError> {

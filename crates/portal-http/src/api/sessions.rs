@@ -77,9 +77,9 @@ pub async fn login(
     };
     // Room in the hash pool first: a login the pool cannot take is refused
     // before it reads anything.
-    let admission = match state.hash_pool.admit() {
+    let admission = match state.hash_pool.admit().await {
         Ok(admission) => admission,
-        Err(overloaded) => return Err(refuse_overloaded(&state, overloaded).await),
+        Err(overloaded) => return Err(refuse_overloaded(&state, overloaded)),
     };
     let result = match run_login(&state, admission, username, password, ctx).await {
         Ok(result) => result,
@@ -130,18 +130,15 @@ pub async fn logout(
     Ok(response)
 }
 
-/// How long a login the hash pool cannot take waits before its `503`: the
-/// answer holds no hashing or database resource meanwhile, and a client
-/// that ignores `Retry-After` cannot turn refusals into a busy loop.
-pub(crate) const REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// The `503 overloaded` of a login refused before any work, after the pause.
-pub(crate) async fn refuse_overloaded(
+/// The `503 overloaded` of a login the hash pool had no room for: it
+/// waited the pool's wait (`PORTAL_HASH_WAIT`) holding no hashing or
+/// database resource, so a client that ignores `Retry-After` cannot turn
+/// refusals into a busy loop.
+pub(crate) fn refuse_overloaded(
     state: &AppState,
     overloaded: portal_domain::ports::HashError,
 ) -> ApiError {
     state.metrics.login("overloaded");
-    tokio::time::sleep(REFUSAL_PAUSE).await;
     ApiError::from(portal_domain::service::Fault::Hash(overloaded))
 }
 

@@ -135,10 +135,10 @@ pub(super) async fn login_submit(
         return login_view(&state, &csrf, error.status(), &username, Some(&error));
     };
     // Room in the hash pool first, as the API's login takes it.
-    let admission = match state.hash_pool.admit() {
+    let admission = match state.hash_pool.admit().await {
         Ok(admission) => admission,
         Err(overloaded) => {
-            let error = crate::api::refuse_overloaded(&state, overloaded).await;
+            let error = crate::api::refuse_overloaded(&state, overloaded);
             return error_page(&state, &csrf, &error);
         }
     };

@@ -341,6 +341,7 @@ async fn every_error_code(db: Db) {
         .restart(&[
             ("PORTAL_HASH_WORKERS", "1"),
             ("PORTAL_HASH_QUEUE", "0"),
+            ("PORTAL_HASH_WAIT", "0s"),
             ("PORTAL_ARGON2_M_KIB", "65536"),
             ("PORTAL_ARGON2_T", "3"),
         ])

@@ -25,6 +25,8 @@ use crate::helpers::{Db, fresh_database};
 fn short(header: u64, body: u64, answer: u64, max_connections: usize) -> ConnectionLimits {
     ConnectionLimits {
         header_timeout: Duration::from_secs(header),
+        // Longer than any test's header timeout, as the defaults are.
+        idle_timeout: Duration::from_secs(header * 3),
         body_timeout: Duration::from_secs(body),
         answer_within: Duration::from_secs(answer),
         max_connections,
@@ -229,13 +231,15 @@ async fn a_trickling_body_is_cut_off_after_the_body_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_keep_alive_connections_are_closed() {
-    let server = start(short(2, 10, 30, 1024), &[], axum::Router::new()).await;
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    // Header 1 s, idle 3 s: the idle wait is not cut short by the head's timer.
+    let server = start(short(1, 10, 30, 1024), &[], axum::Router::new()).await;
     let mut stream = TcpStream::connect(server.public).await.unwrap();
     stream.write_all(HEALTHZ).await.unwrap();
     let first = read_answer(&mut stream, Duration::from_secs(10)).await;
     assert!(first.starts_with("HTTP/1.1 200 "), "{first}");
-    // Kept alive: a second request on the same connection is answered.
+    // Idle for longer than the header timeout, then a request: answered.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     stream.write_all(HEALTHZ).await.unwrap();
     let second = read_answer(&mut stream, Duration::from_secs(10)).await;
     assert!(second.starts_with("HTTP/1.1 200 "), "{second}");
@@ -244,10 +248,45 @@ async fn idle_keep_alive_connections_are_closed() {
     assert_eq!(rest, "", "nothing more is sent");
     let idle = closed - idle_since;
     assert!(
-        idle >= Duration::from_millis(1500),
+        idle >= Duration::from_millis(2500),
         "closed early: {idle:?}"
     );
-    assert!(idle < Duration::from_secs(12), "closed late: {idle:?}");
+    assert!(idle < Duration::from_secs(6), "closed late: {idle:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_started_after_an_idle_wait_must_arrive_within_the_header_timeout() {
+    // Header 1 s, idle 3 s: a kept-alive connection waits 0.5 s, then
+    // trickles half a head; it is closed 1 s after the head's first byte,
+    // long before the idle timeout.
+    let server = start(short(1, 10, 30, 1024), &[], axum::Router::new()).await;
+    let mut stream = TcpStream::connect(server.public).await.unwrap();
+    stream.write_all(HEALTHZ).await.unwrap();
+    let first = read_answer(&mut stream, Duration::from_secs(10)).await;
+    assert!(first.starts_with("HTTP/1.1 200 "), "{first}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let head_started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: portal\r\n")
+        .await
+        .unwrap();
+    let (rest, closed) = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert_eq!(rest, "", "no answer to half a head");
+    let took = closed - head_started;
+    assert!(took >= Duration::from_millis(800), "closed early: {took:?}");
+    assert!(took < Duration::from_millis(2300), "closed late: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
+    let server = start(short(1, 10, 30, 1024), &[], axum::Router::new()).await;
+    let opened = Instant::now();
+    let mut stream = TcpStream::connect(server.public).await.unwrap();
+    let (rest, closed) = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert_eq!(rest, "");
+    let took = closed - opened;
+    assert!(took >= Duration::from_millis(800), "closed early: {took:?}");
+    assert!(took < Duration::from_millis(2300), "closed late: {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -259,16 +259,19 @@ pub async fn a_right_password_racing_wrong_ones_never_lifts_the_lock<
     // The right password's attempt is among the first to take a place.
     let right = s
         .store
-        .reserve_login_attempt(account.id, at(1), policy)
+        .reserve_login_attempt(account.id, account.lock, at(1), policy)
         .await
         .unwrap();
     assert_eq!(right, ReservedAttempt::Granted { place: 1 });
-    let wrong: Vec<ReservedAttempt> =
-        join_all((0..10).map(|_| s.store.reserve_login_attempt(account.id, at(1), policy)))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+    // Each wrong one read the account before the right one took its place.
+    let wrong: Vec<ReservedAttempt> = join_all((0..10).map(|_| {
+        s.store
+            .reserve_login_attempt(account.id, account.lock, at(1), policy)
+    }))
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
     let granted = wrong
         .iter()
         .filter(|r| matches!(r, ReservedAttempt::Granted { .. }))
@@ -358,7 +361,7 @@ pub async fn an_attempt_not_judged_gives_its_place_back<S: UserStore, R: Provide
     };
     for _ in 0..2 {
         s.store
-            .reserve_login_attempt(account.id, at(1), policy)
+            .reserve_login_attempt(account.id, account.lock, at(1), policy)
             .await
             .unwrap();
     }
@@ -372,7 +375,7 @@ pub async fn an_attempt_not_judged_gives_its_place_back<S: UserStore, R: Provide
     );
     for _ in 0..3 {
         s.store
-            .reserve_login_attempt(account.id, at(2), policy)
+            .reserve_login_attempt(account.id, account.lock, at(2), policy)
             .await
             .unwrap();
     }
@@ -396,4 +399,63 @@ pub async fn an_attempt_not_judged_gives_its_place_back<S: UserStore, R: Provide
     s.store.release_login_attempt(account.id).await.unwrap();
     let locked = stored_account(&s.store, account.id).await.lock;
     assert!(locked.is_locked(at(3)), "{locked:?}");
+}
+
+/// A store may write a reservation in one statement guarded by the state
+/// the login read; a read that is stale by then must neither lose a count
+/// nor refuse: the stored state decides.
+pub async fn a_reservation_from_a_stale_read_counts_from_the_stored_state<
+    S: UserStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 3,
+        duration: Duration::hours(1),
+    };
+    let fresh = account.lock;
+    let reserve = |seen: LockState| {
+        s.store
+            .reserve_login_attempt(account.id, seen, at(1), policy)
+    };
+    assert_eq!(
+        reserve(fresh).await.unwrap(),
+        ReservedAttempt::Granted { place: 1 }
+    );
+    // Read before the first place was taken: still the second place.
+    assert_eq!(
+        reserve(fresh).await.unwrap(),
+        ReservedAttempt::Granted { place: 2 }
+    );
+    // A read that saw every place taken (stale the other way: two given
+    // back since) is no reason to refuse.
+    s.store.release_login_attempt(account.id).await.unwrap();
+    s.store.release_login_attempt(account.id).await.unwrap();
+    let full = LockState {
+        failed_count: 3,
+        locked_until: None,
+    };
+    assert_eq!(
+        reserve(full).await.unwrap(),
+        ReservedAttempt::Granted { place: 1 }
+    );
+    // A read that saw a lock since lifted (a reset) is no reason either.
+    let locked = LockState {
+        failed_count: 3,
+        locked_until: Some(at(1) + Duration::minutes(30)),
+    };
+    assert_eq!(
+        reserve(locked).await.unwrap(),
+        ReservedAttempt::Granted { place: 2 }
+    );
+    assert_eq!(
+        stored_account(&s.store, account.id).await.lock,
+        LockState {
+            failed_count: 2,
+            locked_until: None
+        }
+    );
 }

@@ -52,7 +52,7 @@ pub(super) fn place_taken(fx: &mut Fx) {
 pub(super) fn place_taken_at(fx: &mut Fx, place: u32) {
     fx.store
         .expect_reserve_login_attempt()
-        .withf(|id, now, policy| {
+        .withf(|id, _seen, now, policy| {
             *id == AccountId::new(42) && *now == NOW && *policy == LockoutPolicy::default()
         })
         .return_const(Ok(ReservedAttempt::Granted { place }));
@@ -577,6 +577,31 @@ async fn login_refused_a_place_is_locked_without_verifying() {
         audit.outcomes(),
         [(AuditAction::LoginFailed, "account_locked".to_owned())]
     );
+}
+
+#[tokio::test]
+async fn login_reserves_its_place_with_the_state_it_read_with_the_account() {
+    let mut fx = Fx::new();
+    let mut account = active_account();
+    account.lock = LockState {
+        failed_count: 3,
+        locked_until: None,
+    };
+    let seen = account.lock;
+    login_lookup(&mut fx, Ok(Some(account)));
+    fx.store
+        .expect_reserve_login_attempt()
+        .withf(move |_, read, _, _| *read == seen)
+        .times(1)
+        .return_const(Ok(ReservedAttempt::Refused {
+            locked_until: NOW + Duration::hours(24),
+        }));
+    fx.hasher.expect_verify_password().never();
+    no_session_written(&mut fx);
+    assert!(matches!(
+        login(fx).await,
+        Err(LoginError::AccountLocked { .. })
+    ));
 }
 
 #[tokio::test]
