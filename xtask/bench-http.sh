@@ -26,7 +26,10 @@ psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -qc "CREATE DATABAS
 WORK=$(mktemp -d)
 PORT=18181
 BASE=http://127.0.0.1:$PORT
-# The product's defaults (PORTAL_HASH_QUEUE 64 queued hashes,
+# The product's defaults, logging included (RUST_LOG unset: info, a JSON
+# line per request), but for PORTAL_RATE_LIMIT_PER_MINUTE=0: all the load
+# comes from one address, which the limit would answer 429.
+# (PORTAL_HASH_QUEUE 64 queued hashes,
 # PORTAL_HASH_WAIT 2 s): at 256 connections a login that finds the hash pool
 # full waits for a place up to 2 s, holding nothing, and is refused (503)
 # after that, before any database work; wrk ignores Retry-After and sends
@@ -34,7 +37,7 @@ BASE=http://127.0.0.1:$PORT
 # timeout is raised from 2 s to 30 s so that it does not give up on logins
 # waiting in the queue.
 export DATABASE_URL=${URL%/*}/$DB PORTAL_LISTEN=127.0.0.1:$PORT PORTAL_PUBLIC_URL=$BASE \
-  PORTAL_MAIL_DIR=$WORK/mail PORTAL_RATE_LIMIT_PER_MINUTE=0 PORTAL_LOG_FORMAT=json RUST_LOG=warn,portal::mail=info
+  PORTAL_MAIL_DIR=$WORK/mail PORTAL_RATE_LIMIT_PER_MINUTE=0 PORTAL_LOG_FORMAT=json
 
 $BIN migrate >/dev/null
 $BIN roster import docs/roster-example.csv >/dev/null
@@ -228,6 +231,32 @@ REGS=$(registrations_per_second)
 wrk -t2 -c1000 -d10s --timeout 30s -s "$WORK/login.lua" "$BASE/api/v1/sessions" >/dev/null
 RSS_KIB=$(awk '/VmHWM/ {print $2}' /proc/$SERVER/status)
 
+# The cost of one refusal, isolated: a second instance on the same database
+# with one hashing thread, no queue and no wait (PORTAL_HASH_WORKERS=1,
+# PORTAL_HASH_QUEUE=0, PORTAL_HASH_WAIT=0s: non-default, so that nearly
+# every login of a 32-connection flood is refused at once); its non-hashing
+# threads' CPU over the refusals. With the defaults a refusal also holds a
+# timer and a place in the wait queue for up to 2 s, which costs no CPU
+# while it waits.
+PORT2=18182
+PORTAL_LISTEN=127.0.0.1:$PORT2 PORTAL_PUBLIC_URL=http://127.0.0.1:$PORT2 PORTAL_HASH_WORKERS=1 PORTAL_HASH_QUEUE=0 PORTAL_HASH_WAIT=0s \
+  $BIN serve >"$WORK/refusing.log" 2>&1 &
+REFUSING=$!
+trap 'kill "$REFUSING" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT2/healthz" >/dev/null && break; sleep 0.2; done
+SERVER_MAIN=$SERVER
+SERVER=$REFUSING
+BASE_MAIN=$BASE
+BASE=http://127.0.0.1:$PORT2
+cpu_before=$(nonhash_cpu); refused_before=$(refused)
+wrk -t1 -c32 -d10s -s "$WORK/login.lua" "$BASE/api/v1/sessions" >/dev/null
+cpu_after=$(nonhash_cpu); refused_after=$(refused)
+read -r ISOLATED_REFUSALS ISOLATED_CPU <<<"$(awk -v r0="$refused_before" -v r1="$refused_after" -v a="$cpu_before" -v b="$cpu_after" \
+  'BEGIN { n = r1 - r0; printf "%.0f %.1f", n / 10, (n > 0 ? 1e6 * (b - a) / n : 0) }')"
+SERVER=$SERVER_MAIN
+BASE=$BASE_MAIN
+kill "$REFUSING"; wait "$REFUSING" 2>/dev/null || true
+
 echo "| HTTP (PostgreSQL, release, $CORES cores) | figure | goal |"
 echo "| --- | --- | --- |"
 echo "| raw Argon2id verifications/s ($CORES threads; median of $((2 * ROUNDS)) windows of 4 s) | $RAW (windows $RAW_MIN–$RAW_MAX) | |"
@@ -235,6 +264,7 @@ echo "| logins/s at concurrency 16 ($ROUNDS windows of ${WINDOW} s, each against
 echo "| logins/s at concurrency 256, default settings, wrk ignoring Retry-After (the same) | $L256 (median $L256_PCT % of raw; windows $L256_MIN–$L256_MAX %) | ≥ 85 % |"
 echo "| refusals/s at concurrency 256 (median window) | $REFUSED_256/s | |"
 echo "| at concurrency 1,000 for 10 s: logins/s; refusals/s; service CPU per refusal (non-hashing threads, less $CPU_PER_LOGIN µs per login judged; upper bound: all of it) | $L1000; $REFUSED_1000/s; $CPU_PER_REFUSAL µs (≤ $CPU_PER_REFUSAL_MAX µs) | < 50 µs |"
+echo "| a refusal alone: refusals/s of a 32-connection flood and the service's non-hashing CPU per refusal (PORTAL_HASH_WORKERS=1, PORTAL_HASH_QUEUE=0, PORTAL_HASH_WAIT=0s, to isolate them) | $ISOLATED_REFUSALS/s; $ISOLATED_CPU µs | < 50 µs |"
 echo "| GET /api/v1/me, most per second (4 connections) | $ME_MAX | |"
 echo "| GET /api/v1/me at 200/s alone: p50 / p99 | $ME_P50 / $ME_P99 ms | |"
 echo "| GET /api/v1/me at 200/s under a 256-connection login flood, median of 3 windows: p50 / p99 | $FLOOD_P50 / $FLOOD_P99 ms (p99s $FLOOD_P99S) | p99 < 5 ms |"

@@ -55,8 +55,8 @@ Commands:
   attack [SCENARIO...]
           the hostile-client attacks of docs/SECURITY.md against the
             release service, each asserting its defence (racing, flood,
-            half-open, junk, long-usernames, ipv6-rotation; default all;
-            flood prints figures only); see docs/abuse-testing.md
+            half-open, junk, long-usernames, ipv6-rotation; default all);
+            see docs/abuse-testing.md
   mta     the SMTP mailer against a real MTA: installs Debian's exim4
             (never its own daemon), runs two exim relays on loopback
             ports (STARTTLS with a private CA and AUTH PLAIN after it;
