@@ -102,7 +102,7 @@ mod documents;
 mod registration;
 mod reset;
 mod sessions;
-pub(crate) use sessions::{refuse_overloaded, run_login};
+pub(crate) use sessions::{end_replaced_session, refuse_overloaded, run_login};
 
 pub use account::*;
 pub use activation::*;

@@ -374,6 +374,17 @@ where
     }
 
     /// Ends a session. Unknown tokens are fine: logout always succeeds.
+    /// Ends the session a client held when it logged in again (ASVS 5.0
+    /// V7.2.4): the new login's session replaces it. Not a logout of its
+    /// own: the login's `login_succeeded` event records the change. A text
+    /// that is no token ends nothing.
+    pub async fn end_replaced_session(&self, token: &str) -> Result<(), Fault> {
+        if let Ok(token) = RawToken::parse(token) {
+            self.store.revoke_session(&token.hash()).await?;
+        }
+        Ok(())
+    }
+
     pub async fn logout(&self, token: &str, ctx: RequestContext) -> Result<(), Fault> {
         if let Ok(token) = RawToken::parse(token) {
             self.store.revoke_session(&token.hash()).await?;

@@ -59,6 +59,7 @@ pub fn cleared_cookie(state: &AppState) -> HeaderValue {
 pub async fn login(
     State(state): State<AppState>,
     Ctx(ctx): Ctx,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult {
     let mut errors = InvalidInput::default();
@@ -97,6 +98,7 @@ pub async fn login(
         state.metrics.lockout();
     }
     let session = result?;
+    end_replaced_session(&state, &headers).await;
     let mut response = (
         StatusCode::CREATED,
         Json(SessionCreated {
@@ -140,6 +142,17 @@ pub(crate) fn refuse_overloaded(
 ) -> ApiError {
     state.metrics.login("overloaded");
     ApiError::from(portal_domain::service::Fault::Hash(overloaded))
+}
+
+/// After a login, ends the session the client sent with it, if any: one
+/// client, one session (ASVS 5.0 V7.2.4). A store failure leaves the old
+/// session to its expiry, logged; the login itself stands.
+pub(crate) async fn end_replaced_session(state: &AppState, headers: &HeaderMap) {
+    if let Some((token, _)) = session_token(headers)
+        && let Err(error) = state.portal.end_replaced_session(&token).await
+    {
+        tracing::warn!(%error, "could not end the session a login replaced");
+    }
 }
 
 /// Runs an admitted login on a task of its own: a client that goes away

@@ -149,6 +149,7 @@ pub(super) async fn login_submit(
     match result {
         Ok(session) => {
             state.metrics.login("success");
+            crate::api::end_replaced_session(&state, &headers).await;
             let mut response = see_other("/");
             response.headers_mut().insert(
                 header::SET_COOKIE,

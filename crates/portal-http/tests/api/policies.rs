@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    ACTIVATION, Auth, Db, PASSWORD, RESET, account, both, email_of, practitioner, spawn_app,
+    ACTIVATION, Auth, Db, NEW_PASSWORD, PASSWORD, RESET, account, both, email_of, practitioner,
+    spawn_app,
 };
 
 both!(idle_sessions_expire);
@@ -296,7 +297,12 @@ async fn security_headers_on_every_answer(db: Db) {
             answer.header("referrer-policy").as_deref(),
             Some("no-referrer")
         );
-        assert!(answer.header("content-security-policy").is_some());
+        assert_eq!(
+            answer.header("cross-origin-opener-policy").as_deref(),
+            Some("same-origin")
+        );
+        let csp = answer.header("content-security-policy").unwrap();
+        assert!(csp.contains("object-src 'none'"), "{csp}");
         assert!(answer.header("strict-transport-security").is_none());
     }
 }
@@ -422,4 +428,40 @@ async fn passwords_are_nfkc_normalised(db: Db) {
         .await;
     assert_eq!(app.login("dr.doe", decomposed).await.status, 201);
     assert_eq!(app.login("dr.doe", composed).await.status, 201);
+}
+
+// ASVS 5.0 V7.2.4: a login ends the session the client already held, by
+// bearer token or by cookie; a login that fails ends nothing.
+both!(a_login_ends_the_session_the_client_already_held);
+async fn a_login_ends_the_session_the_client_already_held(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let first = app.session(false, "dr.doe").await;
+    let body = json!({"username": "dr.doe", "password": PASSWORD});
+    let second = app
+        .post_as("/api/v1/sessions", &body, Auth::Bearer(&first))
+        .await
+        .token();
+    app.get_as("/api/v1/me", Auth::Bearer(&first))
+        .await
+        .problem(401, "unauthenticated");
+    assert_eq!(
+        app.get_as("/api/v1/me", Auth::Bearer(&second)).await.status,
+        200
+    );
+    let third = app
+        .post_as("/api/v1/sessions", &body, Auth::Cookie(&second))
+        .await
+        .token();
+    app.get_as("/api/v1/me", Auth::Bearer(&second))
+        .await
+        .problem(401, "unauthenticated");
+    let wrong = json!({"username": "dr.doe", "password": NEW_PASSWORD});
+    app.post_as("/api/v1/sessions", &wrong, Auth::Bearer(&third))
+        .await
+        .problem(401, "invalid_credentials");
+    assert_eq!(
+        app.get_as("/api/v1/me", Auth::Bearer(&third)).await.status,
+        200,
+        "a failed login ends nothing"
+    );
 }

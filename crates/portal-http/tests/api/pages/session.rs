@@ -467,3 +467,42 @@ async fn over_https_the_csrf_cookie_has_the_host_prefix(db: Db) {
     assert_eq!(prefixed.status, 303, "{}", prefixed.text);
     assert!(set_cookie(&prefixed, "__Host-portal_csrf").is_some());
 }
+
+// ASVS 5.0 V7.2.4: the login form ends the session the browser still held.
+both!(the_login_form_ends_the_session_the_browser_held);
+async fn the_login_form_ends_the_session_the_browser_held(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let held = app.session(false, "dr.doe").await;
+    let page = app
+        .send(
+            browser()
+                .get(app.url("/login"))
+                .header("cookie", format!("portal_session={held}")),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let csrf = set_cookie(&page, "portal_csrf").expect("the CSRF cookie");
+    let answer = submit(
+        &app,
+        "/login",
+        &format!("portal_session={held}; portal_csrf={csrf}"),
+        &[
+            ("csrf", &csrf_field(&page)),
+            ("username", "dr.doe"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 303, "{}", answer.text);
+    let new = set_cookie(&answer, "portal_session").expect("a new session");
+    assert_ne!(new, held);
+    app.get_as("/api/v1/me", crate::helpers::Auth::Bearer(&held))
+        .await
+        .problem(401, "unauthenticated");
+    assert_eq!(
+        app.get_as("/api/v1/me", crate::helpers::Auth::Bearer(&new))
+            .await
+            .status,
+        200
+    );
+}
