@@ -38,7 +38,9 @@ Commands:
             fails when it is missing; installs cargo-deny if missing
   bench   run the benchmarks and print their figures: the domain's
             criterion benches, the PostgreSQL storage figures, then the
-            HTTP figures (xtask/bench-http.sh; installs wrk and oha if missing)
+            HTTP figures (xtask/bench-http.sh; installs wrk and oha if missing),
+            then the roster import at 100,000 and 1,000,000 rows
+            (xtask/bench-roster.sh; `bench roster` runs only that)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -187,7 +189,15 @@ const HTTP_BENCH: Step = Step {
     prepare: None,
 };
 
-const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH, HTTP_BENCH];
+const ROSTER_BENCH: Step = Step {
+    name: "roster bench",
+    program: "bash",
+    args: &["xtask/bench-roster.sh"],
+    prepare: None,
+};
+
+const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH, HTTP_BENCH, ROSTER_BENCH];
+const ROSTER_BENCH_ONLY: &[Step] = &[ROSTER_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
 const DENY_ONLY: &[Step] = &[DENY];
 
@@ -202,6 +212,7 @@ fn main() -> ExitCode {
         ["lint"] => (LINT, false),
         ["deny"] => (DENY_ONLY, false),
         ["bench"] => (BENCH, true),
+        ["bench", "roster"] => (ROSTER_BENCH_ONLY, true),
         ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),

@@ -82,7 +82,7 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
     let summary = portal_domain::roster_csv::import(
         &store,
         "bench.csv",
-        file.as_bytes(),
+        std::io::Cursor::new(file),
         ImportMode::Upsert,
         false,
         SystemClock.now(),
@@ -92,7 +92,7 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
     assert_eq!(summary.added, u64::from(ROWS));
     store
         .import(
-            &sample::entries(),
+            &mut portal_domain::ports::EntryBatches::new(sample::entries()),
             ImportMode::Upsert,
             false,
             SystemClock.now(),

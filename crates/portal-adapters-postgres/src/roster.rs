@@ -1,14 +1,12 @@
 //! [`ProviderRoster`] on PostgreSQL: look-ups, and imports in one
 //! transaction.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
-use portal_domain::ports::{ImportMode, ImportSummary, ProviderRoster, StoreError};
+use portal_domain::ports::{ImportMode, ImportSummary, ProviderRoster, RosterSource, StoreError};
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::StoredProvider;
 use portal_domain::values::{ProviderId, TaxId};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use crate::PgStore;
@@ -54,7 +52,7 @@ impl ProviderRoster for PgStore {
 
     async fn import(
         &self,
-        entries: &[RosterEntry],
+        entries: &mut RosterSource,
         mode: ImportMode,
         dry_run: bool,
         now: OffsetDateTime,
@@ -66,99 +64,116 @@ impl ProviderRoster for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(op("lock roster"))?;
+        // The file goes to a table of its own, a batch at a time, and is
+        // compared and applied there: neither it nor the stored roster is
+        // ever held in memory whole. A failing source returns before the
+        // commit, so the transaction rolls back.
+        sqlx::query(
+            "CREATE TEMP TABLE roster_incoming (tax_id text NOT NULL, provider_id text NOT NULL, \
+             kind text NOT NULL, first_name text, last_name text, group_name text, payee text, \
+             zips text NOT NULL, lines_of_business text NOT NULL, PRIMARY KEY (tax_id, provider_id)) \
+             ON COMMIT DROP",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(op("create the import table"))?;
+        while let Some(batch) = entries.next_batch()? {
+            let incoming: Vec<StoredProvider> =
+                batch.iter().map(StoredProvider::from_entry).collect();
+            for chunk in incoming.chunks(CHUNK) {
+                let mut query = QueryBuilder::<Postgres>::new(concat!(
+                    "INSERT INTO roster_incoming (",
+                    provider_columns!(),
+                    ") "
+                ));
+                query.push_values(chunk, |mut row, entry| {
+                    row.push_bind(&entry.tax_id)
+                        .push_bind(&entry.provider_id)
+                        .push_bind(&entry.kind)
+                        .push_bind(&entry.first_name)
+                        .push_bind(&entry.last_name)
+                        .push_bind(&entry.group_name)
+                        .push_bind(&entry.payee)
+                        .push_bind(&entry.zips)
+                        .push_bind(&entry.lines_of_business);
+                });
+                query
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(op("stage roster entries"))?;
+            }
+        }
+        sqlx::query("ANALYZE roster_incoming")
+            .execute(&mut *tx)
+            .await
+            .map_err(op("analyze the import table"))?;
 
         // The summary compares with what is stored now.
-        let current = sqlx::query(concat!(
-            "SELECT ",
-            provider_columns!(),
-            ", inactive_since FROM roster_entries"
-        ))
-        .fetch_all(&mut *tx)
+        let counts = sqlx::query(
+            "SELECT count(*) FILTER (WHERE r.tax_id IS NULL) AS added, \
+             count(*) FILTER (WHERE r.tax_id IS NOT NULL AND NOT same) AS changed, \
+             count(*) FILTER (WHERE same AND r.inactive_since IS NULL) AS unchanged, \
+             count(*) FILTER (WHERE same AND r.inactive_since IS NOT NULL) AS reactivated \
+             FROM (SELECT r.tax_id, r.inactive_since, \
+                 (r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business) \
+                 IS NOT DISTINCT FROM \
+                 (i.kind, i.first_name, i.last_name, i.group_name, i.payee, i.zips, i.lines_of_business) AS same \
+                 FROM roster_incoming i LEFT JOIN roster_entries r \
+                 ON r.tax_id = i.tax_id AND r.provider_id = i.provider_id) r",
+        )
+        .fetch_one(&mut *tx)
         .await
-        .map_err(op("read roster"))?;
-        let mut stored: HashMap<(String, String), StoredProvider> =
-            HashMap::with_capacity(current.len());
-        for row in &current {
-            if let Some(mut provider) = rows::stored_provider(row)? {
-                provider.inactive_since =
-                    sqlx::Row::try_get(row, "inactive_since").map_err(op("read roster"))?;
-                stored.insert(
-                    (provider.tax_id.clone(), provider.provider_id.clone()),
-                    provider,
-                );
-            }
-        }
-        let mut summary = ImportSummary::default();
-        let incoming: Vec<StoredProvider> =
-            entries.iter().map(StoredProvider::from_entry).collect();
-        for entry in &incoming {
-            match stored.remove(&(entry.tax_id.clone(), entry.provider_id.clone())) {
-                None => summary.added += 1,
-                Some(old) => {
-                    let was_inactive = old.inactive_since.is_some();
-                    let same = StoredProvider {
-                        inactive_since: None,
-                        ..old
-                    } == *entry;
-                    match (same, was_inactive) {
-                        (true, false) => summary.unchanged += 1,
-                        (true, true) => summary.reactivated += 1,
-                        (false, _) => summary.changed += 1,
-                    }
-                }
-            }
-        }
+        .map_err(op("compare the roster"))?;
+        let count = |column: &str| -> Result<u64, StoreError> {
+            let n: i64 = counts.try_get(column).map_err(op("compare the roster"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let mut summary = ImportSummary {
+            added: count("added")?,
+            changed: count("changed")?,
+            unchanged: count("unchanged")?,
+            reactivated: count("reactivated")?,
+            deactivated: 0,
+        };
         if mode == ImportMode::Replace {
-            summary.deactivated = stored
-                .values()
-                .filter(|left_out| left_out.inactive_since.is_none())
-                .count() as u64;
+            let left_out: i64 = sqlx::query_scalar(LEFT_OUT_COUNT)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count entries left out"))?;
+            summary.deactivated = u64::try_from(left_out).unwrap_or(0);
         }
         if dry_run {
             tx.rollback().await.map_err(op("rollback dry run"))?;
             return Ok(summary);
         }
 
-        for chunk in incoming.chunks(CHUNK) {
-            let mut query = QueryBuilder::<Postgres>::new(concat!(
-                "INSERT INTO roster_entries (",
-                provider_columns!(),
-                ") "
-            ));
-            query.push_values(chunk, |mut row, entry| {
-                row.push_bind(entry.tax_id.clone())
-                    .push_bind(entry.provider_id.clone())
-                    .push_bind(entry.kind.clone())
-                    .push_bind(entry.first_name.clone())
-                    .push_bind(entry.last_name.clone())
-                    .push_bind(entry.group_name.clone())
-                    .push_bind(entry.payee.clone())
-                    .push_bind(entry.zips.clone())
-                    .push_bind(entry.lines_of_business.clone());
-            });
-            query.push(
-                " ON CONFLICT (tax_id, provider_id) DO UPDATE SET kind = EXCLUDED.kind, \
-                 first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, group_name = EXCLUDED.group_name, \
-                 payee = EXCLUDED.payee, zips = EXCLUDED.zips, lines_of_business = EXCLUDED.lines_of_business, \
-                 inactive_since = NULL",
-            );
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(op("upsert roster entries"))?;
-        }
+        // Only what is new, changed or inactive is written.
+        sqlx::query(concat!(
+            "INSERT INTO roster_entries (",
+            provider_columns!(),
+            ") SELECT ",
+            provider_columns!(),
+            " FROM roster_incoming \
+             ON CONFLICT (tax_id, provider_id) DO UPDATE SET kind = EXCLUDED.kind, \
+             first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, group_name = EXCLUDED.group_name, \
+             payee = EXCLUDED.payee, zips = EXCLUDED.zips, lines_of_business = EXCLUDED.lines_of_business, \
+             inactive_since = NULL \
+             WHERE roster_entries.inactive_since IS NOT NULL OR \
+             (roster_entries.kind, roster_entries.first_name, roster_entries.last_name, roster_entries.group_name, \
+              roster_entries.payee, roster_entries.zips, roster_entries.lines_of_business) IS DISTINCT FROM \
+             (EXCLUDED.kind, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.group_name, \
+              EXCLUDED.payee, EXCLUDED.zips, EXCLUDED.lines_of_business)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(op("upsert roster entries"))?;
         if mode == ImportMode::Replace {
-            let (tax_ids, provider_ids): (Vec<String>, Vec<String>) = incoming
-                .iter()
-                .map(|e| (e.tax_id.clone(), e.provider_id.clone()))
-                .unzip();
             sqlx::query(
-                "UPDATE roster_entries SET inactive_since = $3 WHERE inactive_since IS NULL \
-                 AND (tax_id, provider_id) NOT IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+                "UPDATE roster_entries r SET inactive_since = $1 WHERE r.inactive_since IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
+                 WHERE i.tax_id = r.tax_id AND i.provider_id = r.provider_id)",
             )
-            .bind(tax_ids)
-            .bind(provider_ids)
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -168,3 +183,8 @@ impl ProviderRoster for PgStore {
         Ok(summary)
     }
 }
+
+/// Active entries the file left out (what `--replace` deactivates).
+const LEFT_OUT_COUNT: &str = "SELECT count(*) FROM roster_entries r WHERE r.inactive_since IS NULL \
+     AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
+     WHERE i.tax_id = r.tax_id AND i.provider_id = r.provider_id)";

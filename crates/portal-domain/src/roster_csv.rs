@@ -19,8 +19,9 @@
 //! being line 1, and no entry is returned when any row is bad. Each error
 //! reads like `roster.csv:4: tax_id: expected 9 digits`.
 //!
-//! This module does no I/O: it is handed the file's bytes and the name to
-//! report errors under, and never opens a path itself.
+//! This module opens nothing: it is handed the file's bytes, or a reader it
+//! takes them from as it goes ([`RosterRows`], [`import`]), and the name to
+//! report errors under.
 //!
 //! ```
 //! use portal_domain::roster_csv;
@@ -37,9 +38,10 @@
 //! # Ok::<(), roster_csv::RosterCsvErrors>(())
 //! ```
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::Read;
 
 use csv::{ByteRecord, ReaderBuilder};
 
@@ -166,20 +168,31 @@ pub enum RosterImportError {
     Store(#[from] crate::ports::StoreError),
 }
 
-/// Parses a roster file and applies it in one store operation: all or
+/// Reads a roster file and applies it in one store operation: all or
 /// nothing, idempotent (upsert by Tax ID + Provider ID), `--replace` marks
 /// the entries missing from the file inactive, `dry_run` writes nothing.
+///
+/// The file is read as the store takes it, [`BATCH`] entries at a time, so
+/// a roster of a million rows is never held whole. A bad row does not stop
+/// the reading: every error in the file is reported, and the store, told
+/// that the source failed, writes nothing.
 pub async fn import<R: crate::ports::ProviderRoster + ?Sized>(
     roster: &R,
     file: &str,
-    bytes: &[u8],
+    reader: impl Read + Send + 'static,
     mode: crate::ports::ImportMode,
     dry_run: bool,
     now: time::OffsetDateTime,
 ) -> Result<crate::ports::ImportSummary, RosterImportError> {
-    let entries = parse(file, bytes).map_err(RosterImportError::Invalid)?;
-    Ok(roster.import(&entries, mode, dry_run, now).await?)
+    let mut rows = RosterRows::new(file, reader);
+    let stored = roster.import(&mut rows, mode, dry_run, now).await;
+    // The file's errors first: the store only saw that its source failed.
+    rows.finish().map_err(RosterImportError::Invalid)?;
+    Ok(stored?)
 }
+
+/// How many entries [`RosterRows`] hands to the store at a time.
+pub const BATCH: usize = 5_000;
 
 /// Parses a whole roster file into entries, all active (`inactive_since` is
 /// `None`), in file order.
@@ -194,116 +207,252 @@ pub async fn import<R: crate::ports::ProviderRoster + ?Sized>(
 /// inactive) is the caller's decision. The same Tax ID + Provider ID twice in
 /// one file is an error on the second row, naming the first one's line.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterCsvErrors> {
-    let mut reader = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut lines = LineCounter::new(bytes);
-    let mut errors = ErrorSink::new(file);
-    let mut record = ByteRecord::new();
-
-    // The header.
-    match reader.read_byte_record(&mut record) {
-        Ok(true) => {
-            if let Some(reason) = header_problem(&record) {
-                errors.push(lines.line_of(&record), None, reason);
-                return Err(errors.finish());
-            }
-        }
-        Ok(false) => {
-            errors.push(
-                1,
-                None,
-                format_args!("the file is empty: expected the header {HEADER}"),
-            );
-            return Err(errors.finish());
-        }
-        Err(error) => {
-            errors.push(lines.at(reader.position().byte()), None, error);
-            return Err(errors.finish());
-        }
-    }
-
+    let mut rows = RosterRows::new(file, bytes);
     let mut entries = Vec::new();
-    // (tax_id, provider_id) → the line it was first seen on.
-    let mut seen: HashMap<(TaxId, ProviderId), u64> = HashMap::new();
     loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {
-                let line = lines.line_of(&record);
-                let entry = parse_row(&record, line, &mut seen, &mut errors);
-                // Once any row was bad, entries are no longer kept.
-                if let Some(entry) = entry.filter(|_| errors.is_empty()) {
-                    entries.push(entry);
-                }
-            }
-            Ok(false) => break,
-            // Reading from memory with `flexible` on and no UTF-8 check, the
-            // reader has no error to give; should it ever, it is reported.
-            Err(error) => {
-                errors.push(lines.at(reader.position().byte()), None, error);
-                break;
-            }
+        let batch = rows.next_entries(BATCH);
+        if batch.is_empty() {
+            break;
         }
+        entries.extend(batch);
     }
+    rows.finish().map(|()| entries)
+}
 
-    if errors.is_empty() {
-        Ok(entries)
-    } else {
-        Err(errors.finish())
+/// A roster file read row by row from any [`Read`], with [`parse`]'s rules
+/// and messages: the entries come in batches, the errors at the end
+/// ([`RosterRows::finish`]). What it keeps besides one batch is the set of
+/// (Tax ID, Provider ID) pairs seen, about 40 bytes a row.
+pub struct RosterRows<R> {
+    reader: csv::Reader<LineBreaks<R>>,
+    lines: LineCounter,
+    errors: ErrorSink,
+    /// (Tax ID, Provider ID) → the line it was first seen on.
+    seen: HashMap<RosterKey, u64>,
+    record: ByteRecord,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Header,
+    Rows,
+    Done,
+}
+
+impl<R> fmt::Debug for RosterRows<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RosterRows")
+            .field("file", &self.errors.file)
+            .field("line", &self.lines.line)
+            .field("errors", &self.errors.total)
+            .finish_non_exhaustive()
     }
 }
 
-/// Physical line numbers of records, counted from the bytes themselves.
+impl<R: Read> RosterRows<R> {
+    pub fn new(file: &str, reader: R) -> Self {
+        Self {
+            reader: ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(LineBreaks::new(reader)),
+            lines: LineCounter::new(),
+            errors: ErrorSink::new(file),
+            seen: HashMap::new(),
+            record: ByteRecord::new(),
+            stage: Stage::Header,
+        }
+    }
+
+    /// Up to `most` more entries, none once the file ended. Once any error
+    /// was found, reads on to the end to find the others and gives no more
+    /// entries.
+    pub fn next_entries(&mut self, most: usize) -> Vec<RosterEntry> {
+        let mut batch = Vec::new();
+        if self.stage == Stage::Header {
+            self.read_header();
+        }
+        while self.stage == Stage::Rows && batch.len() < most.max(1) {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(true) => {
+                    let line = self.line_of_record();
+                    let entry = parse_row(&self.record, line, &mut self.seen, &mut self.errors);
+                    // Once any row was bad, entries are no longer kept.
+                    if let Some(entry) = entry.filter(|_| self.errors.is_empty()) {
+                        batch.push(entry);
+                    }
+                }
+                Ok(false) => self.stage = Stage::Done,
+                Err(error) => {
+                    let line = self.line_at(self.reader.position().byte());
+                    self.errors.push(line, None, error);
+                    self.stage = Stage::Done;
+                }
+            }
+            if !self.errors.is_empty() {
+                batch.clear();
+            }
+        }
+        batch
+    }
+
+    /// Every error found, if any; reads the rest of the file first.
+    pub fn finish(mut self) -> Result<(), RosterCsvErrors> {
+        while self.stage != Stage::Done {
+            let _ = self.next_entries(BATCH);
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors.finish())
+        }
+    }
+
+    fn read_header(&mut self) {
+        self.stage = Stage::Done;
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(true) => {
+                let line = self.line_of_record();
+                match header_problem(&self.record) {
+                    Some(reason) => self.errors.push(line, None, reason),
+                    None => self.stage = Stage::Rows,
+                }
+            }
+            Ok(false) => self.errors.push(
+                1,
+                None,
+                format_args!("the file is empty: expected the header {HEADER}"),
+            ),
+            Err(error) => {
+                let line = self.line_at(self.reader.position().byte());
+                self.errors.push(line, None, error);
+            }
+        }
+    }
+
+    fn line_of_record(&mut self) -> u64 {
+        match self.record.position() {
+            Some(position) => {
+                let offset = position.byte();
+                self.line_at(offset)
+            }
+            None => self.lines.line,
+        }
+    }
+
+    fn line_at(&mut self, offset: u64) -> u64 {
+        self.lines.at(&mut self.reader.get_mut().breaks, offset)
+    }
+}
+
+impl<R: Read + Send> crate::ports::RosterBatches for RosterRows<R> {
+    fn next_batch(&mut self) -> Result<Option<Vec<RosterEntry>>, crate::ports::SourceFailed> {
+        let batch = self.next_entries(BATCH);
+        if !self.errors.is_empty() {
+            return Err(crate::ports::SourceFailed);
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+}
+
+/// A (Tax ID, Provider ID) pair in 24 bytes, for the duplicate check of a
+/// million-row file: the Tax ID's 9 digits as a number, the Provider ID's
+/// at most 20 letters and digits padded with zero bytes (which no Provider
+/// ID holds, so no two pairs share a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RosterKey {
+    tax_id: u32,
+    provider_id: [u8; ProviderId::MAX_LEN],
+}
+
+impl RosterKey {
+    fn of(tax_id: &TaxId, provider_id: &ProviderId) -> Self {
+        let tax_id = tax_id.as_str().bytes().fold(0u32, |n, digit| {
+            n.wrapping_mul(10)
+                .wrapping_add(u32::from(digit.wrapping_sub(b'0')))
+        });
+        let mut padded = [0u8; ProviderId::MAX_LEN];
+        for (slot, byte) in padded.iter_mut().zip(provider_id.as_str().bytes()) {
+            *slot = byte;
+        }
+        Self {
+            tax_id,
+            provider_id: padded,
+        }
+    }
+}
+
+/// The bytes passing from the file to the CSV reader, with the offsets of
+/// their line breaks (`\r`, `\n`) noted until [`LineCounter`] has counted
+/// them: only those of the reader's read-ahead are ever held.
+struct LineBreaks<R> {
+    inner: R,
+    read: u64,
+    breaks: VecDeque<(u64, u8)>,
+}
+
+impl<R> LineBreaks<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            read: 0,
+            breaks: VecDeque::new(),
+        }
+    }
+}
+
+impl<R: Read> Read for LineBreaks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.read;
+        for (at, byte) in (start..).zip(buf.iter().take(n)) {
+            if matches!(byte, b'\r' | b'\n') {
+                self.breaks.push_back((at, *byte));
+            }
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Physical line numbers of records, counted from the line breaks passed.
 ///
 /// The CSV reader's own line count is not the physical line a record starts
 /// on: it is taken before the blank lines that precede a record and before
 /// the `\n` of a `\r\n` that ends the previous one. Its byte offsets are
-/// exact, so lines are counted up to them here, in one pass over the file.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
+/// exact, so the breaks before them are counted here.
+struct LineCounter {
     /// Where counting stopped, and the line that offset is on (1-based).
-    offset: usize,
+    offset: u64,
     line: u64,
 }
 
-impl<'a> LineCounter<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    /// The line a record starts on.
-    fn line_of(&mut self, record: &ByteRecord) -> u64 {
-        match record.position() {
-            Some(position) => self.at(position.byte()),
-            None => self.line,
-        }
+impl LineCounter {
+    fn new() -> Self {
+        Self { offset: 0, line: 1 }
     }
 
     /// The line of the first byte at or after `offset` that is not a line
     /// break (a record's start, past the blank lines before it). Offsets
     /// must not go backwards; one that does answers the last line found.
-    fn at(&mut self, offset: u64) -> u64 {
-        let Ok(mut start) = usize::try_from(offset) else {
-            return self.line;
-        };
-        if start < self.offset {
+    fn at(&mut self, breaks: &mut VecDeque<(u64, u8)>, offset: u64) -> u64 {
+        if offset < self.offset {
             return self.line;
         }
-        start = start.min(self.bytes.len());
-        while let Some(b'\r' | b'\n') = self.bytes.get(start) {
-            start += 1;
-        }
+        let mut start = offset;
         // A line ends at `\n`, at `\r\n` (counted at its `\n`) or at a lone `\r`.
-        for i in self.offset..start {
-            match self.bytes.get(i) {
-                Some(b'\n') => self.line += 1,
-                Some(b'\r') if self.bytes.get(i + 1) != Some(&b'\n') => self.line += 1,
-                _ => {}
+        while let Some(&(at, byte)) = breaks.front() {
+            if at > start {
+                break;
+            }
+            if at == start {
+                start += 1;
+            }
+            breaks.pop_front();
+            let crlf = byte == b'\r' && breaks.front() == Some(&(at + 1, b'\n'));
+            if !crlf {
+                self.line += 1;
             }
         }
         self.offset = start;
@@ -353,7 +502,7 @@ fn header_problem(record: &ByteRecord) -> Option<String> {
 fn parse_row(
     record: &ByteRecord,
     line: u64,
-    seen: &mut HashMap<(TaxId, ProviderId), u64>,
+    seen: &mut HashMap<RosterKey, u64>,
     errors: &mut ErrorSink,
 ) -> Option<RosterEntry> {
     if record.len() != COLUMNS.len() {
@@ -438,7 +587,7 @@ fn parse_row(
     };
 
     let (provider_id, tax_id) = (provider_id?, tax_id?);
-    match seen.entry((tax_id, provider_id)) {
+    match seen.entry(RosterKey::of(&tax_id, &provider_id)) {
         Entry::Occupied(first) => {
             errors.push(
                 line,
@@ -451,7 +600,6 @@ fn parse_row(
             None
         }
         Entry::Vacant(slot) => {
-            let (tax_id, provider_id) = slot.key().clone();
             slot.insert(line);
             if !ok {
                 return None;

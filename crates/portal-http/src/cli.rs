@@ -215,8 +215,10 @@ async fn import_roster(
     replace: bool,
     out: &mut impl Write,
 ) -> ExitCode {
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
+    // Read as the store takes it: a roster of a million rows is never held
+    // whole (SPEC §2; docs/roster.md).
+    let reader = match std::fs::File::open(file) {
+        Ok(opened) => std::io::BufReader::with_capacity(64 * 1024, opened),
         Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
     };
     let name = file.file_name().map_or_else(
@@ -231,7 +233,7 @@ async fn import_roster(
     match roster_csv::import(
         state.storage.as_ref(),
         &name,
-        &bytes,
+        reader,
         mode,
         dry_run,
         SystemClock.now(),

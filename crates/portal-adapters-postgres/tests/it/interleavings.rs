@@ -21,7 +21,7 @@ async fn portal(pool: &PgPool) -> (Arc<PgPortal>, Arc<ManualClock>) {
     let store = PgStore::from_pool(pool.clone());
     store
         .import(
-            &sample::entries(),
+            &mut portal_domain::ports::EntryBatches::new(sample::entries()),
             portal_domain::ports::ImportMode::Upsert,
             false,
             time::macros::datetime!(2026-01-01 00:00 UTC),

@@ -17,7 +17,7 @@ impl<P: ProviderRoster + ?Sized> ProviderRoster for std::sync::Arc<P> {
     }
     async fn import(
         &self,
-        entries: &[RosterEntry],
+        entries: &mut super::RosterSource,
         mode: ImportMode,
         dry_run: bool,
         now: OffsetDateTime,

@@ -436,3 +436,119 @@ fn parses_100_000_rows() {
     let entries = parse("roster.csv", text.as_bytes()).unwrap();
     assert_eq!(entries.len(), ROWS);
 }
+
+/// A reader that hands out one byte per read, so that every line break
+/// falls on a read boundary.
+struct OneByteAtATime<'a>(&'a [u8]);
+
+impl Read for OneByteAtATime<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match (self.0.split_first(), buf.first_mut()) {
+            (Some((byte, rest)), Some(slot)) => {
+                *slot = *byte;
+                self.0 = rest;
+                Ok(1)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// Every entry and error of `bytes`, read one byte at a time.
+fn streamed(bytes: &[u8]) -> Result<Vec<RosterEntry>, RosterCsvErrors> {
+    let mut rows = RosterRows::new("roster.csv", OneByteAtATime(bytes));
+    let mut entries = Vec::new();
+    loop {
+        let batch = rows.next_entries(2);
+        if batch.is_empty() {
+            break;
+        }
+        entries.extend(batch);
+    }
+    rows.finish().map(|()| entries)
+}
+
+#[test]
+fn read_a_byte_at_a_time_a_file_gives_the_same_entries_and_lines() {
+    const BAD: &str = "P1,1,group,,,x,45202,,";
+    let files = [
+        file(&[JANE, JOHN, ACME]),
+        format!("{HEADER}\r\n{JANE}\r\n\r\n{ACME}\r\n{BAD}\r\n"),
+        format!("{HEADER}\r{JANE}\r\r{ACME}\r{BAD}\r"),
+        format!("{HEADER}\r\n{JANE}\n\r{ACME}\r\n{BAD}"),
+        format!("\n\r\n{JANE}\n"),
+        [
+            HEADER,
+            "G3001,123456789,group,,,\"Two",
+            "Lines\",45202,,medicaid",
+            "P1,123456789,group,,,Acme,45202,,dental",
+        ]
+        .join("\r\n"),
+        file(&[JANE, JOHN, JANE]),
+        String::new(),
+    ];
+    for text in files {
+        assert_eq!(
+            streamed(text.as_bytes()),
+            parse("roster.csv", text.as_bytes()),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_row_past_the_first_batches_fails_the_source_and_every_error_is_kept() {
+    use crate::ports::{RosterBatches, SourceFailed};
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for i in 0..(2 * BATCH + 10) {
+        text.push_str(&format!(
+            "P{i},123456789,practitioner,Jane,Doe,,45202,individual,medicaid\n"
+        ));
+    }
+    text.push_str("P1,1,group,,,x,45202,,\n");
+    text.push_str("Q1,123456789,practitioner,Jane,Doe,,4520,individual,medicaid\n");
+    let mut rows = RosterRows::new("roster.csv", std::io::Cursor::new(text));
+    // The first batches come before the bad rows are read...
+    assert_eq!(
+        rows.next_batch().map(|b| b.map(|b| b.len())),
+        Ok(Some(BATCH))
+    );
+    assert_eq!(
+        rows.next_batch().map(|b| b.map(|b| b.len())),
+        Ok(Some(BATCH))
+    );
+    // ...then the source fails instead of ending, and nothing more comes.
+    assert_eq!(rows.next_batch(), Err(SourceFailed));
+    let errors = rows.finish().unwrap_err();
+    let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
+    let first_bad = u64::try_from(2 * BATCH + 10).unwrap() + 2;
+    assert_eq!(lines, vec![first_bad, first_bad + 1]);
+}
+
+#[test]
+fn a_read_that_fails_is_an_error_on_its_line() {
+    struct Broken(usize);
+    impl Read for Broken {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let head = format!("{HEADER}\n{JANE}\n");
+            let bytes = head.as_bytes();
+            if self.0 < bytes.len() {
+                let n = (bytes.len() - self.0).min(buf.len());
+                buf[..n].copy_from_slice(&bytes[self.0..self.0 + n]);
+                self.0 += n;
+                Ok(n)
+            } else {
+                Err(std::io::Error::other("the disk went away"))
+            }
+        }
+    }
+    let mut rows = RosterRows::new("roster.csv", Broken(0));
+    let _ = rows.next_entries(BATCH);
+    let errors = rows.finish().unwrap_err();
+    assert_eq!(errors.total(), 1);
+    assert!(
+        errors.to_string().contains("the disk went away"),
+        "{errors}"
+    );
+}

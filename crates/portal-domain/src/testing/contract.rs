@@ -27,8 +27,8 @@ use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
-    CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, IssueOutcome, LinkToken,
-    NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
+    CreateAccountError, CredentialWrite, EntryBatches, FlowUpdateError, ImportMode, IssueOutcome,
+    LinkToken, NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
     RedeemError, TokenPurpose, UserStore, WindowRecord,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
@@ -172,6 +172,7 @@ macro_rules! __contract_cases {
             roster_import_is_idempotent_replaces_and_dry_runs,
             roster_files_import_all_or_nothing,
             roster_imports_100_000_rows,
+            a_roster_file_failing_after_its_first_batches_writes_nothing,
         ]);
     };
     (@each $each:path, $args:tt, [$($case:ident),* $(,)?]) => {
@@ -296,7 +297,12 @@ fn activation_link(n: u8, now: OffsetDateTime) -> LinkToken {
 /// (a database adapter enforces it with a foreign key).
 async fn seed_roster<R: ProviderRoster>(roster: &R) {
     roster
-        .import(&sample::entries(), ImportMode::Upsert, false, T0)
+        .import(
+            &mut EntryBatches::new(sample::entries()),
+            ImportMode::Upsert,
+            false,
+            T0,
+        )
         .await
         .unwrap_or_else(|e| panic!("seed roster: {e}"));
 }

@@ -20,7 +20,7 @@ async fn replace_roster(app: &TestApp, rows: &[&str]) {
     roster_csv::import(
         app.state.storage.as_ref(),
         "roster.csv",
-        file.as_bytes(),
+        std::io::Cursor::new(file),
         ImportMode::Replace,
         false,
         SystemClock.now(),

@@ -189,7 +189,12 @@ pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
 
     // A replacing import without her marks her entry inactive.
     s.roster
-        .import(&[sample::john_roe()], ImportMode::Replace, false, at(2))
+        .import(
+            &mut EntryBatches::new(vec![sample::john_roe()]),
+            ImportMode::Replace,
+            false,
+            at(2),
+        )
         .await
         .unwrap();
     for entry in [login().await, request().await] {

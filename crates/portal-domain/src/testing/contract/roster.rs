@@ -4,7 +4,12 @@ use super::*;
 
 pub async fn roster_finds_and_scopes<S, R: ProviderRoster>(s: &Subject<S, R>) {
     s.roster
-        .import(&sample::entries(), ImportMode::Upsert, false, T0)
+        .import(
+            &mut EntryBatches::new(sample::entries()),
+            ImportMode::Upsert,
+            false,
+            T0,
+        )
         .await
         .unwrap();
     let jane = sample::jane_doe();
@@ -39,13 +44,23 @@ pub async fn roster_import_is_idempotent_replaces_and_dry_runs<S, R: ProviderRos
 ) {
     let first = s
         .roster
-        .import(&sample::entries(), ImportMode::Upsert, false, T0)
+        .import(
+            &mut EntryBatches::new(sample::entries()),
+            ImportMode::Upsert,
+            false,
+            T0,
+        )
         .await
         .unwrap();
     assert_eq!((first.added, first.changed, first.unchanged), (3, 0, 0));
     let again = s
         .roster
-        .import(&sample::entries(), ImportMode::Upsert, false, at(1))
+        .import(
+            &mut EntryBatches::new(sample::entries()),
+            ImportMode::Upsert,
+            false,
+            at(1),
+        )
         .await
         .unwrap();
     assert_eq!((again.added, again.changed, again.unchanged), (0, 0, 3));
@@ -55,7 +70,7 @@ pub async fn roster_import_is_idempotent_replaces_and_dry_runs<S, R: ProviderRos
     let dry = s
         .roster
         .import(
-            std::slice::from_ref(&moved),
+            &mut EntryBatches::new(vec![moved.clone()]),
             ImportMode::Replace,
             true,
             at(2),
@@ -75,7 +90,7 @@ pub async fn roster_import_is_idempotent_replaces_and_dry_runs<S, R: ProviderRos
     let replaced = s
         .roster
         .import(
-            std::slice::from_ref(&moved),
+            &mut EntryBatches::new(vec![moved.clone()]),
             ImportMode::Replace,
             false,
             at(3),
@@ -102,7 +117,12 @@ pub async fn roster_import_is_idempotent_replaces_and_dry_runs<S, R: ProviderRos
 
     let back = s
         .roster
-        .import(&sample::entries(), ImportMode::Replace, false, at(4))
+        .import(
+            &mut EntryBatches::new(sample::entries()),
+            ImportMode::Replace,
+            false,
+            at(4),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -126,7 +146,7 @@ pub async fn roster_files_import_all_or_nothing<S, R: ProviderRoster>(s: &Subjec
     let summary = import(
         &s.roster,
         "roster.csv",
-        good.as_bytes(),
+        std::io::Cursor::new(good),
         ImportMode::Upsert,
         false,
         T0,
@@ -141,7 +161,7 @@ pub async fn roster_files_import_all_or_nothing<S, R: ProviderRoster>(s: &Subjec
     let Err(RosterImportError::Invalid(errors)) = import(
         &s.roster,
         "roster.csv",
-        bad.as_bytes(),
+        std::io::Cursor::new(bad),
         ImportMode::Replace,
         false,
         at(1),
@@ -182,7 +202,7 @@ pub async fn roster_imports_100_000_rows<S, R: ProviderRoster>(s: &Subject<S, R>
     let first = import(
         &s.roster,
         "big.csv",
-        file.as_bytes(),
+        std::io::Cursor::new(file.clone()),
         ImportMode::Upsert,
         false,
         T0,
@@ -213,7 +233,7 @@ pub async fn roster_imports_100_000_rows<S, R: ProviderRoster>(s: &Subject<S, R>
     let again = import(
         &s.roster,
         "big.csv",
-        file.as_bytes(),
+        std::io::Cursor::new(file),
         ImportMode::Upsert,
         false,
         at(1),
@@ -224,5 +244,51 @@ pub async fn roster_imports_100_000_rows<S, R: ProviderRoster>(s: &Subject<S, R>
         (again.added, again.changed, again.unchanged),
         (0, 0, 100_000),
         "idempotent"
+    );
+}
+
+/// A bad row the store sees only after it staged whole batches: nothing is
+/// written, neither the batches nor, with `--replace`, any deactivation.
+pub async fn a_roster_file_failing_after_its_first_batches_writes_nothing<S, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    use crate::roster_csv::{BATCH, HEADER, RosterImportError, import};
+    use std::fmt::Write as _;
+    seed_roster(&s.roster).await;
+    let mut file = format!("{HEADER}\n");
+    for i in 0..(2 * BATCH + 1) {
+        let _ = writeln!(
+            file,
+            "N{i},{:09},practitioner,New{i},Row,,45202,individual,medicaid",
+            200_000_000 + i
+        );
+    }
+    file.push_str("N9999999,1,practitioner,Bad,Row,,45202,individual,medicaid\n");
+    let Err(RosterImportError::Invalid(errors)) = import(
+        &s.roster,
+        "late.csv",
+        std::io::Cursor::new(file),
+        ImportMode::Replace,
+        false,
+        at(1),
+    )
+    .await
+    else {
+        panic!("a bad row must refuse the file")
+    };
+    assert_eq!(errors.total(), 1, "{errors}");
+    let staged = s
+        .roster
+        .find(
+            &TaxId::parse("200000000").unwrap(),
+            &ProviderId::parse("N0").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(staged, None, "no staged row was applied");
+    let tax = TaxId::parse(sample::TAX_ID).unwrap();
+    assert!(
+        !s.roster.active_under_tax_id(&tax).await.unwrap().is_empty(),
+        "nothing was deactivated"
     );
 }

@@ -48,15 +48,19 @@ impl ProviderRoster for InMemoryRoster {
 
     async fn import(
         &self,
-        entries: &[RosterEntry],
+        batches: &mut crate::ports::RosterSource,
         mode: ImportMode,
         dry_run: bool,
         now: OffsetDateTime,
     ) -> Result<ImportSummary, StoreError> {
+        let mut entries = Vec::new();
+        while let Some(batch) = batches.next_batch()? {
+            entries.extend(batch);
+        }
         let mut current = lock(&self.entries);
         let mut next = current.clone();
         let mut summary = ImportSummary::default();
-        for entry in entries {
+        for entry in &entries {
             let key = (entry.tax_id.clone(), entry.provider_id.clone());
             let incoming = RosterEntry {
                 inactive_since: None,

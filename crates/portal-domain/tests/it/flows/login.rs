@@ -130,7 +130,7 @@ async fn an_inactive_provider_cannot_log_in_and_loses_its_sessions() {
     let others = vec![sample::john_roe(), sample::acme_group()];
     p.roster
         .import(
-            &others,
+            &mut portal_domain::ports::EntryBatches::new(others.clone()),
             portal_domain::ports::ImportMode::Replace,
             false,
             p.clock.now(),

@@ -27,7 +27,7 @@ async fn a_practitioner_sees_itself_and_a_group_everyone_under_its_tax_id() {
     let remaining = vec![sample::acme_group(), sample::jane_doe()];
     p.roster
         .import(
-            &remaining,
+            &mut portal_domain::ports::EntryBatches::new(remaining.clone()),
             portal_domain::ports::ImportMode::Replace,
             false,
             p.clock.now(),
