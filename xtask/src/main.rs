@@ -40,7 +40,9 @@ Commands:
             criterion benches, the PostgreSQL storage figures, then the
             HTTP figures (xtask/bench-http.sh; installs wrk and oha if missing),
             then the roster import at 100,000 and 1,000,000 rows
-            (xtask/bench-roster.sh; `bench roster` runs only that)
+            (xtask/bench-roster.sh; `bench roster` runs only that) and
+            `audit list` over 10,000,000 events (xtask/bench-audit.sh;
+            `bench audit`)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -196,8 +198,22 @@ const ROSTER_BENCH: Step = Step {
     prepare: None,
 };
 
-const BENCH: &[Step] = &[DOMAIN_BENCH, STORE_BENCH, HTTP_BENCH, ROSTER_BENCH];
+const AUDIT_BENCH: Step = Step {
+    name: "audit bench",
+    program: "bash",
+    args: &["xtask/bench-audit.sh"],
+    prepare: None,
+};
+
+const BENCH: &[Step] = &[
+    DOMAIN_BENCH,
+    STORE_BENCH,
+    HTTP_BENCH,
+    ROSTER_BENCH,
+    AUDIT_BENCH,
+];
 const ROSTER_BENCH_ONLY: &[Step] = &[ROSTER_BENCH];
+const AUDIT_BENCH_ONLY: &[Step] = &[AUDIT_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
 const DENY_ONLY: &[Step] = &[DENY];
 
@@ -213,6 +229,7 @@ fn main() -> ExitCode {
         ["deny"] => (DENY_ONLY, false),
         ["bench"] => (BENCH, true),
         ["bench", "roster"] => (ROSTER_BENCH_ONLY, true),
+        ["bench", "audit"] => (AUDIT_BENCH_ONLY, true),
         ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
