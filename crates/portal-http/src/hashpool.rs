@@ -116,6 +116,7 @@ impl HashPool {
             Ok(room) => Ok(room),
             Err(_) if self.wait.is_zero() => Err(()),
             Err(_) => {
+                let _waiting = Waiting::counted(&self.metrics);
                 match tokio::time::timeout(self.wait, Arc::clone(&self.room).acquire_owned()).await
                 {
                     Ok(Ok(room)) => Ok(room),
@@ -182,6 +183,23 @@ impl HashPool {
         result
             .await
             .map_err(|_| HashError::Failed("a hashing thread stopped".to_owned()))
+    }
+}
+
+/// One request waiting for room, counted in `portal_hash_pool_waiting`
+/// until it gets room, is refused or goes away.
+struct Waiting<'a>(&'a Metrics);
+
+impl<'a> Waiting<'a> {
+    fn counted(metrics: &'a Metrics) -> Self {
+        metrics.hash_waiting_changed(1);
+        Self(metrics)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.hash_waiting_changed(-1);
     }
 }
 
@@ -458,12 +476,25 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!first.is_finished() && !second.is_finished());
+        assert_eq!(waiting(&pool), 2);
         drop(held);
         let admitted = first.await.unwrap().unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!second.is_finished(), "one room, one login admitted");
+        assert_eq!(waiting(&pool), 1);
         drop(admitted);
         assert!(second.await.unwrap().is_ok());
+        assert_eq!(waiting(&pool), 0);
+    }
+
+    /// `portal_hash_pool_waiting` as `/metrics` shows it.
+    fn waiting(pool: &HashPool) -> i64 {
+        pool.metrics
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix("portal_hash_pool_waiting "))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("the waiting gauge")
     }
 
     #[tokio::test]
@@ -499,6 +530,11 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         gone.abort();
         assert!(gone.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            waiting(&pool),
+            0,
+            "a request that went away no longer waits"
+        );
         drop(held);
         assert!(
             pool.room.available_permits() == 1 && pool.admit().await.is_ok(),

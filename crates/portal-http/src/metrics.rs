@@ -54,6 +54,7 @@ struct Inner {
     emails: Family<OutcomeLabels, Counter>,
     emails_dropped: Family<ReasonLabels, Counter>,
     hash_queue: Gauge,
+    hash_waiting: Gauge,
     hash_rejected: Counter,
 }
 
@@ -91,6 +92,7 @@ impl Metrics {
             }));
         }
         let hash_queue = Gauge::default();
+        let hash_waiting = Gauge::default();
         let hash_rejected = Counter::default();
         registry.register(
             "http_requests",
@@ -124,8 +126,13 @@ impl Metrics {
             hash_queue.clone(),
         );
         registry.register(
+            "hash_pool_waiting",
+            "Requests waiting for room in the full hash pool (at most PORTAL_HASH_WAIT each)",
+            hash_waiting.clone(),
+        );
+        registry.register(
             "hash_pool_rejected",
-            "Password-hashing jobs refused because the queue was full",
+            "Password-hashing jobs refused because the queue was full and no room came within PORTAL_HASH_WAIT",
             hash_rejected.clone(),
         );
         Self(Arc::new(Inner {
@@ -137,6 +144,7 @@ impl Metrics {
             emails,
             emails_dropped,
             hash_queue,
+            hash_waiting,
             hash_rejected,
         }))
     }
@@ -191,6 +199,10 @@ impl Metrics {
 
     pub fn hash_queue_changed(&self, by: i64) {
         self.0.hash_queue.inc_by(by);
+    }
+
+    pub fn hash_waiting_changed(&self, by: i64) {
+        self.0.hash_waiting.inc_by(by);
     }
 
     pub fn hash_rejected(&self) {
