@@ -42,7 +42,8 @@ Commands:
             then the roster import at 100,000 and 1,000,000 rows
             (xtask/bench-roster.sh; `bench roster` runs only that) and
             `audit list` over 10,000,000 events (xtask/bench-audit.sh;
-            `bench audit`)
+            `bench audit`) and the outbox worker at 100 emails/s beside
+            1,000,000 sent ones (xtask/bench-outbox.sh; `bench outbox`)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -205,13 +206,22 @@ const AUDIT_BENCH: Step = Step {
     prepare: None,
 };
 
+const OUTBOX_BENCH: Step = Step {
+    name: "outbox bench",
+    program: "bash",
+    args: &["xtask/bench-outbox.sh"],
+    prepare: None,
+};
+
 const BENCH: &[Step] = &[
     DOMAIN_BENCH,
     STORE_BENCH,
     HTTP_BENCH,
     ROSTER_BENCH,
     AUDIT_BENCH,
+    OUTBOX_BENCH,
 ];
+const OUTBOX_BENCH_ONLY: &[Step] = &[OUTBOX_BENCH];
 const ROSTER_BENCH_ONLY: &[Step] = &[ROSTER_BENCH];
 const AUDIT_BENCH_ONLY: &[Step] = &[AUDIT_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
@@ -230,6 +240,7 @@ fn main() -> ExitCode {
         ["bench"] => (BENCH, true),
         ["bench", "roster"] => (ROSTER_BENCH_ONLY, true),
         ["bench", "audit"] => (AUDIT_BENCH_ONLY, true),
+        ["bench", "outbox"] => (OUTBOX_BENCH_ONLY, true),
         ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
