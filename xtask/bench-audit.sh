@@ -5,6 +5,8 @@
 # `--username`), and the query plan of its page query, on PostgreSQL
 # (DATABASE_URL's server, a database of its own) and SQLite (a file).
 set -euo pipefail
+# shellcheck source=xtask/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
 cargo build --release -q -p portal-http --bin portal-http
 BIN=$PWD/target/release/portal-http
@@ -16,24 +18,10 @@ WORK=$(mktemp -d)
 cleanup() { psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# Runs the command; prints "seconds peak-RSS-MiB lines-of-output".
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-started = time.monotonic()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-took = time.monotonic() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-if done.returncode != 0:
-    sys.stderr.write(done.stdout + done.stderr)
-    sys.exit(done.returncode)
-print(f"{took:.2f} {peak:.0f} {len(done.stdout.splitlines())}")
-PY
-}
 
 report() { # label
-  read -r s m n <<<"$(measure "$BIN" audit list --since 1h)"
-  read -r su mu nu <<<"$(measure "$BIN" audit list --since 1h --username user42)"
+  read -r s m n _ <<<"$(measure "$BIN" audit list --since 1h)"
+  read -r su mu nu _ <<<"$(measure "$BIN" audit list --since 1h --username user42)"
   echo "| $1 | $s s, $m MiB ($n events) | $su s, $mu MiB ($nu events) |"
 }
 

@@ -5,6 +5,8 @@
 # where 1 % of the rows changed, on PostgreSQL (DATABASE_URL's server, a
 # database of its own) and on SQLite (a file), release build, defaults.
 set -euo pipefail
+# shellcheck source=xtask/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
 cargo build --release -q -p portal-http --bin portal-http
 BIN=$PWD/target/release/portal-http
@@ -29,20 +31,6 @@ for i in range(rows):
 PY
 }
 
-# Runs the command; prints "seconds peak-RSS-MiB" and its summary line.
-measure() {
-  python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-started = time.monotonic()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-took = time.monotonic() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-if done.returncode != 0:
-    sys.stderr.write(done.stdout + done.stderr)
-    sys.exit(done.returncode)
-print(f"{took:.1f} {peak:.0f} {done.stdout.strip()}")
-PY
-}
 
 generate 100000 0 "$WORK/roster-100k.csv"
 generate 1000000 0 "$WORK/roster-1m.csv"
@@ -52,9 +40,9 @@ echo "files: 100k $(du -h "$WORK/roster-100k.csv" | cut -f1), 1M $(du -h "$WORK/
 run() { # database-url label
   export DATABASE_URL=$1
   "$BIN" migrate >/dev/null
-  read -r s100 m100 _ <<<"$(measure "$BIN" roster import "$WORK/roster-100k.csv")"
-  read -r s1m m1m _ <<<"$(measure "$BIN" roster import "$WORK/roster-1m.csv")"
-  read -r sre mre summary <<<"$(measure "$BIN" roster import --replace "$WORK/roster-1m-changed.csv")"
+  read -r s100 m100 _ _ <<<"$(measure "$BIN" roster import "$WORK/roster-100k.csv")"
+  read -r s1m m1m _ _ <<<"$(measure "$BIN" roster import "$WORK/roster-1m.csv")"
+  read -r sre mre _ summary <<<"$(measure "$BIN" roster import --replace "$WORK/roster-1m-changed.csv")"
   echo "| $2 | $s100 s, $m100 MiB | $s1m s, $m1m MiB | $sre s, $mre MiB ($summary) |"
 }
 
