@@ -439,6 +439,19 @@ impl UserStore for PgStore {
             if !compare_and_set_flow(&mut tx, finished_flow).await? {
                 return Err(CreateAccountError::FlowConflict);
             }
+            // A pending account of this registrant is replaced (SPEC §3
+            // step 1): deleted with its tokens, sessions and support checks
+            // (ON DELETE CASCADE), its username freed. Its row lock queues a
+            // concurrent activation or replacement; on any error below the
+            // transaction rolls back and it stays.
+            let replaced: Option<String> = sqlx::query_scalar(
+                "DELETE FROM accounts WHERE registrant_key = $1 AND activated_at IS NULL AND NOT disabled \
+                 RETURNING username",
+            )
+            .bind(account.provider.registrant_key().to_storage_key())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("replace pending account"))?;
             // The SPEC's order when both clash: username first.
             let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = $1")
                 .bind(account.username.key())
@@ -447,6 +460,9 @@ impl UserStore for PgStore {
                 .map_err(op("check username"))?;
             if taken.is_some() {
                 return Err(CreateAccountError::UsernameTaken);
+            }
+            if let Some(old) = &replaced {
+                insert_audit(&mut tx, &AuditEvent::pending_replaced(audit, old)).await?;
             }
             let agreement = StoredAcceptance::from_acceptance(&account.agreement);
             let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
@@ -752,6 +768,25 @@ impl UserStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find token"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_issued_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
+             WHERE token_hash = $1 AND purpose = $2)"
+        ))
+        .bind(hash_bytes(hash))
+        .bind(purpose_name(purpose))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find issued token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 

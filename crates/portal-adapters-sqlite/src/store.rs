@@ -362,6 +362,26 @@ impl UserStore for SqliteStore {
         if !compare_and_set_flow(&mut tx, finished_flow).await? {
             return Err(CreateAccountError::FlowConflict);
         }
+        // The new account's id, taken before the delete below: SQLite
+        // gives a deleted highest rowid out again, and an operation still
+        // holding the replaced account's id (a resend in flight) must find
+        // it gone, not find its successor.
+        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM accounts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("next account id"))?;
+        // A pending account of this registrant is replaced (SPEC §3 step
+        // 1): deleted with its tokens, sessions and support checks (ON
+        // DELETE CASCADE), its username freed. On any error below the
+        // transaction rolls back and it stays.
+        let replaced: Option<String> = sqlx::query_scalar(
+            "DELETE FROM accounts WHERE registrant_key = ?1 AND activated_at IS NULL AND NOT disabled \
+             RETURNING username",
+        )
+        .bind(account.provider.registrant_key().to_storage_key())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(op("replace pending account"))?;
         // The SPEC's order when both clash: username first.
         let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = ?1")
             .bind(account.username.key())
@@ -371,11 +391,14 @@ impl UserStore for SqliteStore {
         if taken.is_some() {
             return Err(CreateAccountError::UsernameTaken);
         }
+        if let Some(old) = &replaced {
+            insert_audit(&mut *tx, &AuditEvent::pending_replaced(audit, old)).await?;
+        }
         let agreement = StoredAcceptance::from_acceptance(&account.agreement);
         let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
              agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
-             security_answer_hash, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING ", account_columns!(), ""))
+             security_answer_hash, created_at, id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING ", account_columns!(), ""))
         .bind(account.username.as_str())
         .bind(account.email.as_str())
         .bind(account.password_hash.as_phc())
@@ -390,6 +413,7 @@ impl UserStore for SqliteStore {
         .bind(i16::from(account.security_question.get()))
         .bind(account.security_answer_hash.as_phc())
         .bind(Ts(account.created_at))
+        .bind(id)
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {
@@ -658,6 +682,25 @@ impl UserStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find token"))?;
+        row.as_ref().map(rows::account).transpose()
+    }
+
+    async fn account_by_issued_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
+             WHERE token_hash = ?1 AND purpose = ?2)"
+        ))
+        .bind(hash_bytes(hash))
+        .bind(purpose_name(purpose))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find issued token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 

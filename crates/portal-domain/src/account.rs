@@ -103,6 +103,15 @@ impl Account {
     pub fn is_activated(&self) -> bool {
         matches!(self.activation, Activation::Active { .. })
     }
+
+    /// Whether this account holds its provider against a new registration
+    /// (SPEC §3 step 1): an activated account does, and so does one an
+    /// operator disabled (disabling must not be undone by registering
+    /// again); an account still pending activation does not: a newer
+    /// registration replaces it.
+    pub fn holds_provider(&self) -> bool {
+        self.is_activated() || self.disabled
+    }
 }
 
 /// Everything needed to create an account in `pending_activation`.

@@ -29,11 +29,14 @@ pub enum AuditAction {
     AccountDisabled,
     AccountEnabled,
     PendingAccountPurged,
+    /// A newer registration of the same provider replaced an account that
+    /// was never activated (SPEC §3 step 1); the event names the old username.
+    PendingAccountReplaced,
     EmailFailed,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::RegistrationStarted,
         Self::AgreementAccepted,
         Self::AccountCreated,
@@ -53,6 +56,7 @@ impl AuditAction {
         Self::AccountDisabled,
         Self::AccountEnabled,
         Self::PendingAccountPurged,
+        Self::PendingAccountReplaced,
         Self::EmailFailed,
     ];
 
@@ -77,6 +81,7 @@ impl AuditAction {
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
             Self::PendingAccountPurged => "pending_account_purged",
+            Self::PendingAccountReplaced => "pending_account_replaced",
             Self::EmailFailed => "email_failed",
         }
     }
@@ -104,6 +109,19 @@ pub struct AuditEvent {
 pub const UNPARSED_NAME_CHARS: usize = 64;
 
 impl AuditEvent {
+    /// The event a store writes, with the new account's `created` event,
+    /// for the pending account `username` that the new one replaced: the
+    /// same time and client address, the old username.
+    pub fn pending_replaced(created: &Self, username: &str) -> Self {
+        Self {
+            at: created.at,
+            action: AuditAction::PendingAccountReplaced,
+            username: Some(username.to_owned()),
+            client_addr: created.client_addr,
+            outcome: "success".to_owned(),
+        }
+    }
+
     /// The name an event records for what a client typed: a valid username
     /// whole, anything else cut to its first [`UNPARSED_NAME_CHARS`]
     /// characters.

@@ -73,26 +73,45 @@ impl PasswordViolation {
     }
 }
 
+/// The seed's first rule, with the configured minimum.
+fn min_length_rule(min: usize) -> String {
+    format!("Must be at least {min} characters long.")
+}
+
+/// The seed's second rule.
+pub const CLASSES_RULE: &str =
+    "Must contain an uppercase letter, a lowercase letter, a number and a special character.";
+/// The portal's extra rules, each with its reason ([`RuleLine`]).
+pub const MAX_LENGTH_RULE: &str = "Must be at most 128 characters long.";
+pub const CONTAINS_USERNAME_RULE: &str = "Must not contain your username or email.";
+pub const TOO_WEAK_RULE: &str = "Must not be a common or easily guessed password.";
+pub const REUSED_RULE: &str = "Must not be a password you used before.";
+
 impl fmt::Display for PasswordViolation {
+    /// The rule that failed, in the words the pages list it with
+    /// ([`PasswordPolicy::rule_lines`]), then what this password lacks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MinLength { min, .. } => write!(f, "Use at least {min} characters."),
-            Self::MaxLength { max, .. } => write!(f, "Use at most {max} characters."),
-            Self::Lowercase => f.write_str("Include a lowercase letter."),
-            Self::Uppercase => f.write_str("Include an uppercase letter."),
-            Self::Digit => f.write_str("Include a digit."),
-            Self::Symbol => {
-                f.write_str("Include a symbol (a character that is not a letter or digit).")
+            Self::MinLength { min, actual } => {
+                write!(f, "{} This one has {actual}.", min_length_rule(*min))
             }
-            Self::ContainsUsername => {
-                f.write_str("Do not include your username or the name of your email address.")
+            Self::MaxLength { actual, .. } => {
+                write!(f, "{MAX_LENGTH_RULE} This one has {actual}.")
             }
+            Self::Lowercase => write!(f, "{CLASSES_RULE} A lowercase letter is missing."),
+            Self::Uppercase => write!(f, "{CLASSES_RULE} An uppercase letter is missing."),
+            Self::Digit => write!(f, "{CLASSES_RULE} A number is missing."),
+            Self::Symbol => write!(
+                f,
+                "{CLASSES_RULE} A special character (not a letter or number) is missing."
+            ),
+            Self::ContainsUsername => f.write_str(CONTAINS_USERNAME_RULE),
             Self::TooWeak {
                 warning,
                 suggestions,
                 ..
             } => {
-                f.write_str("This password is too easy to guess.")?;
+                f.write_str(TOO_WEAK_RULE)?;
                 if let Some(warning) = warning {
                     write!(f, " {warning}")?;
                 }
@@ -101,9 +120,29 @@ impl fmt::Display for PasswordViolation {
                 }
                 Ok(())
             }
-            Self::Reused => f.write_str("Choose a password different from your current one."),
+            Self::Reused => write!(f, "{REUSED_RULE} This is your current password."),
         }
     }
+}
+
+/// Where a password is chosen: the `reused` rule applies only where there
+/// is a password to reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordUse {
+    /// Registration: the account has no password yet.
+    NewAccount,
+    /// A reset or a change: the new password replaces the current one.
+    Replacement,
+}
+
+/// One rule as the pages list it: the seed's rules without a reason, the
+/// portal's extra ones with the reason in one short line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleLine {
+    /// The rule's words, repeated by a refusal ([`PasswordViolation`]'s
+    /// `Display`).
+    pub rule: String,
+    pub reason: Option<&'static str>,
 }
 
 /// Every unmet rule of one password, in the order of SPEC §5; never empty.
@@ -188,6 +227,45 @@ impl PasswordPolicy {
 
     pub fn requires_classes(&self) -> bool {
         self.require_classes
+    }
+
+    /// The rules in the order the pages list them: the seed's two first
+    /// (the second only while the classes are required), then each extra
+    /// rule with its reason; `reused` only for a [`PasswordUse::Replacement`].
+    pub fn rule_lines(&self, used_for: PasswordUse) -> Vec<RuleLine> {
+        let mut lines = vec![RuleLine {
+            rule: min_length_rule(self.min_length),
+            reason: None,
+        }];
+        if self.require_classes {
+            lines.push(RuleLine {
+                rule: CLASSES_RULE.to_owned(),
+                reason: None,
+            });
+        }
+        lines.extend([
+            RuleLine {
+                rule: CONTAINS_USERNAME_RULE.to_owned(),
+                reason: Some("Others know them, so they are the first things tried."),
+            },
+            RuleLine {
+                rule: TOO_WEAK_RULE.to_owned(),
+                reason: Some(
+                    "Passwords like Password1234! meet the rules above but are guessed in seconds.",
+                ),
+            },
+            RuleLine {
+                rule: MAX_LENGTH_RULE.to_owned(),
+                reason: Some("Checking longer passwords would slow the portal for everyone."),
+            },
+        ]);
+        if used_for == PasswordUse::Replacement {
+            lines.push(RuleLine {
+                rule: REUSED_RULE.to_owned(),
+                reason: Some("A new password must replace the one that may be known."),
+            });
+        }
+        lines
     }
 
     /// Checks every rule but `reused`, which needs the current hash.
@@ -419,10 +497,78 @@ mod tests {
         };
         assert!(*score < 3);
         assert!(warning.is_some() || !suggestions.is_empty());
+        assert!(err.as_slice()[0].to_string().starts_with(TOO_WEAK_RULE));
+    }
+
+    /// Each refusal opens with the words of the rule the pages list, and
+    /// `reused` is listed only where a password is replaced.
+    #[test]
+    fn refusals_name_the_listed_rule_in_the_same_words() {
+        let policy = PasswordPolicy::default();
+        let listed = |used: PasswordUse| -> Vec<String> {
+            policy
+                .rule_lines(used)
+                .into_iter()
+                .map(|l| l.rule)
+                .collect()
+        };
+        let new_account = listed(PasswordUse::NewAccount);
+        let replacement = listed(PasswordUse::Replacement);
+        assert_eq!(
+            new_account[..2],
+            [
+                "Must be at least 12 characters long.".to_owned(),
+                CLASSES_RULE.to_owned()
+            ],
+            "the seed's two rules first"
+        );
+        assert!(!new_account.contains(&REUSED_RULE.to_owned()));
+        assert_eq!(replacement.last().map(String::as_str), Some(REUSED_RULE));
         assert!(
-            err.as_slice()[0]
-                .to_string()
-                .starts_with("This password is too easy to guess.")
+            policy
+                .rule_lines(PasswordUse::Replacement)
+                .iter()
+                .skip(2)
+                .all(|l| l.reason.is_some()),
+            "every extra rule says why"
+        );
+        assert!(MAX_LENGTH_RULE.contains(&PasswordPolicy::MAX_LENGTH.to_string()));
+        let violations = [
+            PasswordViolation::MinLength { min: 12, actual: 3 },
+            PasswordViolation::Lowercase,
+            PasswordViolation::Uppercase,
+            PasswordViolation::Digit,
+            PasswordViolation::Symbol,
+            PasswordViolation::MaxLength {
+                max: PasswordPolicy::MAX_LENGTH,
+                actual: 200,
+            },
+            PasswordViolation::ContainsUsername,
+            PasswordViolation::TooWeak {
+                score: 0,
+                warning: None,
+                suggestions: Vec::new(),
+            },
+            PasswordViolation::Reused,
+        ];
+        for violation in violations {
+            let text = violation.to_string();
+            assert!(
+                replacement
+                    .iter()
+                    .any(|rule| text.starts_with(rule.as_str())),
+                "{text:?} names none of {replacement:?}"
+            );
+        }
+        let short = PasswordPolicy::new(8, false).unwrap();
+        assert_eq!(
+            short.rule_lines(PasswordUse::NewAccount)[0].rule,
+            "Must be at least 8 characters long."
+        );
+        assert_ne!(
+            short.rule_lines(PasswordUse::NewAccount)[1].rule,
+            CLASSES_RULE,
+            "no classes rule when they are not required"
         );
     }
 }

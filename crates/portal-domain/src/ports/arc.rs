@@ -156,6 +156,13 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     ) -> Result<Option<Account>, StoreError> {
         (**self).find_live_token(hash, purpose, now).await
     }
+    async fn account_by_issued_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Account>, StoreError> {
+        (**self).account_by_issued_token(hash, purpose).await
+    }
     async fn redeem_activation(
         &self,
         hash: &TokenHash,

@@ -359,23 +359,31 @@ pub trait UserStore: Send + Sync {
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 
-    /// The account holding a registrant, if any (pending or active).
+    /// The account of a registrant, if any (pending or active).
     async fn account_by_registrant(
         &self,
         key: &RegistrantKey,
     ) -> Result<Option<Account>, StoreError>;
 
     /// In one transaction: finishes the flow (compare-and-set as in
-    /// [`UserStore::update_flow`]), creates the account in
+    /// [`UserStore::update_flow`]), deletes the account of the same
+    /// registrant that does not hold its provider
+    /// ([`Account::holds_provider`]: never activated, not disabled) with its
+    /// tokens and sessions (its links then answer as unknown tokens, its
+    /// username is free) and stores
+    /// [`AuditEvent::pending_replaced`] for it, creates the account in
     /// `pending_activation`, stores the activation token and queues its email.
     ///
     /// Errors, checked by the database's constraints so that they hold under
     /// concurrency: [`CreateAccountError::UsernameTaken`] (case-insensitive
-    /// unique username) before [`CreateAccountError::AlreadyRegistered`]
-    /// (unique registrant), and [`CreateAccountError::FlowConflict`] before
+    /// unique username, held by an account other than the one replaced)
+    /// before [`CreateAccountError::AlreadyRegistered`] (unique registrant:
+    /// an account that holds the provider, or one a concurrent registration
+    /// committed first), and [`CreateAccountError::FlowConflict`] before
     /// both (a double-submitted step is told that its flow moved on, not
     /// that its own account holds the username). `audit` is stored with
-    /// the account. On any error nothing is written.
+    /// the account. On any error nothing is written (the pending account
+    /// stays).
     async fn create_account(
         &self,
         finished_flow: &RegistrationFlow,
@@ -477,6 +485,17 @@ pub trait UserStore: Send + Sync {
         hash: &TokenHash,
         purpose: TokenPurpose,
         now: OffsetDateTime,
+    ) -> Result<Option<Account>, StoreError>;
+
+    /// The account a token of `purpose` was issued to, whatever the
+    /// token's state now (live, used, superseded or expired), while the
+    /// token is still stored. Reads only. An activation link opened again
+    /// after it was used reads its account this way, to say "already
+    /// active" instead of an error (SPEC §3 step 5).
+    async fn account_by_issued_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
     ) -> Result<Option<Account>, StoreError>;
 
     /// In one transaction: redeems a live activation token (single use, by

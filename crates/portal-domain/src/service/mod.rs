@@ -23,7 +23,7 @@ pub use maintenance::PurgeReport;
 pub use operator::{AccountReport, OperatorAction, OperatorError};
 pub use registration::{
     AccountInput, ActivationError, AgreementInput, AgreementStepError, CreateAccountStepError,
-    StartError, Started,
+    LinkActivation, StartError, Started,
 };
 pub use reset::ResetConfirmError;
 pub use scope::ProviderItem;

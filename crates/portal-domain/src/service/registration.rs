@@ -112,6 +112,17 @@ pub enum CreateAccountStepError {
     Fault(Fault),
 }
 
+/// What opening an activation link did (SPEC §3 step 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkActivation {
+    /// The link was live: the account is active now.
+    Activated,
+    /// The link was issued to an account that is already active (the link
+    /// opened again, or a newer link of the same account used first): not
+    /// an error, the owner is told to log in.
+    AlreadyActive,
+}
+
 /// Why an activation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActivationError {
@@ -211,13 +222,16 @@ where
             }
             RosterMatch::WrongProviderType => return Err(StartError::WrongProviderType),
         };
+        // A pending account does not hold its provider: this flow may
+        // replace it at its account step.
         if let Some(holder) = self
             .store
             .account_by_registrant(&provider.registrant_key())
             .await?
+            .filter(Account::holds_provider)
         {
             return Err(StartError::AlreadyRegistered {
-                pending_activation: !holder.is_activated(),
+                pending_activation: pending_holder(&holder),
             });
         }
         let flow = RegistrationFlow::start(
@@ -355,12 +369,14 @@ where
         // Cheap pre-checks in the SPEC's order; the store's constraints
         // decide again at commit, under concurrency. A hit may be this very
         // flow's account, made by a twin of this request that won: the flow
-        // says so, and is asked first.
+        // says so, and is asked first. The provider's pending account does
+        // not count: this step replaces it, and frees its username.
+        let registrant = provider.registrant_key();
         if self
             .store
             .account_by_username(&input.username)
             .await?
-            .is_some()
+            .is_some_and(|a| a.holds_provider() || a.provider.registrant_key() != registrant)
         {
             return Err(self
                 .moved_on(&flow.id)
@@ -369,12 +385,13 @@ where
         }
         if let Some(holder) = self
             .store
-            .account_by_registrant(&provider.registrant_key())
+            .account_by_registrant(&registrant)
             .await?
+            .filter(Account::holds_provider)
         {
             return Err(self.moved_on(&flow.id).await?.unwrap_or(
                 CreateAccountStepError::AlreadyRegistered {
-                    pending_activation: !holder.is_activated(),
+                    pending_activation: pending_holder(&holder),
                 },
             ));
         }
@@ -500,6 +517,34 @@ where
         result
     }
 
+    /// Step 5 from the emailed link (`GET /activate?token=…`): activates as
+    /// [`Self::activate`] does, and answers [`LinkActivation::AlreadyActive`]
+    /// instead of [`ActivationError::InvalidToken`] for a link that is no
+    /// longer live but was issued to an account that is active now.
+    pub async fn activate_link(
+        &self,
+        token: &str,
+        ctx: RequestContext,
+    ) -> Result<LinkActivation, ActivationError> {
+        match self.activate(token, ctx).await {
+            Ok(_) => Ok(LinkActivation::Activated),
+            Err(ActivationError::InvalidToken) => {
+                let Ok(raw) = RawToken::parse(token) else {
+                    return Err(ActivationError::InvalidToken);
+                };
+                match self
+                    .store
+                    .account_by_issued_token(&raw.hash(), TokenPurpose::Activation)
+                    .await?
+                {
+                    Some(account) if account.is_activated() => Ok(LinkActivation::AlreadyActive),
+                    _ => Err(ActivationError::InvalidToken),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn try_activate(
         &self,
         token: &str,
@@ -572,6 +617,13 @@ where
         .await;
         Ok(())
     }
+}
+
+/// Whether an account that holds its provider is one its owner can still
+/// activate (and so may be offered the resend form): never for a disabled
+/// one.
+fn pending_holder(holder: &Account) -> bool {
+    !holder.is_activated() && !holder.disabled
 }
 
 fn is_finished(flow: &RegistrationFlow) -> bool {

@@ -311,20 +311,33 @@ impl UserStore for InMemoryStore {
         if !state.check_flow_version(finished_flow) {
             return Err(CreateAccountError::FlowConflict);
         }
+        let key = account.provider.registrant_key();
+        let replaced = state
+            .accounts
+            .values()
+            .find(|a| a.provider.registrant_key() == key && !a.holds_provider())
+            .map(|a| a.id);
         if state
             .accounts
             .values()
-            .any(|a| a.username == account.username)
+            .any(|a| Some(a.id) != replaced && a.username == account.username)
         {
             return Err(CreateAccountError::UsernameTaken);
         }
-        let key = account.provider.registrant_key();
         if state
             .accounts
             .values()
-            .any(|a| a.provider.registrant_key() == key)
+            .any(|a| Some(a.id) != replaced && a.provider.registrant_key() == key)
         {
             return Err(CreateAccountError::AlreadyRegistered);
+        }
+        if let Some(old) = replaced.and_then(|id| state.accounts.remove(&id)) {
+            state.tokens.retain(|t| t.account_id != old.id);
+            state.sessions.retain(|_, s| s.account_id != old.id);
+            state.support.retain(|(id, _, _)| *id != old.id);
+            state
+                .audit
+                .push(AuditEvent::pending_replaced(audit, old.username.as_str()));
         }
         state.next_account += 1;
         let id = AccountId::new(state.next_account);
@@ -507,6 +520,19 @@ impl UserStore for InMemoryStore {
             .tokens
             .iter()
             .find(|row| row.hash == *hash && row.is_live(purpose, now))
+            .and_then(|row| state.accounts.get(&row.account_id).cloned()))
+    }
+
+    async fn account_by_issued_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<Account>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .tokens
+            .iter()
+            .find(|row| row.hash == *hash && row.purpose == purpose)
             .and_then(|row| state.accounts.get(&row.account_id).cloned()))
     }
 

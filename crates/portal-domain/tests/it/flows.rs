@@ -9,7 +9,7 @@ use portal_domain::ports::UserStore;
 use portal_domain::prelude::*;
 use portal_domain::registration::StateName;
 use portal_domain::service::{
-    Agreement, LoggedIn, PasswordChangeError, SupportCheck, SupportError,
+    Agreement, LinkActivation, LoggedIn, PasswordChangeError, SupportCheck, SupportError,
 };
 use portal_domain::testing::{TestPortal, sample};
 use time::Duration;

@@ -1,5 +1,7 @@
 //! The activation link's page and the resend form (SPEC §3 step 5).
 
+use portal_domain::service::{LinkActivation, RequestContext};
+
 use super::*;
 
 #[derive(Template)]
@@ -8,28 +10,30 @@ struct ActivatePage {
     frame: Frame,
     title: &'static str,
     errors: Vec<String>,
-    /// `Some`: the Activate form; `None`: the resend form.
-    token: Option<String>,
 }
 
 pub(super) fn activate_view(
     state: &AppState,
     csrf: &str,
     status: StatusCode,
-    token: Option<&str>,
     errors: Vec<String>,
 ) -> Response {
     let page = ActivatePage {
         frame: Frame::new(state, csrf.to_owned()),
-        title: "Activate your account",
+        title: "Get a new activation email",
         errors,
-        token: token.map(str::to_owned),
     };
     html(state, csrf, status, page.render())
 }
 
+/// The emailed **Activate Account** link: a live token activates the
+/// account at once (SPEC §3 step 5; docs/SECURITY.md says why a mail
+/// scanner activating it too is acceptable), the same link opened again
+/// says the account is already active, and anything else offers the
+/// resend form.
 pub(super) async fn activate_page(
     State(state): State<AppState>,
+    Ctx(ctx): Ctx,
     headers: HeaderMap,
     PageQuery(query): PageQuery<TokenQuery>,
 ) -> Response {
@@ -37,20 +41,65 @@ pub(super) async fn activate_page(
         Ok(csrf) => csrf,
         Err(e) => return e.into_response(),
     };
-    // Nothing changes on GET: a mail scanner following the link activates nothing.
-    match non_empty(query.token.as_ref()) {
-        Some(token) => activate_view(&state, &csrf, StatusCode::OK, Some(token), Vec::new()),
-        None => activate_view(
-            &state,
-            &csrf,
+    activate_with(&state, &csrf, ctx, non_empty(query.token.as_ref())).await
+}
+
+/// Activates with `token` and answers the page that says what happened.
+async fn activate_with(
+    state: &AppState,
+    csrf: &str,
+    ctx: RequestContext,
+    token: Option<&str>,
+) -> Response {
+    let invalid = |state: &AppState| {
+        activate_view(
+            state,
+            csrf,
             StatusCode::BAD_REQUEST,
-            None,
             vec![ApiError::InvalidToken.detail()],
+        )
+    };
+    let Some(token) = token else {
+        return invalid(state);
+    };
+    match state.portal.activate_link(token, ctx).await {
+        Ok(LinkActivation::Activated) => message_page(
+            state,
+            csrf,
+            StatusCode::OK,
+            Message {
+                title: "Account activated",
+                message: "Your Provider Portal account is active. Log in with the username and \
+                          password you chose."
+                    .to_owned(),
+                alert: false,
+                tips: Vec::new(),
+                link: Some(("/login", "Login")),
+            },
         ),
+        Ok(LinkActivation::AlreadyActive) => message_page(
+            state,
+            csrf,
+            StatusCode::OK,
+            Message {
+                title: "This account is already active",
+                message: "This account is already active: the link has done its work. Log in \
+                          with the username and password you chose."
+                    .to_owned(),
+                alert: false,
+                tips: Vec::new(),
+                link: Some(("/login", "Login")),
+            },
+        ),
+        Err(e) => match ApiError::from(e) {
+            ApiError::InvalidToken => invalid(state),
+            other => error_page(state, csrf, &other),
+        },
     }
 }
 
-/// The Activate form.
+/// The Activate form of the pages before the link activated by itself: a
+/// page opened then and submitted now still works.
 #[derive(Deserialize)]
 pub struct TokenForm {
     csrf: Option<String>,
@@ -69,36 +118,7 @@ pub(super) async fn activate_submit(
         Ok(csrf) => csrf,
         Err(refused) => return *refused,
     };
-    let invalid = |state: &AppState| {
-        activate_view(
-            state,
-            &csrf,
-            StatusCode::BAD_REQUEST,
-            None,
-            vec![ApiError::InvalidToken.detail()],
-        )
-    };
-    let Some(token) = non_empty(form.token.as_ref()) else {
-        return invalid(&state);
-    };
-    match state.portal.activate(token, ctx).await {
-        Ok(_) => message_page(
-            &state,
-            &csrf,
-            StatusCode::OK,
-            Message {
-                title: "Account activated",
-                message: "Your account is active. You can now log in.".to_owned(),
-                alert: false,
-                tips: Vec::new(),
-                link: Some(("/login", "Login")),
-            },
-        ),
-        Err(e) => match ApiError::from(e) {
-            ApiError::InvalidToken => invalid(&state),
-            other => error_page(&state, &csrf, &other),
-        },
-    }
+    activate_with(&state, &csrf, ctx, non_empty(form.token.as_ref())).await
 }
 
 pub(super) async fn resend_submit(
@@ -116,7 +136,6 @@ pub(super) async fn resend_submit(
             &state,
             &csrf,
             StatusCode::UNPROCESSABLE_ENTITY,
-            None,
             vec!["Username is required.".to_owned()],
         );
     };

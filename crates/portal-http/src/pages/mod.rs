@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+use portal_domain::password_policy::{PasswordUse, RuleLine};
 use portal_domain::service::{HelpLine, InvalidInput, LoginError};
 use portal_domain::values::{AgreementVersion, Password, SECURITY_QUESTIONS};
 use serde::Deserialize;
@@ -75,7 +76,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register/agreement", post(agreement_submit))
         .route("/register/account", post(account_submit))
         .route("/password", post(password_submit))
-        // `rate_limit` counts only POSTs: the GETs pass through.
+        // `rate_limit` counts the POSTs and `GET /activate` (it activates):
+        // the other GETs pass through.
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -89,29 +89,15 @@ struct ResetPage {
     title: &'static str,
     errors: Vec<String>,
     token: String,
-    rules: Vec<String>,
+    rules: Vec<RuleLine>,
 }
 
 /// The password rules in force, as shown before a password is chosen.
-pub(super) fn password_rules(state: &AppState) -> Vec<String> {
-    use portal_domain::password_policy::PasswordPolicy;
-    let policy = &state.config.portal.password_policy;
-    let mut rules = vec![format!(
-        "be {} to {} characters long",
-        policy.min_length(),
-        PasswordPolicy::MAX_LENGTH
-    )];
-    if policy.requires_classes() {
-        rules.push(
-            "include a lowercase letter, an uppercase letter, a digit and a symbol".to_owned(),
-        );
-    }
-    rules.extend([
-        "not include your username or the name of your email address".to_owned(),
-        "not be easy to guess".to_owned(),
-        "not be a password you used before".to_owned(),
-    ]);
-    rules
+/// The password rules a page lists (SPEC §5): the seed's two first, then
+/// each extra rule with its reason; `reused` only where a password is
+/// replaced.
+pub(super) fn password_rules(state: &AppState, used_for: PasswordUse) -> Vec<RuleLine> {
+    state.config.portal.password_policy.rule_lines(used_for)
 }
 
 fn reset_view(
@@ -126,7 +112,7 @@ fn reset_view(
         title: "Set a new password",
         errors,
         token: token.to_owned(),
-        rules: password_rules(state),
+        rules: password_rules(state, PasswordUse::Replacement),
     };
     html(state, csrf, status, page.render())
 }

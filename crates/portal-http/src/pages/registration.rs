@@ -22,6 +22,21 @@ fn error_lines(error: &ApiError) -> Vec<String> {
     lines
 }
 
+/// `provider_not_found` on the page: the SPEC's words, with the number
+/// named as the plan prints it ("CareSource Provider Number").
+fn provider_not_found_text(brand: &str, help_lines: &[HelpLine]) -> String {
+    let calls: Vec<String> = help_lines
+        .iter()
+        .map(|l| format!("{} ({})", l.phone, l.label))
+        .collect();
+    format!(
+        "The provider does not exist in Provider Portal. This may occur if the provider is not \
+         yet entered into our system with the Tax ID or {brand} Provider Number you provided. \
+         Call {}.",
+        calls.join(" or ")
+    )
+}
+
 fn field_label(field: &str) -> &str {
     match field {
         "provider_type" => "Provider type",
@@ -103,7 +118,11 @@ fn register_view(
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let page = RegisterPage {
         frame: Frame::new(state, csrf.to_owned()),
-        title: "Register",
+        title: if group {
+            "User Registration: Group"
+        } else {
+            "User Registration: Practitioner"
+        },
         errors,
         group,
         values: ProviderValues {
@@ -147,7 +166,7 @@ pub(super) async fn register_page(
         _ => {
             let page = RegisterTypePage {
                 frame: Frame::new(&state, csrf.clone()),
-                title: "Register",
+                title: "User Registration",
             };
             html(&state, &csrf, StatusCode::OK, page.render())
         }
@@ -256,14 +275,18 @@ pub(super) async fn register_submit(
         Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
             error_page(&state, &csrf, &error)
         }
-        Err(error) => register_view(
-            &state,
-            &csrf,
-            error.status(),
-            group,
-            &form,
-            error_lines(&error),
-        ),
+        Err(error) => {
+            let lines = match &error {
+                ApiError::ProviderNotFound { help_lines } => {
+                    vec![provider_not_found_text(
+                        &state.config.mail.branding.brand,
+                        help_lines,
+                    )]
+                }
+                other => error_lines(other),
+            };
+            register_view(&state, &csrf, error.status(), group, &form, lines)
+        }
     }
 }
 
@@ -331,7 +354,7 @@ struct AccountPage {
     email: String,
     question: u8,
     questions: Vec<(u8, &'static str)>,
-    rules: Vec<String>,
+    rules: Vec<RuleLine>,
 }
 
 /// Step 3's form.
@@ -369,7 +392,7 @@ fn account_view(
             .and_then(|q| q.parse().ok())
             .unwrap_or(0),
         questions: SECURITY_QUESTIONS.to_vec(),
-        rules: password_rules(state),
+        rules: password_rules(state, PasswordUse::NewAccount),
     };
     html(state, csrf, status, page.render())
 }
@@ -425,7 +448,11 @@ pub(super) async fn account_submit(
                 message: "We sent an activation email to the address you entered. Open its Activate Account link to finish."
                     .to_owned(),
                 alert: false,
-                tips: MAIL_TIPS.to_vec(),
+                tips: MAIL_TIPS
+                    .iter()
+                    .copied()
+                    .chain([MISTYPED_EMAIL_TIP])
+                    .collect(),
                 link: Some(("/login", "Login")),
             },
         ),
@@ -444,6 +471,22 @@ pub(super) async fn account_submit(
     }
 }
 
+/// The way back from a mistyped email (SPEC §3 step 1), on the
+/// confirmation page.
+pub(super) const MISTYPED_EMAIL_TIP: &str = "Entered the wrong email? Register again with the \
+     right one: until this account is activated, a new registration replaces it, and the link \
+     sent to the wrong address stops working.";
+
+/// What the `already_registered` page adds (SPEC §3 step 1): only an
+/// activated account holds the provider.
+pub(super) const ALREADY_REGISTERED_TIPS: [&str; 2] = [
+    "This provider already has an activated account. Use Forgot password? on the login page if you \
+     do not remember its password.",
+    "An account that was never activated does not count: if you registered with a mistyped email \
+     and never received the activation email, you can simply register again; the new registration \
+     replaces the one that was never activated.",
+];
+
 /// `already_registered`: a login link, or while the account still awaits
 /// activation the resend form.
 fn already_registered_page(
@@ -453,7 +496,7 @@ fn already_registered_page(
     pending_activation: bool,
 ) -> Response {
     if pending_activation {
-        return activate_view(state, csrf, error.status(), None, vec![error.detail()]);
+        return activate_view(state, csrf, error.status(), vec![error.detail()]);
     }
     message_page(
         state,
@@ -463,7 +506,7 @@ fn already_registered_page(
             title: "Already registered",
             message: error.detail(),
             alert: true,
-            tips: Vec::new(),
+            tips: ALREADY_REGISTERED_TIPS.to_vec(),
             link: Some(("/login", "Login")),
         },
     )

@@ -200,6 +200,7 @@ struct HomePage {
     /// While a newer agreement awaits: its version and text.
     agreement: Option<(String, String)>,
     providers: Vec<ProviderRow>,
+    rules: Vec<RuleLine>,
 }
 
 pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -251,6 +252,7 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
                     .join(", "),
             })
             .collect(),
+        rules: password_rules(&state, PasswordUse::Replacement),
     };
     html(&state, &csrf, StatusCode::OK, page.render())
 }

@@ -133,11 +133,34 @@ async fn parallel_registrations_claim_once(db: Db) {
         async move { app.create_account(id, &format!("doe.{i}")).await }
     });
     let answers = futures::future::join_all(attempts).await;
+    // Each one either replaced the pending account of one that committed
+    // before it (SPEC §3 step 1) or was told that one committed meanwhile.
     let created = answers.iter().filter(|a| a.status == 201).count();
-    assert_eq!(created, 1, "{answers:?}");
+    assert!(created >= 1, "{answers:?}");
     for answer in answers.iter().filter(|a| a.status != 201) {
         answer.problem(409, "already_registered");
     }
+    // One account is left: every other created one was replaced.
+    let mut out = Vec::new();
+    crate::cli::run(&app, "audit list", "", &mut out).await;
+    let replaced = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains("\"event\":\"pending_account_replaced\""))
+        .count();
+    assert_eq!(replaced, created - 1);
+    let mut held = 0;
+    for i in 0..20 {
+        let mut out = Vec::new();
+        let args = format!("account show --username doe.{i}");
+        crate::cli::run(&app, &args, "", &mut out).await;
+        held += usize::from(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("pending_activation"),
+        );
+    }
+    assert_eq!(held, 1, "one account per provider");
 }
 
 // Cheap refusal: a login the hash pool cannot take is refused before it

@@ -48,12 +48,21 @@ async fn the_refusals_come_in_the_specs_order() {
         Some(StartError::ProviderMismatch)
     );
     register(&p, sample::practitioner_request(), "dr.doe").await;
+    // A pending account does not hold the provider; an activated one does.
+    assert!(
+        p.start_registration(sample::practitioner_request(), CTX)
+            .await
+            .is_ok()
+    );
+    p.activate(&p.last_link_token().unwrap(), CTX)
+        .await
+        .unwrap();
     assert_eq!(
         p.start_registration(sample::practitioner_request(), CTX)
             .await
             .err(),
         Some(StartError::AlreadyRegistered {
-            pending_activation: true
+            pending_activation: false
         })
     );
 }
@@ -319,34 +328,100 @@ async fn account_errors_come_in_the_specs_order() {
 }
 
 #[tokio::test]
-async fn the_provider_is_claimed_when_the_account_step_commits() {
+async fn the_provider_is_claimed_when_an_account_is_activated() {
     let p = portal();
-    let first = jane_started(&p).await;
-    let second = jane_started(&p).await;
-    for flow in [&first, &second] {
+    let flows = [
+        jane_started(&p).await,
+        jane_started(&p).await,
+        jane_started(&p).await,
+    ];
+    for flow in &flows {
         p.accept_agreement(flow.id.as_str(), agree(&flow.agreement_version), CTX)
             .await
             .unwrap();
     }
-    p.create_account(
-        second.id.as_str(),
-        Ok(sample::account_input_for("second")),
-        CTX,
-    )
-    .await
-    .unwrap();
+    let second = p
+        .create_account(
+            flows[1].id.as_str(),
+            Ok(sample::account_input_for("second")),
+            CTX,
+        )
+        .await
+        .unwrap();
+    // Still pending: a newer flow replaces it.
+    let first = p
+        .create_account(
+            flows[0].id.as_str(),
+            Ok(sample::account_input_for("first")),
+            CTX,
+        )
+        .await
+        .unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(
+        p.store.account_by_id(second.id).await.unwrap(),
+        None,
+        "one account per registrant"
+    );
+    p.activate(&p.last_link_token().unwrap(), CTX)
+        .await
+        .unwrap();
     assert_eq!(
         p.create_account(
-            first.id.as_str(),
-            Ok(sample::account_input_for("first")),
+            flows[2].id.as_str(),
+            Ok(sample::account_input_for("third")),
             CTX
         )
         .await
         .err(),
         Some(CreateAccountStepError::AlreadyRegistered {
-            pending_activation: true
+            pending_activation: false
         })
     );
+}
+
+/// SPEC §3 step 1: a mistyped email is corrected by registering again; the
+/// old link is dead, the username may be kept, and the replacement is
+/// audited.
+#[tokio::test]
+async fn registering_again_replaces_a_pending_account() {
+    let p = portal();
+    let mistyped = register(&p, sample::practitioner_request(), "dr.doe").await;
+    let old_link = p.last_link_token().unwrap();
+    let corrected = register(&p, sample::practitioner_request(), "dr.doe").await;
+    assert_ne!(corrected.id, mistyped.id);
+    assert_eq!(p.store.account_by_id(mistyped.id).await.unwrap(), None);
+    let new_link = p.last_link_token().unwrap();
+    assert_ne!(old_link, new_link);
+    assert_eq!(
+        p.activate(&old_link, CTX).await.err(),
+        Some(ActivationError::InvalidToken)
+    );
+    assert_eq!(
+        p.activate_link(&old_link, CTX).await.err(),
+        Some(ActivationError::InvalidToken),
+        "the old link is unknown, not 'already active'"
+    );
+    let emails = p.store.emails();
+    assert_eq!(
+        emails
+            .iter()
+            .filter(|e| e.kind.name() == "activation")
+            .count(),
+        2,
+        "the new account gets its own activation email"
+    );
+    assert_eq!(p.activate(&new_link, CTX).await.unwrap().id, corrected.id);
+    let replaced: Vec<_> = p
+        .store
+        .audit_events(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == AuditAction::PendingAccountReplaced)
+        .collect();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].username.as_deref(), Some("dr.doe"));
 }
 
 #[tokio::test]

@@ -178,7 +178,11 @@ impl Harness {
                     model.mismatches.push((provider, model.now));
                     (StartOutcome::Mismatch, None)
                 }
-                RosterAnswer::Verified(registrant) => match model.account_of(registrant) {
+                // Only an activated account holds its provider.
+                RosterAnswer::Verified(registrant) => match model
+                    .account_of(registrant)
+                    .filter(|holder| model.accounts[*holder].active)
+                {
                     Some(holder) => (
                         StartOutcome::AlreadyRegistered {
                             pending: !model.accounts[holder].active,
@@ -238,15 +242,24 @@ impl Harness {
             CreateOutcome::AlreadyCreated
         } else if model.now >= open.expires_at {
             CreateOutcome::Expired
-        } else if model.account_named(username).is_some() {
+        } else if model.account_named(username).is_some_and(|named| {
+            model.accounts[named].active || model.accounts[named].registrant != open.registrant
+        }) {
             CreateOutcome::UsernameTaken
-        } else if let Some(holder) = model.account_of(open.registrant) {
+        } else if let Some(holder) = model
+            .account_of(open.registrant)
+            .filter(|holder| model.accounts[*holder].active)
+        {
             CreateOutcome::AlreadyRegistered {
                 pending: !model.accounts[holder].active,
             }
         } else {
             CreateOutcome::Created
         };
+        // A pending account of the registrant is replaced.
+        let replaced = (expected == CreateOutcome::Created)
+            .then(|| model.account_of(open.registrant))
+            .flatten();
         let result = self
             .portal
             .create_account(&open.id, Ok(sample::account_input_for(username)), CTX)
@@ -271,6 +284,9 @@ impl Harness {
         let registrant = open.registrant;
         prop_assert_eq!(account.provider.registrant_key(), registrant.key());
         prop_assert!(!account.is_activated());
+        if let Some(old) = replaced {
+            self.model.accounts[old].gone = true;
+        }
         self.model.flows[flow].finished = true;
         self.model.accounts.push(ModelAccount {
             registrant,
@@ -280,6 +296,7 @@ impl Harness {
             failures: 0,
             locked_until: None,
             emailed_at: Vec::new(),
+            gone: false,
         });
         self.model.emails += 1;
         self.take_token(Purpose::Activation, self.model.accounts.len() - 1)
@@ -519,7 +536,8 @@ impl Harness {
                 stored.push(account);
             }
         }
-        prop_assert_eq!(stored.len(), model.accounts.len(), "number of accounts");
+        let kept = model.accounts.iter().filter(|a| !a.gone).count();
+        prop_assert_eq!(stored.len(), kept, "number of accounts");
 
         // At most one account per registrant.
         for (i, account) in stored.iter().enumerate() {
@@ -552,7 +570,7 @@ impl Harness {
             "a practitioner paid under the group got an account"
         );
 
-        for expected in &model.accounts {
+        for expected in model.accounts.iter().filter(|a| !a.gone) {
             let Some(account) = stored
                 .iter()
                 .find(|a| a.username.key() == expected.username)

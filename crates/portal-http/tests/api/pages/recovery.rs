@@ -54,7 +54,11 @@ async fn forgot_and_reset_through_the_pages(db: Db) {
     .await;
     assert_eq!(weak.status, 422);
     assert!(weak.text.contains(r#"role="alert""#));
-    assert!(weak.text.contains("Use at least"), "{}", weak.text);
+    assert!(
+        weak.text.contains("Must be at least 12 characters long."),
+        "{}",
+        weak.text
+    );
 
     let reset = [
         ("csrf", csrf.as_str()),

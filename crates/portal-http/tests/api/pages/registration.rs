@@ -1,6 +1,8 @@
 //! Registration through the pages, and its edge pages.
 
 use super::*;
+use crate::helpers::{Auth, RESET};
+use serde_json::{Value, json};
 
 both!(registration_through_the_pages);
 async fn registration_through_the_pages(db: Db) {
@@ -29,6 +31,7 @@ async fn registration_through_the_pages(db: Db) {
     assert_eq!(unknown.status, 404);
     assert!(unknown.text.contains(r#"role="alert""#));
     assert!(unknown.text.contains("does not exist in Provider Portal"));
+    assert!(unknown.text.contains("CareSource Provider Number"));
     assert!(unknown.text.contains("1-855-202-1058"));
 
     details[2] = ("provider_id", "P1001");
@@ -64,11 +67,20 @@ async fn registration_through_the_pages(db: Db) {
     let weak = submit(&app, "/register/account", &jar, &step3).await;
     assert_eq!(weak.status, 422);
     assert!(weak.text.contains(r#"role="alert""#));
-    assert!(weak.text.contains("Use at least"), "{}", weak.text);
+    assert!(
+        weak.text
+            .contains("Must be at least 12 characters long. This one has 5."),
+        "{}",
+        weak.text
+    );
     step3[3] = ("password", PASSWORD);
     let done = submit(&app, "/register/account", &jar, &step3).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains("spam"));
+    assert!(
+        done.text
+            .contains("Entered the wrong email? Register again")
+    );
     let token = app.token_in("dr.doe", ACTIVATION, 1).await;
     assert!(!token.is_empty());
 }
@@ -218,4 +230,308 @@ async fn registration_edge_pages_offer_to_start_again(db: Db) {
     )
     .await;
     assert_start_again(&expired, 410, "This registration has expired.");
+}
+
+/// The account step for Jane Doe's flow `id` with this username and email.
+fn jane_account<'a>(
+    csrf: &'a str,
+    id: &'a str,
+    username: &'a str,
+    email: &'a str,
+) -> [(&'a str, &'a str); 7] {
+    [
+        ("csrf", csrf),
+        ("registration_id", id),
+        ("username", username),
+        ("password", PASSWORD),
+        ("email", email),
+        ("security_question_id", "1"),
+        ("security_answer", "Fluffy"),
+    ]
+}
+
+/// Steps 2 and 3 through the pages for flow `id`: the confirmation page.
+async fn finish_through_the_pages(
+    app: &TestApp,
+    id: &str,
+    csrf: &str,
+    jar: &str,
+    username: &str,
+    email: &str,
+) -> Answer {
+    let agreement = app.get("/api/v1/agreement").await.json();
+    let version = agreement["version"].as_str().unwrap_or_default().to_owned();
+    let accepted = submit(
+        app,
+        "/register/agreement",
+        jar,
+        &[
+            ("csrf", csrf),
+            ("registration_id", id),
+            ("agreement_version", &version),
+            ("accepted", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    submit(
+        app,
+        "/register/account",
+        jar,
+        &jane_account(csrf, id, username, email),
+    )
+    .await
+}
+
+both!(a_mistyped_email_is_corrected_by_registering_again);
+/// SPEC §3 step 1: a pending account does not hold the provider. Registering
+/// again replaces it: its link is dead, its username free, and the
+/// replacement is audited.
+async fn a_mistyped_email_is_corrected_by_registering_again(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (id, csrf, jar) = start_through_the_page(&app).await;
+    let first =
+        finish_through_the_pages(&app, &id, &csrf, &jar, "dr.doe", "dr.doe.typo@example.org").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let old_link = app.token_in("dr.doe.typo", ACTIVATION, 1).await;
+
+    // The same provider again: not `already_registered`, the flow goes on.
+    let (id, _, _) = start_through_the_page(&app).await;
+    let second =
+        finish_through_the_pages(&app, &id, &csrf, &jar, "dr.doe", "dr.doe@example.org").await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert!(second.text.contains("Registration complete"));
+    let link = app.token_in("dr.doe", ACTIVATION, 1).await;
+
+    let dead = app
+        .send(browser().get(app.url(&format!("/activate?token={old_link}"))))
+        .await;
+    assert_eq!(dead.status, 400, "the old link is unknown now");
+    assert!(dead.text.contains(r#"action="/activation/resend""#));
+    let done = visit(&app, &format!("/activate?token={link}")).await;
+    assert!(done.text.contains("Account activated"));
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 201);
+    let me = app
+        .get_as(
+            "/api/v1/me",
+            Auth::Bearer(&app.login("dr.doe", PASSWORD).await.token()),
+        )
+        .await;
+    assert_eq!(me.json()["email"], "dr.doe@example.org");
+
+    let mut out = Vec::new();
+    crate::cli::run(&app, "audit list", "", &mut out).await;
+    let audit: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let replaced: Vec<_> = audit
+        .iter()
+        .filter(|e| e["event"] == "pending_account_replaced")
+        .collect();
+    assert_eq!(replaced.len(), 1, "{audit:?}");
+    assert_eq!(replaced[0]["username"], "dr.doe");
+
+    // Now activated, the provider is held: the page says what to do.
+    let (_, csrf) = open(&app, "/register?type=practitioner").await;
+    let jar = format!("portal_csrf={csrf}");
+    let held = submit(&app, "/register", &jar, &jane_details(&csrf)).await;
+    assert_eq!(held.status, 409, "{}", held.text);
+    assert!(held.text.contains("already registered"));
+    assert!(held.text.contains(r#"href="/login""#));
+    assert!(
+        held.text.contains("never activated does not count"),
+        "{}",
+        held.text
+    );
+}
+
+both!(the_seeds_tips_are_on_the_registration_pages);
+/// The seed's instructions, on screen (issue 17, item 4).
+async fn the_seeds_tips_are_on_the_registration_pages(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let welcome = [
+        "If it shows a Group Payee ID, register as a",
+        "If you are registered as an individual, register as a",
+    ];
+    let choice = visit(&app, "/register").await;
+    assert!(
+        choice
+            .text
+            .contains("<title>User Registration — CareSource Provider Portal</title>"),
+        "{}",
+        choice.text
+    );
+    assert!(choice.text.contains("<h1>User Registration</h1>"));
+    assert!(
+        choice
+            .text
+            .contains("A Group sees every provider under the Group Tax ID.")
+    );
+    let (practitioner, _) = open(&app, "/register?type=practitioner").await;
+    let (group, csrf) = open(&app, "/register?type=group").await;
+    for page in [&choice, &practitioner, &group] {
+        for tip in welcome {
+            assert!(page.text.contains(tip), "{tip:?} in {}", page.text);
+        }
+    }
+    for page in [&practitioner, &group] {
+        assert!(page.text.contains(r#"aria-describedby="zip-tip""#));
+        assert!(
+            page.text
+                .contains("Any ZIP code from your provider profile works.")
+        );
+    }
+    assert!(
+        group
+            .text
+            .contains("A Group sees every provider under the Group Tax ID.")
+    );
+    assert!(!practitioner.text.contains("A Group sees every provider"));
+    // The Group form's fields in the seed's order.
+    let at = |name: &str| {
+        group
+            .text
+            .find(&format!(r#"name="{name}""#))
+            .unwrap_or_else(|| panic!("{name} on the group form"))
+    };
+    assert!(at("group_name") < at("tax_id"));
+    assert!(at("tax_id") < at("provider_id"));
+    assert!(at("provider_id") < at("zip"));
+
+    // The account step: the email and security question tips.
+    let _ = csrf;
+    let (id, csrf, jar2) = start_through_the_page(&app).await;
+    let agreement = app.get("/api/v1/agreement").await.json();
+    let version = agreement["version"].as_str().unwrap_or_default().to_owned();
+    let account = submit(
+        &app,
+        "/register/agreement",
+        &jar2,
+        &[
+            ("csrf", csrf.as_str()),
+            ("registration_id", id.as_str()),
+            ("agreement_version", &version),
+            ("accepted", "true"),
+        ],
+    )
+    .await;
+    assert!(account.text.contains(r#"aria-describedby="email-tip""#));
+    assert!(
+        account
+            .text
+            .contains("The email you enter is used to send your account activation.")
+    );
+    assert!(account.text.contains(r#"aria-describedby="security-tip""#));
+    assert!(
+        account
+            .text
+            .contains("you may need them to confirm your identity when calling for support")
+    );
+}
+
+both!(password_rules_are_listed_with_reasons_and_refusals_repeat_them);
+/// Issue 17, item 5: the seed's two rules first, each extra rule with its
+/// reason, `reused` only where a password is replaced, and a refusal in
+/// the words of the rule it names.
+async fn password_rules_are_listed_with_reasons_and_refusals_repeat_them(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    let (id, csrf, jar) = start_through_the_page(&app).await;
+    let agreement = app.get("/api/v1/agreement").await.json();
+    let version = agreement["version"].as_str().unwrap_or_default().to_owned();
+    let account = submit(
+        &app,
+        "/register/agreement",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("registration_id", id.as_str()),
+            ("agreement_version", &version),
+            ("accepted", "true"),
+        ],
+    )
+    .await;
+    let rules = [
+        "Must be at least 12 characters long.",
+        "Must contain an uppercase letter, a lowercase letter, a number and a special character.",
+        "Must not contain your username or email.",
+        "Must not be a common or easily guessed password.",
+    ];
+    let mut last = 0;
+    for rule in rules {
+        let at = account
+            .text
+            .find(rule)
+            .unwrap_or_else(|| panic!("{rule:?} in {}", account.text));
+        assert!(at > last, "{rule:?} in order");
+        last = at;
+    }
+    assert!(account.text.contains(r#"<span class="reason">"#));
+    assert!(
+        !account
+            .text
+            .contains("Must not be a password you used before.")
+    );
+
+    let refused = submit(
+        &app,
+        "/register/account",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("registration_id", id.as_str()),
+            ("username", "dr.doe"),
+            ("password", "Password1234!"),
+            ("email", "dr.doe@example.org"),
+            ("security_question_id", "1"),
+            ("security_answer", "Fluffy"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .text
+            .contains("<li>Must not be a common or easily guessed password."),
+        "{}",
+        refused.text
+    );
+    let mine = submit(
+        &app,
+        "/register/account",
+        &jar,
+        &[
+            ("csrf", csrf.as_str()),
+            ("registration_id", id.as_str()),
+            ("username", "quartzman"),
+            ("password", "Quartzman-Harbor-71-Lantern"),
+            ("email", "dr.doe@example.org"),
+            ("security_question_id", "1"),
+            ("security_answer", "Fluffy"),
+        ],
+    )
+    .await;
+    assert!(
+        mine.text
+            .contains("<li>Must not contain your username or email."),
+        "{}",
+        mine.text
+    );
+
+    // Where a password is replaced, `reused` is listed too.
+    app.register_active(true, "acme.office").await;
+    app.post(
+        "/api/v1/password-resets",
+        &json!({"username": "acme.office"}),
+    )
+    .await;
+    let token = app.token_in("acme.office", RESET, 1).await;
+    let (reset, _) = open(&app, &format!("/reset-password?token={token}")).await;
+    assert!(
+        reset
+            .text
+            .contains("Must not be a password you used before.")
+    );
+    assert!(reset.text.find(rules[0]) < reset.text.find(rules[3]));
 }

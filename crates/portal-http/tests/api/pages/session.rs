@@ -261,7 +261,9 @@ async fn the_password_is_changed_from_the_home_page(db: Db) {
     let reused = change(PASSWORD, PASSWORD).await;
     assert_eq!(reused.status, 422);
     assert!(
-        reused.text.contains("different from your current one"),
+        reused
+            .text
+            .contains("Must not be a password you used before. This is your current password."),
         "{}",
         reused.text
     );

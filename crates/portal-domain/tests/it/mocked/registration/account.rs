@@ -233,15 +233,34 @@ async fn create_provider_claimed_meanwhile_is_already_registered() {
     create_until(&mut fx, CreateCall::Registrant);
     fx.store
         .expect_account_by_registrant()
-        .return_const(Ok(Some(pending_account())));
+        .return_const(Ok(Some(active_account())));
     fx.hasher.expect_hash_password().never();
     fx.store.expect_create_account().never();
     assert_eq!(
         create(fx).await,
         Err(CreateAccountStepError::AlreadyRegistered {
-            pending_activation: true
+            pending_activation: false
         })
     );
+}
+
+/// A pending holder does not stop the step: the store replaces it at
+/// commit (SPEC §3 step 1).
+#[tokio::test]
+async fn create_goes_on_past_a_pending_holder() {
+    let mut fx = Fx::new();
+    create_until(&mut fx, CreateCall::Registrant);
+    fx.store
+        .expect_account_by_registrant()
+        .return_const(Ok(Some(pending_account())));
+    fx.hasher
+        .expect_hash_password()
+        .return_const(Err(HashError::Failed("down".to_owned())));
+    fx.store.expect_create_account().never();
+    assert!(matches!(
+        create(fx).await,
+        Err(CreateAccountStepError::Fault(_))
+    ));
 }
 
 #[tokio::test]

@@ -261,8 +261,12 @@ async fn start_practitioner_paid_under_a_group_is_told_to_register_as_group() {
 }
 
 #[tokio::test]
-async fn start_already_registered_tells_whether_activation_is_pending() {
-    for (holder, pending_activation) in [(pending_account(), true), (active_account(), false)] {
+async fn start_already_registered_only_for_an_account_that_holds_the_provider() {
+    let disabled_pending = Account {
+        disabled: true,
+        ..pending_account()
+    };
+    for (holder, pending_activation) in [(active_account(), false), (disabled_pending, false)] {
         let mut fx = Fx::new();
         start_until(&mut fx, StartCall::Registrant);
         fx.store

@@ -30,6 +30,9 @@ pub(super) struct ModelAccount {
     pub(super) locked_until: Option<OffsetDateTime>,
     /// When reset or resend emails went out (the registration's doesn't count).
     pub(super) emailed_at: Vec<OffsetDateTime>,
+    /// Replaced by a newer registration while pending (SPEC §3 step 1):
+    /// deleted with its links, its username free.
+    pub(super) gone: bool,
 }
 
 impl ModelAccount {
@@ -93,13 +96,15 @@ pub(super) struct Model {
 impl Model {
     pub(super) fn account_named(&self, name: &str) -> Option<usize> {
         let key = name.trim().to_ascii_lowercase();
-        self.accounts.iter().position(|a| a.username == key)
+        self.accounts
+            .iter()
+            .position(|a| !a.gone && a.username == key)
     }
 
     pub(super) fn account_of(&self, registrant: Registrant) -> Option<usize> {
         self.accounts
             .iter()
-            .position(|a| a.registrant == registrant)
+            .position(|a| !a.gone && a.registrant == registrant)
     }
 
     /// The token, if it works now for `purpose`: issued for it, unused,
@@ -112,6 +117,7 @@ impl Model {
             .iter()
             .rposition(|t| t.account == token.account && t.purpose == token.purpose);
         (token.purpose == purpose
+            && !self.accounts[token.account].gone
             && !token.used
             && self.now < token.issued_at + token.purpose.ttl()
             && newest == Some(index))
