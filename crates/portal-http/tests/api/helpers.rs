@@ -470,14 +470,19 @@ impl TestApp {
     /// Waits for at least `count` messages to `username`'s address whose
     /// subject is `subject`, and returns the newest.
     pub async fn mail(&self, username: &str, subject: &str, count: usize) -> Mail {
-        let to = email_of(username);
+        self.mail_to(&email_of(username), subject, count).await
+    }
+
+    /// Waits for at least `count` messages to the address `to` whose
+    /// subject is `subject`, and returns the newest.
+    pub async fn mail_to(&self, to: &str, subject: &str, count: usize) -> Mail {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             let found: Vec<Mail> = self
                 .sink
                 .received()
                 .into_iter()
-                .filter(|r| r.rcpt_to.iter().any(|rcpt| rcpt.eq_ignore_ascii_case(&to)))
+                .filter(|r| r.rcpt_to.iter().any(|rcpt| rcpt.eq_ignore_ascii_case(to)))
                 .map(|r| Mail::parse(&r.data))
                 .filter(|m| m.subject == subject)
                 .collect();
