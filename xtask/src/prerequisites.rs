@@ -4,7 +4,7 @@
 //! tests that use them fail without them (they never skip):
 //!
 //! - `chromium` and `chromedriver` for `portal-http`'s browser test
-//!   (`browser::register_activate_lock_out_and_reset_in_chromium`);
+//!   (`browser::the_seeds_instructions_walked_in_chromium`);
 //! - `pg_dump`, `pg_restore` and `sqlite3` for the runbook test
 //!   (`runbook::every_command_of_the_operations_runbook_works_on_*`), which runs
 //!   the back-up commands of `docs/OPERATIONS.md`.
