@@ -192,10 +192,12 @@ pub async fn client_addr(
 
 /// The rate limit on account-changing routes (every POST of SPEC §8's list
 /// and the HTML forms that do the same, and the activation link's `GET
-/// /activate`, which activates as `POST /api/v1/activations` does).
+/// /activate`, which activates as `POST /api/v1/activations` does; a
+/// `HEAD` of it runs the same handler, so it counts too).
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let changes_accounts = request.method() == Method::POST
-        || (request.method() == Method::GET && request.uri().path() == "/activate");
+        || (matches!(*request.method(), Method::GET | Method::HEAD)
+            && request.uri().path() == "/activate");
     if changes_accounts
         && let Some(addr) = request.extensions().get::<ClientAddr>()
         && let Err(retry_after_seconds) = state.limiter.check(addr.0)

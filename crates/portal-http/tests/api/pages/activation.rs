@@ -108,8 +108,9 @@ async fn the_activation_link_counts_against_the_rate_limit(db: Db) {
             .await;
         assert_eq!(page.status, 400);
     }
+    // A HEAD runs the same handler: it counts too.
     let limited = app
-        .send(browser().get(app.url("/activate?token=garbage")))
+        .send(browser().head(app.url("/activate?token=garbage")))
         .await;
     assert_eq!(limited.status, 429, "{}", limited.text);
     assert!(limited.header("retry-after").is_some());
