@@ -85,6 +85,19 @@ impl<T> HeadDeadline<T> {
     }
 }
 
+impl<T> HeadDeadline<T> {
+    /// Follows the bytes being written: the answer to the request read
+    /// means the next byte read starts a new head. An interim answer
+    /// (`100 Continue`) is not the answer: the body comes after it. (A
+    /// pipelined head already read in full is not timed again.)
+    fn answering(&mut self, bytes: &[u8]) {
+        let interim = bytes.starts_with(b"HTTP/1.1 1") || bytes.starts_with(b"HTTP/1.0 1");
+        if self.stage == Stage::AfterHead && !interim {
+            self.stage = Stage::Idle;
+        }
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for HeadDeadline<T> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -121,11 +134,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
         bytes: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        // Writing means answering: the next byte read starts a new head.
-        // (A pipelined head already read in full is not timed again.)
-        if this.stage == Stage::AfterHead {
-            this.stage = Stage::Idle;
-        }
+        this.answering(bytes);
         Pin::new(&mut this.inner).poll_write(cx, bytes)
     }
 
@@ -135,8 +144,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.stage == Stage::AfterHead {
-            this.stage = Stage::Idle;
+        if let Some(first) = bufs.iter().find(|buf| !buf.is_empty()) {
+            this.answering(first);
         }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
@@ -185,6 +194,19 @@ mod tests {
             after(&[b"GET / HTTP/1.1\r\nX: \r\r"]),
             Stage::Head { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn an_interim_answer_does_not_end_the_request() {
+        let (socket, _peer) = tokio::io::duplex(64);
+        let mut connection = HeadDeadline::new(socket, Duration::from_secs(10));
+        connection.saw(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        connection.answering(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(connection.stage, Stage::AfterHead);
+        connection.saw(b"the body");
+        assert_eq!(connection.stage, Stage::AfterHead, "a body is no head");
+        connection.answering(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(connection.stage, Stage::Idle);
     }
 
     #[tokio::test]

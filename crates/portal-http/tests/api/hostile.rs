@@ -289,6 +289,39 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     assert!(took < Duration::from_millis(2300), "closed late: {took:?}");
 }
 
+// A body sent after `100 Continue` is no new head: an answer that takes
+// longer than the header timeout after it is still delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_after_100_continue_is_delivered() {
+    let slow = axum::Router::new().route(
+        "/test/slow-post",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            format!("read {} bytes", body.len())
+        }),
+    );
+    let server = start(short(1, 10, 30, 1024), &[], slow).await;
+    let mut stream = TcpStream::connect(server.public).await.unwrap();
+    stream
+        .write_all(
+            b"POST /test/slow-post HTTP/1.1\r\nHost: portal\r\nContent-Type: text/plain\r\n\
+              Content-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let interim = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100 "), "{interim}");
+    stream.write_all(b"hello").await.unwrap();
+    let answer = read_answer(&mut stream, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("read 5 bytes"), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_past_the_deadline_is_503_overloaded() {
     let slow = axum::Router::new().route(
