@@ -83,15 +83,30 @@ async fn change_lock_state<T>(
     let before = rows::lock_state(&row)?;
     let (after, answer) = change(before);
     if after != before {
-        sqlx::query("UPDATE accounts SET failed_logins = $2, locked_until = $3 WHERE id = $1")
-            .bind(id.get())
-            .bind(i32::try_from(after.failed_count).unwrap_or(i32::MAX))
-            .bind(after.locked_until)
-            .execute(&mut *conn)
-            .await
-            .map_err(op("write lock state"))?;
+        write_lock_state(conn, id, after).await?;
     }
     Ok(((before, after), answer))
+}
+
+/// Writes a failure count and lock a rule of [`LockState`] decided.
+async fn write_lock_state(
+    conn: &mut PgConnection,
+    id: AccountId,
+    state: LockState,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET failed_logins = $2, locked_until = $3 WHERE id = $1")
+        .bind(id.get())
+        .bind(failed_count(state))
+        .bind(state.locked_until)
+        .execute(conn)
+        .await
+        .map_err(op("write lock state"))?;
+    Ok(())
+}
+
+/// The `failed_logins` column of a state.
+fn failed_count(state: LockState) -> i32 {
+    i32::try_from(state.failed_count).unwrap_or(i32::MAX)
 }
 
 /// Locks the account's row: every transaction that changes an account and
@@ -534,9 +549,9 @@ impl UserStore for PgStore {
                  WHERE id = $1 AND failed_logins = $4 AND locked_until IS NOT DISTINCT FROM $5",
             )
             .bind(id.get())
-            .bind(i32::try_from(after.failed_count).unwrap_or(i32::MAX))
+            .bind(failed_count(after))
             .bind(after.locked_until)
-            .bind(i32::try_from(seen.failed_count).unwrap_or(i32::MAX))
+            .bind(failed_count(seen))
             .bind(seen.locked_until)
             .execute(&self.pool)
             .await
@@ -600,14 +615,18 @@ impl UserStore for PgStore {
     ) -> Result<CredentialWrite, StoreError> {
         // One statement, so one round trip and one commit: this is the hot
         // path of every login. It applies only while the password hash is
-        // the one verified: the UPDATE waits for a reset that holds the row
-        // and then re-reads it, so a login that verified a password a reset
-        // has just replaced writes nothing.
+        // the one verified and the account holds no lock at all (a state
+        // `CredentialWrite::judge` lets through at any time; a granted place
+        // leaves no lock behind): the UPDATE waits for a reset or a failure
+        // that holds the row and then re-reads it. Anything else is judged
+        // under the row lock.
+        let cleared = LockState::cleared();
+        let rehashed = rehashed.as_ref().map(PasswordHash::as_phc);
         let written = sqlx::query(
             "WITH account AS ( \
-                 UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = $3, \
+                 UPDATE accounts SET failed_logins = $12, locked_until = $13, last_login_at = $3, \
                  password_hash = coalesce($5, password_hash) WHERE id = $2 AND password_hash = $11 \
-                 AND (locked_until IS NULL OR locked_until <= $3) RETURNING id), \
+                 AND locked_until IS NULL RETURNING id), \
              session AS ( \
                  INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
                  SELECT $1, id, $3, $4 FROM account RETURNING account_id) \
@@ -618,28 +637,60 @@ impl UserStore for PgStore {
         .bind(id.get())
         .bind(session.created_at)
         .bind(session.last_seen_at)
-        .bind(rehashed.as_ref().map(PasswordHash::as_phc))
+        .bind(rehashed)
         .bind(audit.at)
         .bind(audit.action.as_str())
         .bind(audit.username.as_deref())
         .bind(audit.client_addr.map(|addr| addr.to_string()))
         .bind(&audit.outcome)
         .bind(verified.as_phc())
+        .bind(failed_count(cleared))
+        .bind(cleared.locked_until)
         .execute(&self.pool)
         .await
         .map_err(op("record login success"))?;
         if written.rows_affected() == 1 {
             return Ok(CredentialWrite::Applied);
         }
-        // Nothing written: say why (rare, so a second read is fine).
-        let Some(account) = self.account_by_id(id).await? else {
-            return Ok(CredentialWrite::Stale);
-        };
-        Ok(CredentialWrite::refused(
-            &account,
-            verified,
-            session.created_at,
-        ))
+        // Nothing written (rare): the account holds a lock, in force or
+        // ended, or its hash changed. Decided under the row lock.
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let Some(row) = lock_account(&mut tx, id).await? else {
+                return Ok(CredentialWrite::Stale);
+            };
+            let account = rows::account(&row)?;
+            let judged = CredentialWrite::judge(&account, verified, session.created_at);
+            if judged != CredentialWrite::Applied {
+                return Ok(judged);
+            }
+            write_lock_state(&mut tx, id, cleared).await?;
+            sqlx::query(
+                "UPDATE accounts SET last_login_at = $2, password_hash = coalesce($3, password_hash) \
+                 WHERE id = $1",
+            )
+            .bind(id.get())
+            .bind(session.created_at)
+            .bind(rehashed)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record login success"))?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(hash_bytes(&session.token_hash))
+            .bind(id.get())
+            .bind(session.created_at)
+            .bind(session.last_seen_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store session"))?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(op("commit login"))?;
+            Ok(CredentialWrite::Applied)
+        })
+        .await
     }
 
     async fn record_agreement(
@@ -685,12 +736,8 @@ impl UserStore for PgStore {
     }
 
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(id.get())
-            .execute(&self.pool)
-            .await
-            .map_err(op("clear lock"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
+        write_lock_state(&mut conn, id, LockState::cleared()).await
     }
 
     async fn issue_token(
@@ -824,12 +871,13 @@ impl UserStore for PgStore {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
-            sqlx::query("UPDATE accounts SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1")
+            sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
                 .bind(id.get())
                 .bind(new_hash.as_phc())
                 .execute(&mut *tx)
                 .await
                 .map_err(op("reset password"))?;
+            write_lock_state(&mut tx, id, LockState::cleared()).await?;
             sqlx::query("DELETE FROM sessions WHERE account_id = $1")
                 .bind(id.get())
                 .execute(&mut *tx)
@@ -888,12 +936,12 @@ impl UserStore for PgStore {
                     .await
                     .map_err(op("find session"))?
                     .is_some();
-            let account = rows::account(&row)?;
-            if account.password_hash != change.verified || !session_kept {
+            if !session_kept {
                 return Ok(CredentialWrite::Stale);
             }
-            if let Some(locked_until) = account.lock.locked_until(now) {
-                return Ok(CredentialWrite::Locked { locked_until });
+            let judged = CredentialWrite::judge(&rows::account(&row)?, &change.verified, now);
+            if judged != CredentialWrite::Applied {
+                return Ok(judged);
             }
             sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
                 .bind(id.get())

@@ -520,29 +520,24 @@ impl UserStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        // Only while the password is the one verified: a reset that
-        // committed meanwhile leaves this login nothing to write.
-        let updated = sqlx::query(
-            "UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ?2, \
-             password_hash = coalesce(?3, password_hash) WHERE id = ?1 AND password_hash = ?4 \
-             AND (locked_until IS NULL OR locked_until <= ?2)",
+        // Judged on the account as the write lock holds it: a reset that
+        // committed meanwhile, or a lock, leaves this login nothing to write.
+        let account = fetch_account(&mut tx, id).await?;
+        let judged = CredentialWrite::judge(&account, verified, session.created_at);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
+        }
+        write_lock_state(&mut tx, id, LockState::cleared()).await?;
+        sqlx::query(
+            "UPDATE accounts SET last_login_at = ?2, password_hash = coalesce(?3, password_hash) \
+             WHERE id = ?1",
         )
         .bind(id.get())
         .bind(Ts(session.created_at))
         .bind(rehashed.as_ref().map(PasswordHash::as_phc))
-        .bind(verified.as_phc())
         .execute(&mut *tx)
         .await
         .map_err(op("record login success"))?;
-        if updated.rows_affected() == 0 {
-            // Nothing written: say why.
-            let account = fetch_account(&mut tx, id).await?;
-            return Ok(CredentialWrite::refused(
-                &account,
-                verified,
-                session.created_at,
-            ));
-        }
         insert_session(&mut tx, session).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit login"))?;
@@ -593,12 +588,8 @@ impl UserStore for SqliteStore {
     }
 
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1")
-            .bind(id.get())
-            .execute(&self.pool)
-            .await
-            .map_err(op("clear lock"))?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
+        write_lock_state(&mut conn, id, LockState::cleared()).await
     }
 
     async fn issue_token(
@@ -740,12 +731,13 @@ impl UserStore for SqliteStore {
             .await
             .map_err(op("begin"))?;
         let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
-        sqlx::query("UPDATE accounts SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1")
+        sqlx::query("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")
             .bind(id.get())
             .bind(new_hash.as_phc())
             .execute(&mut *tx)
             .await
             .map_err(op("reset password"))?;
+        write_lock_state(&mut tx, id, LockState::cleared()).await?;
         sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
             .bind(id.get())
             .execute(&mut *tx)
@@ -793,37 +785,30 @@ impl UserStore for SqliteStore {
             .map_err(op("begin"))?;
         let id = change.account_id;
         // Only while the password is the one verified and the asking
-        // session still exists: a reset or a logout that committed first
-        // wins.
-        let updated = sqlx::query(
-            "UPDATE accounts SET password_hash = ?2 WHERE id = ?1 AND password_hash = ?3 \
-             AND (locked_until IS NULL OR locked_until <= ?5) \
-             AND EXISTS (SELECT 1 FROM sessions WHERE token_hash = ?4 AND account_id = ?1)",
-        )
-        .bind(id.get())
-        .bind(change.new_hash.as_phc())
-        .bind(change.verified.as_phc())
-        .bind(hash_bytes(&change.keep))
-        .bind(Ts(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("change password"))?;
-        if updated.rows_affected() == 0 {
-            let session_kept =
-                sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1 AND account_id = ?2")
-                    .bind(hash_bytes(&change.keep))
-                    .bind(id.get())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(op("find session"))?
-                    .is_some();
-            let account = fetch_account(&mut tx, id).await?;
-            return Ok(if session_kept {
-                CredentialWrite::refused(&account, &change.verified, now)
-            } else {
-                CredentialWrite::Stale
-            });
+        // session still exists, judged under the write lock: a reset or a
+        // logout that committed first wins.
+        let session_kept =
+            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1 AND account_id = ?2")
+                .bind(hash_bytes(&change.keep))
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(op("find session"))?
+                .is_some();
+        let account = fetch_account(&mut tx, id).await?;
+        if !session_kept {
+            return Ok(CredentialWrite::Stale);
         }
+        let judged = CredentialWrite::judge(&account, &change.verified, now);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
+        }
+        sqlx::query("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")
+            .bind(id.get())
+            .bind(change.new_hash.as_phc())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("change password"))?;
         sqlx::query("DELETE FROM sessions WHERE account_id = ?1 AND token_hash <> ?2")
             .bind(id.get())
             .bind(hash_bytes(&change.keep))
@@ -1088,15 +1073,25 @@ async fn change_lock_state<T>(
     let before = rows::lock_state(&row)?;
     let (after, answer) = change(before);
     if after != before {
-        sqlx::query("UPDATE accounts SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")
-            .bind(id.get())
-            .bind(i64::from(after.failed_count))
-            .bind(after.locked_until.map(Ts))
-            .execute(&mut *conn)
-            .await
-            .map_err(op("write lock state"))?;
+        write_lock_state(conn, id, after).await?;
     }
     Ok(((before, after), answer))
+}
+
+/// Writes a failure count and lock a rule of [`LockState`] decided.
+async fn write_lock_state(
+    conn: &mut SqliteConnection,
+    id: AccountId,
+    state: LockState,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE accounts SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")
+        .bind(id.get())
+        .bind(i64::from(state.failed_count))
+        .bind(state.locked_until.map(Ts))
+        .execute(conn)
+        .await
+        .map_err(op("write lock state"))?;
+    Ok(())
 }
 
 async fn insert_session(conn: &mut SqliteConnection, session: &Session) -> Result<(), StoreError> {

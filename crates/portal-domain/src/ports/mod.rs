@@ -234,15 +234,18 @@ pub enum CredentialWrite {
 }
 
 impl CredentialWrite {
-    /// Why a write after a verification did not apply to `account` as it is
-    /// now: its hash is no longer the verified one, else a lock is in force
-    /// at `now`. For a store whose write matched nothing.
-    pub fn refused(account: &Account, verified: &PasswordHash, now: OffsetDateTime) -> Self {
+    /// Whether a write after a verification may apply to `account` as the
+    /// store holds it (under its lock) at `now`: not when its hash is no
+    /// longer the verified one ([`Self::Stale`]), else not while a lock is
+    /// in force ([`Self::Locked`]: a success never lifts a lock). The one
+    /// place this rule is written; stores read the account and ask.
+    pub fn judge(account: &Account, verified: &PasswordHash, now: OffsetDateTime) -> Self {
+        if account.password_hash != *verified {
+            return Self::Stale;
+        }
         match account.lock.locked_until(now) {
-            Some(locked_until) if account.password_hash == *verified => {
-                Self::Locked { locked_until }
-            }
-            _ => Self::Stale,
+            Some(locked_until) => Self::Locked { locked_until },
+            None => Self::Applied,
         }
     }
 }

@@ -138,6 +138,7 @@ macro_rules! __contract_cases {
             failures_count_lock_and_restart,
             parallel_failures_count_exactly_and_lock_once,
             login_success_clears_lock_and_stores_session,
+            login_success_after_a_lock_ended_clears_it,
             account_reads_for_logins_and_sessions_carry_the_current_provider,
             sessions_touch_forward_and_revoke,
             agreement_acceptance_is_recorded,

@@ -425,11 +425,9 @@ impl UserStore for InMemoryStore {
     ) -> Result<CredentialWrite, StoreError> {
         let mut state = lock(&self.state);
         let account = state.account_mut(id)?;
-        if account.password_hash != *verified {
-            return Ok(CredentialWrite::Stale);
-        }
-        if let Some(locked_until) = account.lock.locked_until(session.created_at) {
-            return Ok(CredentialWrite::Locked { locked_until });
+        let judged = CredentialWrite::judge(account, verified, session.created_at);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
         }
         account.lock = LockState::cleared();
         account.last_login_at = Some(session.created_at);
@@ -606,11 +604,12 @@ impl UserStore for InMemoryStore {
             .get(&change.keep)
             .is_some_and(|session| session.account_id == id);
         let account = state.account_mut(id)?;
-        if account.password_hash != change.verified || !session_kept {
+        if !session_kept {
             return Ok(CredentialWrite::Stale);
         }
-        if let Some(locked_until) = account.lock.locked_until(now) {
-            return Ok(CredentialWrite::Locked { locked_until });
+        let judged = CredentialWrite::judge(account, &change.verified, now);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
         }
         account.password_hash = change.new_hash.clone();
         state

@@ -153,6 +153,69 @@ pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: Provi
     );
 }
 
+/// A success is judged against the stored lock: refused while it is in
+/// force (nothing written), applied from the instant it ends, when the
+/// ended lock is still stored and the success clears it.
+pub async fn login_success_after_a_lock_ended_clears_it<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(1),
+    };
+    for _ in 0..2 {
+        failed_login(&s.store, account.id, at(1), policy)
+            .await
+            .unwrap();
+    }
+    let lock_end = at(1) + Duration::hours(1);
+    let during = session_for(&account, 7, lock_end - Duration::seconds(1));
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &during,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        CredentialWrite::Locked {
+            locked_until: lock_end
+        }
+    );
+    assert_eq!(stored_session(&s.store, &during.token_hash).await, None);
+    let still = stored_account(&s.store, account.id).await;
+    assert_eq!(still.lock.locked_until, Some(lock_end), "nothing written");
+    assert_eq!(still.password_hash, account.password_hash);
+    let after = session_for(&account, 8, lock_end);
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &after,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Applied);
+    let stored = stored_account(&s.store, account.id).await;
+    assert_eq!(stored.lock, LockState::cleared());
+    assert_eq!(stored.last_login_at, Some(lock_end));
+    assert_eq!(stored.password_hash, hash("rehashed"));
+    assert_eq!(
+        stored_session(&s.store, &after.token_hash).await,
+        Some(after)
+    );
+}
+
 pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
     S: UserStore,
     R: ProviderRoster,
