@@ -6,8 +6,8 @@ use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
-    CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
-    PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
+    CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
+    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
     TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
@@ -744,7 +744,7 @@ impl UserStore for PgStore {
         &self,
         token: &NewToken,
         email: &Email,
-        max_per_hour: u32,
+        cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
         retry_contention(move || async move {
         let mut tx = self.pool.begin().await.map_err(op("begin"))?;
@@ -755,16 +755,16 @@ impl UserStore for PgStore {
         if lock_account(&mut tx, token.account_id).await?.is_none() {
             return Ok(IssueOutcome::NoAccount);
         }
-        if max_per_hour > 0 {
+        if cap.max > 0 {
             let recent: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM link_tokens WHERE account_id = $1 AND counts_toward_cap AND issued_at > $2",
             )
             .bind(token.account_id.get())
-            .bind(issued_at - Duration::hours(1))
+            .bind(issued_at - cap.window)
             .fetch_one(&mut *tx)
             .await
             .map_err(op("count recent tokens"))?;
-            if recent >= i64::from(max_per_hour) {
+            if recent >= i64::from(cap.max) {
                 return Ok(IssueOutcome::CapReached);
             }
         }
@@ -1118,6 +1118,7 @@ impl UserStore for PgStore {
         now: OffsetDateTime,
         flows_before: OffsetDateTime,
         sent_before: OffsetDateTime,
+        capped_since: OffsetDateTime,
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError> {
@@ -1132,8 +1133,8 @@ impl UserStore for PgStore {
         .map_err(op("purge flows"))?
         .rows_affected();
         // Dead tokens go, except activation tokens of pending accounts (the
-        // stale-pending purge reads their expiry) and anything from the last
-        // hour (the email cap counts it).
+        // stale-pending purge reads their expiry) and anything issued after
+        // `capped_since` (the email cap counts it).
         let tokens = sqlx::query(
             "DELETE FROM link_tokens t WHERE (t.used_at IS NOT NULL OR t.superseded_at IS NOT NULL OR t.expires_at <= $1) \
              AND t.issued_at <= $2 \
@@ -1141,7 +1142,7 @@ impl UserStore for PgStore {
                  (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.activated_at IS NULL))",
         )
         .bind(now)
-        .bind(now - Duration::hours(1))
+        .bind(capped_since)
         .execute(&mut *tx)
         .await
         .map_err(op("purge tokens"))?

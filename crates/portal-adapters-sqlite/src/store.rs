@@ -6,8 +6,8 @@ use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
-    CreateAccountError, CredentialWrite, FlowUpdateError, IssueOutcome, LinkToken, NewToken,
-    PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
+    CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
+    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
     TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
@@ -596,7 +596,7 @@ impl UserStore for SqliteStore {
         &self,
         token: &NewToken,
         email: &Email,
-        max_per_hour: u32,
+        cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
         let mut tx = self
             .pool
@@ -615,16 +615,16 @@ impl UserStore for SqliteStore {
         if exists.is_none() {
             return Ok(IssueOutcome::NoAccount);
         }
-        if max_per_hour > 0 {
+        if cap.max > 0 {
             let recent: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM link_tokens WHERE account_id = ?1 AND counts_toward_cap AND issued_at > ?2",
             )
             .bind(token.account_id.get())
-            .bind(Ts(issued_at - Duration::hours(1)))
+            .bind(Ts(issued_at - cap.window))
             .fetch_one(&mut *tx)
             .await
             .map_err(op("count recent tokens"))?;
-            if recent >= i64::from(max_per_hour) {
+            if recent >= i64::from(cap.max) {
                 return Ok(IssueOutcome::CapReached);
             }
         }
@@ -952,6 +952,7 @@ impl UserStore for SqliteStore {
         now: OffsetDateTime,
         flows_before: OffsetDateTime,
         sent_before: OffsetDateTime,
+        capped_since: OffsetDateTime,
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError> {
@@ -969,8 +970,8 @@ impl UserStore for SqliteStore {
         .map_err(op("purge flows"))?
         .rows_affected();
         // Dead tokens go, except activation tokens of pending accounts (the
-        // stale-pending purge reads their expiry) and anything from the last
-        // hour (the email cap counts it).
+        // stale-pending purge reads their expiry) and anything issued after
+        // `capped_since` (the email cap counts it).
         let tokens = sqlx::query(
             "DELETE FROM link_tokens AS t WHERE (t.used_at IS NOT NULL OR t.superseded_at IS NOT NULL OR t.expires_at <= ?1) \
              AND t.issued_at <= ?2 \
@@ -978,7 +979,7 @@ impl UserStore for SqliteStore {
                  (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.activated_at IS NULL))",
         )
         .bind(Ts(now))
-        .bind(Ts(now - Duration::hours(1)))
+        .bind(Ts(capped_since))
         .execute(&mut *tx)
         .await
         .map_err(op("purge tokens"))?

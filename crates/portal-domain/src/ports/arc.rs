@@ -144,9 +144,9 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         &self,
         token: &NewToken,
         email: &Email,
-        max_per_hour: u32,
+        cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
-        (**self).issue_token(token, email, max_per_hour).await
+        (**self).issue_token(token, email, cap).await
     }
     async fn find_live_token(
         &self,
@@ -240,6 +240,7 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
         now: OffsetDateTime,
         flows_before: OffsetDateTime,
         sent_before: OffsetDateTime,
+        capped_since: OffsetDateTime,
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError> {
@@ -248,6 +249,7 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
                 now,
                 flows_before,
                 sent_before,
+                capped_since,
                 session_idle,
                 session_absolute,
             )

@@ -208,6 +208,16 @@ pub struct NewToken {
     pub link: LinkToken,
 }
 
+/// The per-account email cap of [`UserStore::issue_token`]: at most `max`
+/// tokens issued in any `window` (SPEC §9 `PORTAL_EMAILS_PER_HOUR` within
+/// [`PortalSettings::HOUR`](crate::service::PortalSettings::HOUR));
+/// `max == 0` means no cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailCap {
+    pub max: u32,
+    pub window: Duration,
+}
+
 /// Whether [`UserStore::issue_token`] issued the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueOutcome {
@@ -469,16 +479,17 @@ pub trait UserStore: Send + Sync {
     // --- one-time tokens ---
 
     /// In one transaction, holding the account (so that a purge cannot
-    /// delete it halfway): unless `max_per_hour` tokens were already issued
-    /// by this method for the account in the hour before
-    /// `token.link.issued_at` (`0` means no cap), invalidates the account's
-    /// live tokens of the same purpose, stores this one and queues its
-    /// email. An account that is gone is [`IssueOutcome::NoAccount`].
+    /// delete it halfway): unless `cap.max` tokens were already issued by
+    /// this method for the account strictly after
+    /// `token.link.issued_at - cap.window` (`cap.max == 0` means no cap),
+    /// invalidates the account's live tokens of the same purpose, stores
+    /// this one and queues its email. An account that is gone is
+    /// [`IssueOutcome::NoAccount`].
     async fn issue_token(
         &self,
         token: &NewToken,
         email: &Email,
-        max_per_hour: u32,
+        cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError>;
 
     /// The account a live token belongs to: unused, not superseded, not
@@ -600,11 +611,15 @@ pub trait UserStore: Send + Sync {
 
     /// Deletes flows finished or expired before `flows_before`, tokens and
     /// sessions dead before `now`, and emails sent before `sent_before`.
+    /// Tokens issued after `capped_since` stay (the email cap counts them),
+    /// and so do the activation tokens of pending accounts (the stale-pending
+    /// purge reads their expiry).
     async fn purge_expired(
         &self,
         now: OffsetDateTime,
         flows_before: OffsetDateTime,
         sent_before: OffsetDateTime,
+        capped_since: OffsetDateTime,
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError>;

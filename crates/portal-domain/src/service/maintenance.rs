@@ -46,6 +46,7 @@ where
                 now,
                 now - PortalSettings::FLOW_RETENTION,
                 now - PortalSettings::SENT_EMAIL_RETENTION,
+                now - PortalSettings::HOUR,
                 sessions.idle,
                 sessions.absolute,
             )

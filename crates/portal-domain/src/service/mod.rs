@@ -33,8 +33,8 @@ use crate::audit::{AuditAction, AuditEvent};
 use crate::lockout::LockoutPolicy;
 use crate::password_policy::PasswordPolicy;
 use crate::ports::{
-    Clock, HashError, PasswordHasher, ProviderRoster, RandomnessError, StoreError, TokenSource,
-    UserStore,
+    Clock, EmailCap, HashError, PasswordHasher, ProviderRoster, RandomnessError, StoreError,
+    TokenSource, UserStore,
 };
 use crate::session::SessionPolicy;
 use crate::values::AgreementVersion;
@@ -100,6 +100,15 @@ impl PortalSettings {
     pub const FLOW_RETENTION: Duration = Duration::hours(24);
     /// How long sent outbox rows are kept.
     pub const SENT_EMAIL_RETENTION: Duration = Duration::days(7);
+
+    /// The per-account email cap: [`Self::emails_per_hour`] within
+    /// [`Self::HOUR`].
+    pub fn email_cap(&self) -> EmailCap {
+        EmailCap {
+            max: self.emails_per_hour,
+            window: Self::HOUR,
+        }
+    }
 }
 
 impl Default for PortalSettings {

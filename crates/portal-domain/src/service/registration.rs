@@ -480,7 +480,7 @@ where
         Ok(
             match self
                 .store
-                .issue_token(&new, &email, self.settings.emails_per_hour)
+                .issue_token(&new, &email, self.settings.email_cap())
                 .await?
             {
                 IssueOutcome::Issued => "sent",

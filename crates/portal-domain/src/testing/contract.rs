@@ -27,9 +27,9 @@ use crate::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
-    CreateAccountError, CredentialWrite, EntryBatches, FlowUpdateError, ImportMode, IssueOutcome,
-    LinkToken, NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead, ProviderRoster,
-    RedeemError, TokenPurpose, UserStore, WindowRecord,
+    CreateAccountError, CredentialWrite, EmailCap, EntryBatches, FlowUpdateError, ImportMode,
+    IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead,
+    ProviderRoster, RedeemError, TokenPurpose, UserStore, WindowRecord,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -210,6 +210,14 @@ macro_rules! __contract_sqlx_case {
 }
 
 const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+
+/// The email cap of `max` tokens an hour, as the use cases ask.
+fn cap(max: u32) -> EmailCap {
+    EmailCap {
+        max,
+        window: Duration::hours(1),
+    }
+}
 
 fn at(seconds: i64) -> OffsetDateTime {
     T0 + Duration::seconds(seconds)

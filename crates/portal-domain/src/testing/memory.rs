@@ -15,10 +15,10 @@ use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
-    Clock, CreateAccountError, CredentialWrite, FlowUpdateError, ImportMode, ImportSummary,
-    IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, ProofingFailures, ProviderRead,
-    ProviderRoster, PurgeCounts, RandomnessError, RedeemError, StoreError, TokenPurpose,
-    TokenSource, UserStore, WindowRecord,
+    Clock, CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, ImportMode,
+    ImportSummary, IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange,
+    ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts, RandomnessError, RedeemError,
+    StoreError, TokenPurpose, TokenSource, UserStore, WindowRecord,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -466,7 +466,7 @@ impl UserStore for InMemoryStore {
         &self,
         token: &NewToken,
         email: &Email,
-        max_per_hour: u32,
+        cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
         let mut state = lock(&self.state);
         let issued_at = token.link.issued_at;
@@ -479,10 +479,10 @@ impl UserStore for InMemoryStore {
             .filter(|row| {
                 row.account_id == token.account_id
                     && row.capped
-                    && row.issued_at > issued_at - Duration::hours(1)
+                    && row.issued_at > issued_at - cap.window
             })
             .count();
-        if max_per_hour > 0 && recent >= max_per_hour as usize {
+        if cap.max > 0 && recent >= cap.max as usize {
             return Ok(IssueOutcome::CapReached);
         }
         for row in state
@@ -714,6 +714,7 @@ impl UserStore for InMemoryStore {
         now: OffsetDateTime,
         flows_before: OffsetDateTime,
         sent_before: OffsetDateTime,
+        capped_since: OffsetDateTime,
         session_idle: Duration,
         session_absolute: Duration,
     ) -> Result<PurgeCounts, StoreError> {
@@ -741,7 +742,7 @@ impl UserStore for InMemoryStore {
             let dead = t.used_at.is_some() || t.superseded || now >= t.expires_at;
             !dead
                 || (t.purpose == TokenPurpose::Activation && pending.contains(&t.account_id))
-                || t.issued_at > now - Duration::hours(1)
+                || t.issued_at > capped_since
         });
         counts.tokens = (before - state.tokens.len()) as u64;
         let before = state.sessions.len();

@@ -186,7 +186,7 @@ pub async fn stale_pending_accounts_are_purged<S: UserStore, R: ProviderRoster>(
         .issue_token(
             &newer,
             &email_to(&resent.username, EmailKind::Activation { token: token(4) }),
-            5,
+            cap(5),
         )
         .await
         .unwrap();
@@ -232,6 +232,7 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
             now,
             now - Duration::hours(24),
             now - Duration::days(7),
+            now - Duration::hours(1),
             idle,
             absolute,
         )
@@ -251,6 +252,7 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
             later,
             later - Duration::hours(24),
             later - Duration::days(7),
+            later - Duration::hours(1),
             idle,
             absolute,
         )

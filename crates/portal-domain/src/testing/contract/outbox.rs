@@ -194,7 +194,10 @@ pub async fn claims_carry_link_expiry_and_account<S: UserStore + OutboxStore, R:
         &active.username,
         EmailKind::PasswordReset { token: token(3) },
     );
-    s.store.issue_token(&reset, &reset_email, 5).await.unwrap();
+    s.store
+        .issue_token(&reset, &reset_email, cap(5))
+        .await
+        .unwrap();
     let claimed = claim_readable(&s.store, at(10), 10, lease).await;
     let seen: Vec<_> = claimed
         .iter()

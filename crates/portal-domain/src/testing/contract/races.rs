@@ -142,7 +142,7 @@ pub async fn a_purged_account_is_sent_no_link<S: UserStore + OutboxStore, R: Pro
     };
     let email = email_to(&stale.username, EmailKind::Activation { token: token(2) });
     assert_eq!(
-        s.store.issue_token(&resend, &email, 5).await.unwrap(),
+        s.store.issue_token(&resend, &email, cap(5)).await.unwrap(),
         IssueOutcome::NoAccount
     );
     let queued_links: Vec<_> = drain(&s.store, cutoff)
@@ -214,7 +214,7 @@ async fn reset_password<S: UserStore>(
         EmailKind::PasswordReset { token: token(n) },
     );
     assert_eq!(
-        store.issue_token(&reset, &email, 0).await.unwrap(),
+        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
         IssueOutcome::Issued
     );
     let notice = email_to(&account.username, EmailKind::PasswordChanged);

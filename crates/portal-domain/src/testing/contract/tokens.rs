@@ -30,7 +30,7 @@ pub async fn newer_tokens_supersede_older_and_emails_are_capped<
         let t = at(i64::from(n));
         assert_eq!(
             s.store
-                .issue_token(&reset(n, t), &email(n), 5)
+                .issue_token(&reset(n, t), &email(n), cap(5))
                 .await
                 .unwrap(),
             IssueOutcome::Issued
@@ -38,7 +38,7 @@ pub async fn newer_tokens_supersede_older_and_emails_are_capped<
     }
     assert_eq!(
         s.store
-            .issue_token(&reset(15, at(20)), &email(15), 5)
+            .issue_token(&reset(15, at(20)), &email(15), cap(5))
             .await
             .unwrap(),
         IssueOutcome::CapReached
@@ -73,14 +73,35 @@ pub async fn newer_tokens_supersede_older_and_emails_are_capped<
     // An hour after the first, the cap has room again; 0 means no cap.
     assert_eq!(
         s.store
-            .issue_token(&reset(16, at(10) + Duration::hours(1)), &email(16), 5)
+            .issue_token(&reset(16, at(10) + Duration::hours(1)), &email(16), cap(5))
             .await
             .unwrap(),
         IssueOutcome::Issued
     );
     assert_eq!(
         s.store
-            .issue_token(&reset(17, at(3700)), &email(17), 0)
+            .issue_token(&reset(17, at(3700)), &email(17), cap(0))
+            .await
+            .unwrap(),
+        IssueOutcome::Issued
+    );
+    // The window is the caller's: two tokens of the last hour reach a cap
+    // of two, and only one of them is in the last minute.
+    let within = |window| EmailCap { max: 2, window };
+    assert_eq!(
+        s.store
+            .issue_token(&reset(18, at(3700)), &email(18), within(Duration::hours(1)))
+            .await
+            .unwrap(),
+        IssueOutcome::CapReached
+    );
+    assert_eq!(
+        s.store
+            .issue_token(
+                &reset(18, at(3700)),
+                &email(18),
+                within(Duration::minutes(1))
+            )
             .await
             .unwrap(),
         IssueOutcome::Issued
@@ -222,7 +243,10 @@ pub async fn password_reset_changes_everything_at_once<
         &account.username,
         EmailKind::PasswordReset { token: token(30) },
     );
-    s.store.issue_token(&reset, &reset_email, 5).await.unwrap();
+    s.store
+        .issue_token(&reset, &reset_email, cap(5))
+        .await
+        .unwrap();
     drain(&s.store, at(3)).await;
 
     let notice = email_to(&account.username, EmailKind::PasswordChanged);
@@ -316,7 +340,7 @@ async fn issue_reset<S: UserStore>(store: &S, account: &Account, n: u8) {
         EmailKind::PasswordReset { token: token(n) },
     );
     assert_eq!(
-        store.issue_token(&reset, &email, 0).await.unwrap(),
+        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
         IssueOutcome::Issued
     );
 }

@@ -191,13 +191,17 @@ async fn resend_audit_failure_does_not_fail_a_sent_link() {
     fx.tokens.expect_token().return_const(Ok(raw_token(3)));
     fx.store
         .expect_issue_token()
-        .withf(|token: &NewToken, email: &Email, cap: &u32| {
+        .withf(|token: &NewToken, email: &Email, cap: &EmailCap| {
             token.account_id == AccountId::new(42)
                 && token.purpose == TokenPurpose::Activation
                 && token.link.hash == raw_token(3).hash()
                 && token.link.expires_at == NOW + Duration::hours(24)
                 && matches!(email.kind, EmailKind::Activation { .. })
-                && *cap == 5
+                && *cap
+                    == EmailCap {
+                        max: 5,
+                        window: Duration::hours(1),
+                    }
         })
         .times(1)
         .return_const(Ok(IssueOutcome::Issued));

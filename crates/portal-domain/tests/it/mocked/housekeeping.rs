@@ -107,13 +107,16 @@ async fn purge_audit_failure_does_not_fail_a_purge() {
     let sessions = PortalSettings::default().sessions;
     fx.store
         .expect_purge_expired()
-        .withf(move |now, flows_before, sent_before, idle, absolute| {
-            *now == NOW
-                && *flows_before == NOW - Duration::hours(24)
-                && *sent_before == NOW - Duration::days(7)
-                && *idle == sessions.idle
-                && *absolute == sessions.absolute
-        })
+        .withf(
+            move |now, flows_before, sent_before, capped_since, idle, absolute| {
+                *now == NOW
+                    && *flows_before == NOW - Duration::hours(24)
+                    && *sent_before == NOW - Duration::days(7)
+                    && *capped_since == NOW - Duration::hours(1)
+                    && *idle == sessions.idle
+                    && *absolute == sessions.absolute
+            },
+        )
         .times(1)
         .return_const(Ok(counts));
     let report = fx.build().purge().await.unwrap();

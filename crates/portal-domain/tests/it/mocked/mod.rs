@@ -21,9 +21,9 @@ use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
-    CreateAccountError, CredentialWrite, FlowUpdateError, HashError, IssueOutcome, MailError,
-    NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts, RandomnessError,
-    RedeemError, StoreError, TokenPurpose, Verification, WindowRecord,
+    CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, HashError, IssueOutcome,
+    MailError, NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts,
+    RandomnessError, RedeemError, StoreError, TokenPurpose, Verification, WindowRecord,
 };
 use portal_domain::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, StateName,

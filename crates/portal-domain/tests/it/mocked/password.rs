@@ -348,12 +348,16 @@ async fn reset_request_audit_failure_does_not_fail_a_sent_link_even_when_locked(
     fx.tokens.expect_token().return_const(Ok(raw_token(4)));
     fx.store
         .expect_issue_token()
-        .withf(|token: &NewToken, email: &Email, cap: &u32| {
+        .withf(|token: &NewToken, email: &Email, cap: &EmailCap| {
             token.purpose == TokenPurpose::PasswordReset
                 && token.link.hash == raw_token(4).hash()
                 && token.link.expires_at == NOW + Duration::hours(1)
                 && matches!(email.kind, EmailKind::PasswordReset { .. })
-                && *cap == 5
+                && *cap
+                    == EmailCap {
+                        max: 5,
+                        window: Duration::hours(1),
+                    }
         })
         .times(1)
         .return_const(Ok(IssueOutcome::Issued));
