@@ -52,6 +52,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod codes;
 pub mod delivery;
 pub mod email;
 pub mod hashing;

@@ -6,6 +6,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portal_domain::codes::ErrorCode;
 use portal_domain::password_policy::PolicyViolations;
 use portal_domain::ports::{HashError, StoreError};
 use portal_domain::service::{
@@ -104,36 +105,44 @@ impl ApiError {
         }
     }
 
+    /// The answer's `code`: its wire text is [`ErrorCode::as_str`], so no
+    /// code is spelled twice.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The answer's code. A use-case error is answered with the code it
+    /// names itself (`LoginError::code`, …), as the test below holds.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::MalformedRequest(_) => "malformed_request",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::BodyTooLarge => "body_too_large",
-            Self::InvalidInput(_) => "invalid_input",
-            Self::Unauthenticated => "unauthenticated",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Overloaded { .. } => "overloaded",
-            Self::Internal(_) => "internal",
-            Self::ProviderNotFound { .. } => "provider_not_found",
-            Self::ProviderMismatch => "provider_mismatch",
-            Self::WrongProviderType => "wrong_provider_type",
-            Self::AlreadyRegistered { .. } => "already_registered",
-            Self::ProofingLimited { .. } => "proofing_limited",
-            Self::AgreementNotAccepted => "agreement_not_accepted",
-            Self::AgreementRequired => "agreement_required",
-            Self::InvalidTransition => "invalid_transition",
-            Self::RegistrationExpired => "registration_expired",
-            Self::PasswordPolicy(_) => "password_policy",
-            Self::UsernameTaken => "username_taken",
-            Self::InvalidToken => "invalid_token",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::AccountNotActivated => "account_not_activated",
-            Self::ProviderInactive => "provider_inactive",
-            Self::AccountDisabled => "account_disabled",
-            Self::AccountLocked { .. } => "account_locked",
-            Self::CsrfRejected => "csrf_rejected",
+            Self::MalformedRequest(_) => ErrorCode::MalformedRequest,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::BodyTooLarge => ErrorCode::BodyTooLarge,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Overloaded { .. } => ErrorCode::Overloaded,
+            Self::Internal(_) => ErrorCode::Internal,
+            Self::ProviderNotFound { .. } => ErrorCode::ProviderNotFound,
+            Self::ProviderMismatch => ErrorCode::ProviderMismatch,
+            Self::WrongProviderType => ErrorCode::WrongProviderType,
+            Self::AlreadyRegistered { .. } => ErrorCode::AlreadyRegistered,
+            Self::ProofingLimited { .. } => ErrorCode::ProofingLimited,
+            Self::AgreementNotAccepted => ErrorCode::AgreementNotAccepted,
+            Self::AgreementRequired => ErrorCode::AgreementRequired,
+            Self::InvalidTransition => ErrorCode::InvalidTransition,
+            Self::RegistrationExpired => ErrorCode::RegistrationExpired,
+            Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountNotActivated => ErrorCode::AccountNotActivated,
+            Self::ProviderInactive => ErrorCode::ProviderInactive,
+            Self::AccountDisabled => ErrorCode::AccountDisabled,
+            Self::AccountLocked { .. } => ErrorCode::AccountLocked,
+            Self::CsrfRejected => ErrorCode::CsrfRejected,
         }
     }
 
@@ -484,6 +493,96 @@ mod tests {
         assert!(!accept("text/html;q=0, */*"));
         assert!(!accept("text/html;q=0.5, application/json;q=0.5"));
         assert!(!prefers_html(&axum::http::HeaderMap::new()));
+    }
+
+    /// Every use-case error, but its faults (which the edge may answer
+    /// `overloaded`), is answered with the code the domain audits it with.
+    #[test]
+    fn domain_errors_are_answered_with_their_own_codes() {
+        let until = time::macros::datetime!(2026-01-02 03:04:05 UTC);
+        let policy = PolicyViolations::from_vec(vec![
+            portal_domain::password_policy::PasswordViolation::Reused,
+        ])
+        .unwrap();
+        let mut answered: Vec<(ErrorCode, ApiError)> = Vec::new();
+        for e in [
+            StartError::ProofingLimited {
+                retry_after: time::Duration::seconds(5),
+            },
+            StartError::ProviderNotFound { help_lines: vec![] },
+            StartError::ProviderMismatch,
+            StartError::WrongProviderType,
+            StartError::AlreadyRegistered {
+                pending_activation: true,
+            },
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            AgreementStepError::NotFound,
+            AgreementStepError::Expired,
+            AgreementStepError::InvalidTransition,
+            AgreementStepError::InvalidInput(InvalidInput::single("version", "is required")),
+            AgreementStepError::AgreementNotAccepted,
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            CreateAccountStepError::NotFound,
+            CreateAccountStepError::Expired,
+            CreateAccountStepError::InvalidTransition,
+            CreateAccountStepError::AlreadyCreated,
+            CreateAccountStepError::InvalidInput(InvalidInput::single("username", "is required")),
+            CreateAccountStepError::PasswordPolicy(policy.clone()),
+            CreateAccountStepError::UsernameTaken,
+            CreateAccountStepError::AlreadyRegistered {
+                pending_activation: false,
+            },
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        answered.push((
+            ActivationError::InvalidToken.code(),
+            ActivationError::InvalidToken.into(),
+        ));
+        for e in [
+            LoginError::InvalidCredentials,
+            LoginError::AccountLocked {
+                locked_until: until,
+            },
+            LoginError::AccountNotActivated,
+            LoginError::AccountDisabled,
+            LoginError::ProviderInactive,
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [AuthError::Unauthenticated, AuthError::AgreementNotAccepted] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            PasswordChangeError::InvalidCredentials,
+            PasswordChangeError::AccountLocked {
+                locked_until: until,
+            },
+            PasswordChangeError::PasswordPolicy(policy.clone()),
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            ResetConfirmError::InvalidToken,
+            ResetConfirmError::PasswordPolicy(policy),
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for (code, answer) in answered {
+            assert_eq!(answer.error_code(), code, "{answer:?}");
+            assert_eq!(answer.body()["code"], code.as_str());
+        }
+        let internal = Fault::Store(StoreError::Unexpected("corrupt row".to_owned()));
+        assert_eq!(
+            ApiError::from(LoginError::Fault(internal.clone())).error_code(),
+            LoginError::Fault(internal).code()
+        );
     }
 
     #[test]

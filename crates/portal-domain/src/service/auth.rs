@@ -1,6 +1,7 @@
 //! Login, lockout, sessions, agreement re-acceptance and password change
 //! (SPEC §4, §6).
 
+use crate::codes::ErrorCode;
 use time::OffsetDateTime;
 
 use super::registration::name_pieces;
@@ -109,7 +110,7 @@ where
         let result = self.try_login(username, password, ctx).await;
         // A success stored its audit event with the session.
         if let Err(e) = &result {
-            let outcome = login_error_code(e);
+            let outcome = e.code().as_str();
             self.audit(AuditAction::LoginFailed, Some(username), ctx, outcome)
                 .await;
         }
@@ -406,7 +407,7 @@ where
                 AuditAction::AgreementReaccepted,
                 Some(auth.account.username.as_str()),
                 ctx,
-                "agreement_not_accepted",
+                AuthError::AgreementNotAccepted.code().as_str(),
             )
             .await;
             return Err(AuthError::AgreementNotAccepted);
@@ -442,12 +443,7 @@ where
         let result = self.try_change_password(auth, current, new, ctx).await;
         // A change stored its audit event with the new password.
         if let Err(e) = &result {
-            let outcome = match e {
-                PasswordChangeError::InvalidCredentials => "invalid_credentials",
-                PasswordChangeError::AccountLocked { .. } => "account_locked",
-                PasswordChangeError::PasswordPolicy(_) => "password_policy",
-                PasswordChangeError::Fault(_) => "internal",
-            };
+            let outcome = e.code().as_str();
             self.audit(
                 AuditAction::PasswordChanged,
                 Some(auth.account.username.as_str()),
@@ -557,13 +553,39 @@ where
     }
 }
 
-fn login_error_code(e: &LoginError) -> &'static str {
-    match e {
-        LoginError::InvalidCredentials => "invalid_credentials",
-        LoginError::AccountLocked { .. } => "account_locked",
-        LoginError::AccountNotActivated => "account_not_activated",
-        LoginError::AccountDisabled => "account_disabled",
-        LoginError::ProviderInactive => "provider_inactive",
-        LoginError::Fault(_) => "internal",
+impl LoginError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountLocked { .. } => ErrorCode::AccountLocked,
+            Self::AccountNotActivated => ErrorCode::AccountNotActivated,
+            Self::AccountDisabled => ErrorCode::AccountDisabled,
+            Self::ProviderInactive => ErrorCode::ProviderInactive,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl AuthError {
+    /// The code this error is answered with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::AgreementNotAccepted => ErrorCode::AgreementNotAccepted,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl PasswordChangeError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountLocked { .. } => ErrorCode::AccountLocked,
+            Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
     }
 }

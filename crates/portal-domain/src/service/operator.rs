@@ -118,7 +118,7 @@ where
         let outcome = match &result {
             Ok(()) => "success",
             Err(OperatorError::UnknownUsername) => "unknown_username",
-            Err(OperatorError::Fault(_)) => "internal",
+            Err(OperatorError::Fault(_)) => crate::codes::ErrorCode::Internal.as_str(),
         };
         self.audit(audit_action, Some(username), ctx, outcome).await;
         result

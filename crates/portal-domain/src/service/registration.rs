@@ -1,5 +1,6 @@
 //! Registration (SPEC §3): provider details, agreement, account, activation.
 
+use crate::codes::ErrorCode;
 use time::{Duration, OffsetDateTime};
 
 use super::{
@@ -175,7 +176,7 @@ where
         let result = self.try_start(&request).await;
         let outcome = match &result {
             Ok(_) => "success",
-            Err(e) => start_error_code(e),
+            Err(e) => e.code().as_str(),
         };
         self.audit(AuditAction::RegistrationStarted, None, ctx, outcome)
             .await;
@@ -267,7 +268,7 @@ where
         let result = self.try_accept_agreement(id, input, ctx).await;
         let outcome = match &result {
             Ok(_) => "success",
-            Err(e) => agreement_error_code(e),
+            Err(e) => e.code().as_str(),
         };
         self.audit(AuditAction::AgreementAccepted, None, ctx, outcome)
             .await;
@@ -322,7 +323,7 @@ where
                 AuditAction::AccountCreated,
                 username.as_deref(),
                 ctx,
-                create_error_code(e),
+                e.code().as_str(),
             )
             .await;
         }
@@ -507,11 +508,7 @@ where
         let result = self.try_activate(token, ctx).await;
         // An activation stored its audit event with it.
         if let Err(e) = &result {
-            let outcome = match e {
-                ActivationError::InvalidToken => "invalid_token",
-                ActivationError::Fault(_) => "internal",
-            };
-            self.audit(AuditAction::AccountActivated, None, ctx, outcome)
+            self.audit(AuditAction::AccountActivated, None, ctx, e.code().as_str())
                 .await;
         }
         result
@@ -667,39 +664,58 @@ pub(super) fn name_pieces(identity: &RosterIdentity) -> Vec<String> {
     }
 }
 
-pub(super) fn start_error_code(e: &StartError) -> &'static str {
-    match e {
-        StartError::ProofingLimited { .. } => "proofing_limited",
-        StartError::ProviderNotFound { .. } => "provider_not_found",
-        StartError::ProviderMismatch => "provider_mismatch",
-        StartError::WrongProviderType => "wrong_provider_type",
-        StartError::AlreadyRegistered { .. } => "already_registered",
-        StartError::Fault(_) => "internal",
-    }
-}
-
-fn agreement_error_code(e: &AgreementStepError) -> &'static str {
-    match e {
-        AgreementStepError::NotFound => "not_found",
-        AgreementStepError::Expired => "registration_expired",
-        AgreementStepError::InvalidTransition => "invalid_transition",
-        AgreementStepError::InvalidInput(_) => "invalid_input",
-        AgreementStepError::AgreementNotAccepted => "agreement_not_accepted",
-        AgreementStepError::Fault(_) => "internal",
-    }
-}
-
-fn create_error_code(e: &CreateAccountStepError) -> &'static str {
-    match e {
-        CreateAccountStepError::NotFound => "not_found",
-        CreateAccountStepError::Expired => "registration_expired",
-        CreateAccountStepError::InvalidTransition | CreateAccountStepError::AlreadyCreated => {
-            "invalid_transition"
+impl StartError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::ProofingLimited { .. } => ErrorCode::ProofingLimited,
+            Self::ProviderNotFound { .. } => ErrorCode::ProviderNotFound,
+            Self::ProviderMismatch => ErrorCode::ProviderMismatch,
+            Self::WrongProviderType => ErrorCode::WrongProviderType,
+            Self::AlreadyRegistered { .. } => ErrorCode::AlreadyRegistered,
+            Self::Fault(_) => ErrorCode::Internal,
         }
-        CreateAccountStepError::InvalidInput(_) => "invalid_input",
-        CreateAccountStepError::PasswordPolicy(_) => "password_policy",
-        CreateAccountStepError::UsernameTaken => "username_taken",
-        CreateAccountStepError::AlreadyRegistered { .. } => "already_registered",
-        CreateAccountStepError::Fault(_) => "internal",
+    }
+}
+
+impl AgreementStepError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Expired => ErrorCode::RegistrationExpired,
+            Self::InvalidTransition => ErrorCode::InvalidTransition,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::AgreementNotAccepted => ErrorCode::AgreementNotAccepted,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl CreateAccountStepError {
+    /// The code this error is answered and audited with: a second
+    /// submission of a step that created its account is an invalid
+    /// transition.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound => ErrorCode::NotFound,
+            Self::Expired => ErrorCode::RegistrationExpired,
+            Self::InvalidTransition | Self::AlreadyCreated => ErrorCode::InvalidTransition,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::AlreadyRegistered { .. } => ErrorCode::AlreadyRegistered,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl ActivationError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
     }
 }

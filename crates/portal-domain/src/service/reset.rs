@@ -3,6 +3,7 @@
 use super::registration::name_pieces;
 use super::{Fault, Portal, PortalSettings, RequestContext, faults_into, trace_audit};
 use crate::audit::AuditAction;
+use crate::codes::ErrorCode;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
 use crate::ports::{
@@ -25,6 +26,17 @@ pub enum ResetConfirmError {
 }
 
 faults_into!(ResetConfirmError);
+
+impl ResetConfirmError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidToken => ErrorCode::InvalidToken,
+            Self::PasswordPolicy(_) => ErrorCode::PasswordPolicy,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
@@ -106,13 +118,13 @@ where
         let result = self.try_confirm_reset(token, new, ctx).await;
         // A reset stored its audit event with the new password.
         if let Err(e) = &result {
-            let outcome = match e {
-                ResetConfirmError::InvalidToken => "invalid_token",
-                ResetConfirmError::PasswordPolicy(_) => "password_policy",
-                ResetConfirmError::Fault(_) => "internal",
-            };
-            self.audit(AuditAction::PasswordResetCompleted, None, ctx, outcome)
-                .await;
+            self.audit(
+                AuditAction::PasswordResetCompleted,
+                None,
+                ctx,
+                e.code().as_str(),
+            )
+            .await;
         }
         result
     }

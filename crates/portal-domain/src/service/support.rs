@@ -50,7 +50,7 @@ where
             Ok(SupportCheck::NoMatch) => "no_match",
             Err(SupportError::UnknownUsername) => "unknown_username",
             Err(SupportError::TooManyAttempts) => "refused",
-            Err(SupportError::Fault(_)) => "internal",
+            Err(SupportError::Fault(_)) => crate::codes::ErrorCode::Internal.as_str(),
         };
         self.audit(AuditAction::SupportCheck, Some(username), ctx, outcome)
             .await;

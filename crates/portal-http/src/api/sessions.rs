@@ -140,7 +140,9 @@ pub(crate) fn refuse_overloaded(
     state: &AppState,
     overloaded: portal_domain::ports::HashError,
 ) -> ApiError {
-    state.metrics.login("overloaded");
+    state
+        .metrics
+        .login(portal_domain::codes::ErrorCode::Overloaded.as_str());
     ApiError::from(portal_domain::service::Fault::Hash(overloaded))
 }
 

@@ -104,7 +104,7 @@ async fn rate_limited_as_page(
         || response
             .extensions()
             .get::<PendingProblem>()
-            .is_none_or(|p| p.body["code"] != "rate_limited")
+            .is_none_or(|p| p.body["code"] != portal_domain::codes::ErrorCode::RateLimited.as_str())
     {
         return response;
     }
