@@ -149,7 +149,7 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
                 action: AuditAction::LoginSucceeded,
                 username: Some(found.username.as_str().to_owned()),
                 client_addr: None,
-                outcome: "success".to_owned(),
+                outcome: portal_domain::audit::AuditOutcome::Success,
             };
             store
                 .record_login_success(found.id, &session, &found.password_hash, None, &audit)
@@ -160,7 +160,7 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
                 action: AuditAction::AccountLocked,
                 username: Some(found.username.as_str().to_owned()),
                 client_addr: None,
-                outcome: "locked".to_owned(),
+                outcome: portal_domain::audit::AuditOutcome::Locked,
             };
             store
                 .record_login_failure(

@@ -1,7 +1,7 @@
 //! Rows read into the domain's stored forms ([`portal_domain::stored`]).
 
 use portal_domain::account::Account;
-use portal_domain::audit::{AuditAction, AuditEvent};
+use portal_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
 use portal_domain::lockout::LockState;
 use portal_domain::ports::{ProviderRead, StoreError};
 use portal_domain::registration::RegistrationFlow;
@@ -144,7 +144,7 @@ pub(crate) fn audit_event(row: &PgRow) -> Result<AuditEvent, StoreError> {
             .ok_or_else(|| StoreError::Unexpected(format!("unknown audit event {name}")))?,
         username: row.try_get("username").map_err(&read)?,
         client_addr: client_addr.and_then(|addr| addr.parse().ok()),
-        outcome: row.try_get("outcome").map_err(&read)?,
+        outcome: AuditOutcome::parse(row.try_get("outcome").map_err(&read)?),
     })
 }
 

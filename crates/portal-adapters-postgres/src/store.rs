@@ -57,7 +57,7 @@ pub(crate) async fn insert_audit(
         .bind(event.action.as_str())
         .bind(event.username.as_deref())
         .bind(event.client_addr.map(|addr| addr.to_string()))
-        .bind(&event.outcome)
+        .bind(event.outcome.as_str())
         .execute(conn)
         .await
         .map_err(op("append audit event"))?;
@@ -642,7 +642,7 @@ impl UserStore for PgStore {
         .bind(audit.action.as_str())
         .bind(audit.username.as_deref())
         .bind(audit.client_addr.map(|addr| addr.to_string()))
-        .bind(&audit.outcome)
+        .bind(audit.outcome.as_str())
         .bind(verified.as_phc())
         .bind(failed_count(cleared))
         .bind(cleared.locked_until)

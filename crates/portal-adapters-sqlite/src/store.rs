@@ -1116,7 +1116,7 @@ where
         .bind(event.action.as_str())
         .bind(event.username.as_deref())
         .bind(event.client_addr.map(|addr| addr.to_string()))
-        .bind(&event.outcome)
+        .bind(event.outcome.as_str())
         .execute(executor)
         .await
         .map_err(op("append audit event"))?;

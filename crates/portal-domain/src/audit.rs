@@ -2,7 +2,10 @@
 //! Never a password, answer, token or session id: the types here have no
 //! field that could hold one.
 
+use crate::codes::ErrorCode;
+use crate::email::EmailKind;
 use crate::values::Username;
+use std::fmt;
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
@@ -99,8 +102,116 @@ pub struct AuditEvent {
     /// The username concerned, as typed when no account matched it.
     pub username: Option<String>,
     pub client_addr: Option<IpAddr>,
-    /// A short code: `success`, or the error code that answered.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
+}
+
+/// What an audited action came to. Stored as its text
+/// ([`AuditOutcome::as_str`]); a stored text this build does not know (an
+/// older or newer build's) is read back whole as [`AuditOutcome::Other`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// `success`: done.
+    Success,
+    /// Refused, and answered with this code (`invalid_credentials`, …).
+    Error(ErrorCode),
+    /// `locked`: the failure that locked the account
+    /// ([`AuditAction::AccountLocked`]).
+    Locked,
+    /// `sent`: a reset link was queued.
+    Sent,
+    /// `activation_resent`: a reset asked for an account still pending
+    /// activation, which was sent a new activation link instead.
+    ActivationResent,
+    /// `email_cap_reached`: the per-account email cap held the link back.
+    EmailCapReached,
+    /// `unknown_username`: no account has the name asked about.
+    UnknownUsername,
+    /// `not_pending`: an activation link asked for an account that is not
+    /// pending activation.
+    NotPending,
+    /// `not_eligible`: a reset asked for an account that may not reset.
+    NotEligible,
+    /// `match`: a support check's answer matched.
+    Match,
+    /// `no_match`: a support check's answer did not match.
+    NoMatch,
+    /// `refused`: a support check refused after too many wrong answers.
+    ChecksExhausted,
+    /// An email given up on ([`AuditAction::EmailFailed`]), by its kind
+    /// ([`EmailKind::name`]).
+    EmailKind(&'static str),
+    /// A stored text this build does not know, kept as it was.
+    Other(String),
+}
+
+impl AuditOutcome {
+    const NAMED: [Self; 11] = [
+        Self::Success,
+        Self::Locked,
+        Self::Sent,
+        Self::ActivationResent,
+        Self::EmailCapReached,
+        Self::UnknownUsername,
+        Self::NotPending,
+        Self::NotEligible,
+        Self::Match,
+        Self::NoMatch,
+        Self::ChecksExhausted,
+    ];
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Success => "success",
+            Self::Error(code) => code.as_str(),
+            Self::Locked => "locked",
+            Self::Sent => "sent",
+            Self::ActivationResent => "activation_resent",
+            Self::EmailCapReached => "email_cap_reached",
+            Self::UnknownUsername => "unknown_username",
+            Self::NotPending => "not_pending",
+            Self::NotEligible => "not_eligible",
+            Self::Match => "match",
+            Self::NoMatch => "no_match",
+            Self::ChecksExhausted => "refused",
+            Self::EmailKind(kind) => kind,
+            Self::Other(text) => text,
+        }
+    }
+
+    /// Reads a stored text back; what this build does not know stays
+    /// [`AuditOutcome::Other`], so no stored event is unreadable.
+    pub fn parse(text: &str) -> Self {
+        if let Some(named) = Self::NAMED.into_iter().find(|o| o.as_str() == text) {
+            return named;
+        }
+        if let Some(code) = ErrorCode::parse(text) {
+            return Self::Error(code);
+        }
+        if let Some(kind) = EmailKind::NAMES.into_iter().find(|name| *name == text) {
+            return Self::EmailKind(kind);
+        }
+        Self::Other(text.to_owned())
+    }
+}
+
+impl fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the stored text (`outcome == "success"`).
+impl PartialEq<str> for AuditOutcome {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for AuditOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// How many characters of a string that is not a valid username an event
@@ -118,7 +229,7 @@ impl AuditEvent {
             action: AuditAction::PendingAccountReplaced,
             username: Some(username.to_owned()),
             client_addr: created.client_addr,
-            outcome: "success".to_owned(),
+            outcome: AuditOutcome::Success,
         }
     }
 
@@ -160,5 +271,27 @@ mod tests {
         for action in AuditAction::ALL {
             assert_eq!(AuditAction::parse(action.as_str()), Some(action));
         }
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_their_stored_text() {
+        let mut every: Vec<AuditOutcome> = AuditOutcome::NAMED.to_vec();
+        every.extend(ErrorCode::ALL.map(AuditOutcome::Error));
+        every.extend(EmailKind::NAMES.map(AuditOutcome::EmailKind));
+        let mut texts = std::collections::HashSet::new();
+        for outcome in every {
+            assert!(texts.insert(outcome.to_string()), "{outcome} twice");
+            assert_eq!(AuditOutcome::parse(outcome.as_str()), outcome);
+        }
+        // What another build stored is kept, not refused.
+        assert_eq!(
+            AuditOutcome::parse("quarantined"),
+            AuditOutcome::Other("quarantined".to_owned())
+        );
+        assert_eq!(AuditOutcome::parse("quarantined").as_str(), "quarantined");
+        assert_eq!(
+            AuditOutcome::parse("invalid_credentials"),
+            AuditOutcome::Error(ErrorCode::InvalidCredentials)
+        );
     }
 }

@@ -16,7 +16,7 @@
 
 use time::Duration;
 
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::email::{OutboxClaim, QueuedEmail, UnreadableEmail};
 use crate::ports::{Clock, MailError, Mailer, OutboxStore, StoreError, UserStore};
 
@@ -333,7 +333,7 @@ where
             action: AuditAction::EmailFailed,
             username: Some(queued.email.username.as_str().to_owned()),
             client_addr: None,
-            outcome: queued.email.kind.name().to_owned(),
+            outcome: AuditOutcome::EmailKind(queued.email.kind.name()),
         };
         // The email's fate is committed; an audit failure is logged, not
         // returned, so the rest of the batch still goes out.

@@ -406,7 +406,7 @@ async fn audit_list(
                 "event": event.action.as_str(),
                 "username": event.username,
                 "client_addr": event.client_addr.map(|a| a.to_string()),
-                "outcome": event.outcome,
+                "outcome": event.outcome.as_str(),
             });
             let _ = writeln!(out, "{line}");
         }

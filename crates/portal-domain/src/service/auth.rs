@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::registration::name_pieces;
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::email::{Email, EmailKind};
 use crate::lockout::ReservedAttempt;
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
@@ -110,7 +110,7 @@ where
         let result = self.try_login(username, password, ctx).await;
         // A success stored its audit event with the session.
         if let Err(e) = &result {
-            let outcome = e.code().as_str();
+            let outcome = AuditOutcome::Error(e.code());
             self.audit(AuditAction::LoginFailed, Some(username), ctx, outcome)
                 .await;
         }
@@ -211,7 +211,12 @@ where
             created_at: now,
             last_seen_at: now,
         };
-        let audit = self.audit_event(AuditAction::LoginSucceeded, Some(username), ctx, "success");
+        let audit = self.audit_event(
+            AuditAction::LoginSucceeded,
+            Some(username),
+            ctx,
+            AuditOutcome::Success,
+        );
         let written = self
             .store
             .record_login_success(
@@ -270,7 +275,7 @@ where
             AuditAction::AccountLocked,
             Some(account.username.as_str()),
             ctx,
-            "locked",
+            AuditOutcome::Locked,
         )
     }
 
@@ -390,7 +395,8 @@ where
         if let Ok(token) = RawToken::parse(token) {
             self.store.revoke_session(&token.hash()).await?;
         }
-        self.audit(AuditAction::Logout, None, ctx, "success").await;
+        self.audit(AuditAction::Logout, None, ctx, AuditOutcome::Success)
+            .await;
         Ok(())
     }
 
@@ -407,7 +413,7 @@ where
                 AuditAction::AgreementReaccepted,
                 Some(auth.account.username.as_str()),
                 ctx,
-                AuthError::AgreementNotAccepted.code().as_str(),
+                AuditOutcome::Error(AuthError::AgreementNotAccepted.code()),
             )
             .await;
             return Err(AuthError::AgreementNotAccepted);
@@ -425,7 +431,7 @@ where
             AuditAction::AgreementReaccepted,
             Some(auth.account.username.as_str()),
             ctx,
-            "success",
+            AuditOutcome::Success,
         )
         .await;
         Ok(())
@@ -443,7 +449,7 @@ where
         let result = self.try_change_password(auth, current, new, ctx).await;
         // A change stored its audit event with the new password.
         if let Err(e) = &result {
-            let outcome = e.code().as_str();
+            let outcome = AuditOutcome::Error(e.code());
             self.audit(
                 AuditAction::PasswordChanged,
                 Some(auth.account.username.as_str()),
@@ -531,7 +537,7 @@ where
             AuditAction::PasswordChanged,
             Some(account.username.as_str()),
             ctx,
-            "success",
+            AuditOutcome::Success,
         );
         match self
             .store

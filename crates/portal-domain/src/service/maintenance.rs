@@ -1,7 +1,7 @@
 //! Background housekeeping: the stale-pending purge and expiry purges.
 
 use super::{Fault, Portal, PortalSettings, RequestContext};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditOutcome};
 use crate::ports::{Clock, PasswordHasher, ProviderRoster, PurgeCounts, TokenSource, UserStore};
 
 /// What one housekeeping run removed.
@@ -35,7 +35,7 @@ where
                 AuditAction::PendingAccountPurged,
                 Some(username),
                 RequestContext::default(),
-                "success",
+                AuditOutcome::Success,
             )
             .await;
         }

@@ -29,7 +29,7 @@ pub use reset::ResetConfirmError;
 pub use scope::ProviderItem;
 pub use support::{SupportCheck, SupportError};
 
-use crate::audit::{AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::lockout::LockoutPolicy;
 use crate::password_policy::PasswordPolicy;
 use crate::ports::{
@@ -292,7 +292,7 @@ where
         action: AuditAction,
         username: Option<&str>,
         ctx: RequestContext,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) {
         let event = self.audit_event(action, username, ctx, outcome);
         trace_audit(&event);
@@ -308,14 +308,14 @@ where
         action: AuditAction,
         username: Option<&str>,
         ctx: RequestContext,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) -> AuditEvent {
         AuditEvent {
             at: self.now(),
             action,
             username: username.map(AuditEvent::recorded_name),
             client_addr: ctx.client_addr,
-            outcome: outcome.to_owned(),
+            outcome,
         }
     }
 }
@@ -328,6 +328,6 @@ fn trace_audit(event: &AuditEvent) {
         username = event.username.as_deref(),
         // The address itself, left out when unknown: never Rust's `Some(…)`.
         client_addr = event.client_addr.as_ref().map(tracing::field::display),
-        outcome = event.outcome,
+        outcome = event.outcome.as_str(),
     );
 }

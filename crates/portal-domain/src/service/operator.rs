@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 
 use super::{Fault, Portal, RequestContext, faults_into};
 use crate::account::{Account, AccountProvider, AccountStatus};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditOutcome};
+use crate::codes::ErrorCode;
 use crate::ports::{Clock, OutboxStore, PasswordHasher, ProviderRoster, TokenSource, UserStore};
 use crate::values::{EmailAddress, Username};
 
@@ -85,9 +86,9 @@ where
         };
         // Reading an account's details is an operator action too.
         let outcome = if report.is_ok() {
-            "success"
+            AuditOutcome::Success
         } else {
-            "unknown_username"
+            AuditOutcome::UnknownUsername
         };
         self.audit(AuditAction::AccountShown, Some(username), ctx, outcome)
             .await;
@@ -116,9 +117,9 @@ where
             OperatorAction::Enable => AuditAction::AccountEnabled,
         };
         let outcome = match &result {
-            Ok(()) => "success",
-            Err(OperatorError::UnknownUsername) => "unknown_username",
-            Err(OperatorError::Fault(_)) => crate::codes::ErrorCode::Internal.as_str(),
+            Ok(()) => AuditOutcome::Success,
+            Err(OperatorError::UnknownUsername) => AuditOutcome::UnknownUsername,
+            Err(OperatorError::Fault(_)) => AuditOutcome::Error(ErrorCode::Internal),
         };
         self.audit(audit_action, Some(username), ctx, outcome).await;
         result

@@ -7,7 +7,7 @@ use super::{
     Fault, HelpLine, InvalidInput, Portal, PortalSettings, RequestContext, faults_into, trace_audit,
 };
 use crate::account::{Account, AccountProvider, NewAccount};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditOutcome};
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PolicyContext, PolicyViolations};
 use crate::ports::{
@@ -175,8 +175,8 @@ where
     ) -> Result<Started, StartError> {
         let result = self.try_start(&request).await;
         let outcome = match &result {
-            Ok(_) => "success",
-            Err(e) => e.code().as_str(),
+            Ok(_) => AuditOutcome::Success,
+            Err(e) => AuditOutcome::Error(e.code()),
         };
         self.audit(AuditAction::RegistrationStarted, None, ctx, outcome)
             .await;
@@ -267,8 +267,8 @@ where
     ) -> Result<StateName, AgreementStepError> {
         let result = self.try_accept_agreement(id, input, ctx).await;
         let outcome = match &result {
-            Ok(_) => "success",
-            Err(e) => e.code().as_str(),
+            Ok(_) => AuditOutcome::Success,
+            Err(e) => AuditOutcome::Error(e.code()),
         };
         self.audit(AuditAction::AgreementAccepted, None, ctx, outcome)
             .await;
@@ -323,7 +323,7 @@ where
                 AuditAction::AccountCreated,
                 username.as_deref(),
                 ctx,
-                e.code().as_str(),
+                AuditOutcome::Error(e.code()),
             )
             .await;
         }
@@ -421,7 +421,7 @@ where
             AuditAction::AccountCreated,
             Some(input.username.as_str()),
             ctx,
-            "success",
+            AuditOutcome::Success,
         );
         let email = Email {
             to: input.email,
@@ -465,7 +465,7 @@ where
     pub(super) async fn send_activation_again(
         &self,
         account: Account,
-    ) -> Result<&'static str, Fault> {
+    ) -> Result<AuditOutcome, Fault> {
         let now = self.now();
         let token = self.tokens.token()?;
         let new = NewToken {
@@ -484,9 +484,9 @@ where
                 .issue_token(&new, &email, self.settings.email_cap())
                 .await?
             {
-                IssueOutcome::Issued => "sent",
-                IssueOutcome::CapReached => "email_cap_reached",
-                IssueOutcome::NoAccount => "unknown_username",
+                IssueOutcome::Issued => AuditOutcome::Sent,
+                IssueOutcome::CapReached => AuditOutcome::EmailCapReached,
+                IssueOutcome::NoAccount => AuditOutcome::UnknownUsername,
             },
         )
     }
@@ -508,8 +508,13 @@ where
         let result = self.try_activate(token, ctx).await;
         // An activation stored its audit event with it.
         if let Err(e) = &result {
-            self.audit(AuditAction::AccountActivated, None, ctx, e.code().as_str())
-                .await;
+            self.audit(
+                AuditAction::AccountActivated,
+                None,
+                ctx,
+                AuditOutcome::Error(e.code()),
+            )
+            .await;
         }
         result
     }
@@ -565,7 +570,7 @@ where
             AuditAction::AccountActivated,
             Some(account.username.as_str()),
             ctx,
-            "success",
+            AuditOutcome::Success,
         );
         match self
             .store
@@ -593,7 +598,7 @@ where
                 AuditAction::ActivationResent,
                 Some(username),
                 ctx,
-                "unknown_username",
+                AuditOutcome::UnknownUsername,
             )
             .await;
             return Ok(());
@@ -602,8 +607,8 @@ where
             Some(account) if !account.is_activated() && !account.disabled => {
                 self.send_activation_again(account).await?
             }
-            Some(_) => "not_pending",
-            None => "unknown_username",
+            Some(_) => AuditOutcome::NotPending,
+            None => AuditOutcome::UnknownUsername,
         };
         self.audit(
             AuditAction::ActivationResent,

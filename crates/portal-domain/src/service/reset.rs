@@ -2,7 +2,7 @@
 
 use super::registration::name_pieces;
 use super::{Fault, Portal, PortalSettings, RequestContext, faults_into, trace_audit};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditOutcome};
 use crate::codes::ErrorCode;
 use crate::email::{Email, EmailKind};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
@@ -83,19 +83,19 @@ where
                     .issue_token(&new, &email, self.settings.email_cap())
                     .await?
                 {
-                    IssueOutcome::Issued => "sent",
-                    IssueOutcome::CapReached => "email_cap_reached",
-                    IssueOutcome::NoAccount => "unknown_username",
+                    IssueOutcome::Issued => AuditOutcome::Sent,
+                    IssueOutcome::CapReached => AuditOutcome::EmailCapReached,
+                    IssueOutcome::NoAccount => AuditOutcome::UnknownUsername,
                 }
             }
             Some(account) if !account.is_activated() && !account.disabled => {
                 match self.send_activation_again(account).await? {
-                    "sent" => "activation_resent",
+                    AuditOutcome::Sent => AuditOutcome::ActivationResent,
                     other => other,
                 }
             }
-            Some(_) => "not_eligible",
-            None => "unknown_username",
+            Some(_) => AuditOutcome::NotEligible,
+            None => AuditOutcome::UnknownUsername,
         };
         self.audit(
             AuditAction::PasswordResetRequested,
@@ -122,7 +122,7 @@ where
                 AuditAction::PasswordResetCompleted,
                 None,
                 ctx,
-                e.code().as_str(),
+                AuditOutcome::Error(e.code()),
             )
             .await;
         }
@@ -195,7 +195,7 @@ where
             AuditAction::PasswordResetCompleted,
             Some(account.username.as_str()),
             ctx,
-            "success",
+            AuditOutcome::Success,
         );
         match self
             .store

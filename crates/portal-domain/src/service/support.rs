@@ -4,7 +4,8 @@
 //! reset a password.
 
 use super::{Fault, Portal, PortalSettings, RequestContext, faults_into};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, AuditOutcome};
+use crate::codes::ErrorCode;
 use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore, WindowRecord};
 use crate::values::{SecurityAnswer, Username};
 
@@ -46,11 +47,11 @@ where
     ) -> Result<SupportCheck, SupportError> {
         let result = self.try_verify_answer(username, answer).await;
         let outcome = match &result {
-            Ok(SupportCheck::Match) => "match",
-            Ok(SupportCheck::NoMatch) => "no_match",
-            Err(SupportError::UnknownUsername) => "unknown_username",
-            Err(SupportError::TooManyAttempts) => "refused",
-            Err(SupportError::Fault(_)) => crate::codes::ErrorCode::Internal.as_str(),
+            Ok(SupportCheck::Match) => AuditOutcome::Match,
+            Ok(SupportCheck::NoMatch) => AuditOutcome::NoMatch,
+            Err(SupportError::UnknownUsername) => AuditOutcome::UnknownUsername,
+            Err(SupportError::TooManyAttempts) => AuditOutcome::ChecksExhausted,
+            Err(SupportError::Fault(_)) => AuditOutcome::Error(ErrorCode::Internal),
         };
         self.audit(AuditAction::SupportCheck, Some(username), ctx, outcome)
             .await;

@@ -23,7 +23,7 @@ use futures::future::join_all;
 use time::{Duration, OffsetDateTime, macros::datetime};
 
 use crate::account::{Account, AccountId, AccountProvider, NewAccount};
-use crate::audit::{AuditAction, AuditEvent, AuditFilter};
+use crate::audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome};
 use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
@@ -370,7 +370,7 @@ fn audit_of(action: AuditAction, name: &str) -> AuditEvent {
         action,
         username: Some(name.to_owned()),
         client_addr: None,
-        outcome: "success".to_owned(),
+        outcome: AuditOutcome::Success,
     }
 }
 
@@ -382,7 +382,7 @@ fn login_audit() -> AuditEvent {
 /// The event the failure that sets a lock stores with it.
 fn lock_audit() -> AuditEvent {
     AuditEvent {
-        outcome: "locked".to_owned(),
+        outcome: AuditOutcome::Locked,
         ..audit_of(AuditAction::AccountLocked, "dr.doe")
     }
 }

@@ -564,7 +564,7 @@ async fn portal_with_queued(notices: usize) -> (TestPortal, Account) {
             action: AuditAction::PasswordChanged,
             username: Some("dr.doe".to_owned()),
             client_addr: None,
-            outcome: "success".to_owned(),
+            outcome: AuditOutcome::Success,
         };
         let written = p
             .store

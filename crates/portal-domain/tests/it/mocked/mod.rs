@@ -14,7 +14,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use portal_domain::account::{Account, AccountId, AccountProvider, Activation};
-use portal_domain::audit::{AuditAction, AuditEvent};
+use portal_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
@@ -233,7 +233,7 @@ impl AuditLog {
     fn outcomes(&self) -> Vec<(AuditAction, String)> {
         self.events()
             .into_iter()
-            .map(|e| (e.action, e.outcome))
+            .map(|e| (e.action, e.outcome.to_string()))
             .collect()
     }
 }
