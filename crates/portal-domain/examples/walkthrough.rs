@@ -95,8 +95,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             outcome(portal.activate(&token, ctx).await)
         );
 
-        let password = Password::parse(sample::PASSWORD)?;
-        let session = portal.login("dr.doe", &password, ctx).await?;
+        let session = portal.login("dr.doe", sample::PASSWORD, ctx).await?;
         let me = portal.authenticate(session.token.expose()).await?;
         let providers = portal.visible_providers(&me.account).await?;
         println!(
@@ -109,9 +108,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .join(", ")
         );
 
-        let wrong = Password::parse("Not-The-Password-42")?;
         for attempt in 1..=5 {
-            let answer = portal.login("dr.doe", &wrong, ctx).await.err();
+            let answer = portal
+                .login("dr.doe", "Not-The-Password-42", ctx)
+                .await
+                .err();
             println!(
                 "   Wrong password #{attempt}                     -> {}",
                 answer.map_or(String::new(), |e| e.to_string())
@@ -125,7 +126,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             .confirm_password_reset(&reset, &new_password, ctx)
             .await?;
         println!("   Forgot password? -> reset link -> new password: unlocked");
-        let again = portal.login("dr.doe", &new_password, ctx).await?;
+        let again = portal.login("dr.doe", new_password.expose(), ctx).await?;
         println!(
             "   Login with the new password           -> session until {}",
             rfc3339(again.expires_at)?

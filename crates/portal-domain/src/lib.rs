@@ -28,24 +28,23 @@
 //! portal.activate(&token, ctx).await?;
 //!
 //! // Log in.
-//! let password = Password::parse(sample::PASSWORD)?;
-//! let session = portal.login("dr.doe", &password, ctx).await?;
+//! let session = portal.login("dr.doe", sample::PASSWORD, ctx).await?;
 //! assert!(portal.authenticate(session.token.expose()).await.is_ok());
 //!
 //! // Five wrong passwords lock the account; the fifth answers "locked".
-//! let wrong = Password::parse("Not-The-Password-42")?;
+//! let wrong = "Not-The-Password-42";
 //! for _ in 0..4 {
-//!     assert_eq!(portal.login("dr.doe", &wrong, ctx).await.err(), Some(LoginError::InvalidCredentials));
+//!     assert_eq!(portal.login("dr.doe", wrong, ctx).await.err(), Some(LoginError::InvalidCredentials));
 //! }
-//! assert!(matches!(portal.login("dr.doe", &wrong, ctx).await, Err(LoginError::AccountLocked { .. })));
-//! assert!(matches!(portal.login("dr.doe", &password, ctx).await, Err(LoginError::AccountLocked { .. })));
+//! assert!(matches!(portal.login("dr.doe", wrong, ctx).await, Err(LoginError::AccountLocked { .. })));
+//! assert!(matches!(portal.login("dr.doe", sample::PASSWORD, ctx).await, Err(LoginError::AccountLocked { .. })));
 //!
 //! // Forgot password? A reset link unlocks the account with a new password.
 //! portal.request_password_reset("dr.doe", ctx).await?;
 //! let token = portal.last_link_token().expect("reset email queued");
 //! let new_password = Password::parse("Saffron-Glacier-88-Tulip")?;
 //! portal.confirm_password_reset(&token, &new_password, ctx).await?;
-//! assert!(portal.login("dr.doe", &new_password, ctx).await.is_ok());
+//! assert!(portal.login("dr.doe", new_password.expose(), ctx).await.is_ok());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

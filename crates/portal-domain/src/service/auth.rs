@@ -96,18 +96,23 @@ where
     C: Clock,
     T: TokenSource,
 {
-    /// Logs in by username and password.
+    /// Logs in by username and password, both as the client typed them.
     ///
     /// An unknown (or malformed) username costs one dummy verification, so
     /// it answers like a wrong password in about the same time. A locked
-    /// account is refused without verifying anything.
+    /// account is refused without verifying anything. A text that can never
+    /// be a password ([`Password::parse`] refuses it) is nobody's password:
+    /// it is a wrong password, counted toward the lockout and audited like
+    /// one, with nothing to verify (so no hash is computed for it, for a
+    /// known or an unknown username alike).
     pub async fn login(
         &self,
         username: &str,
-        password: &Password,
+        password: &str,
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
-        let result = self.try_login(username, password, ctx).await;
+        let password = Password::parse(password).ok();
+        let result = self.try_login(username, password.as_ref(), ctx).await;
         // A success stored its audit event with the session.
         if let Err(e) = &result {
             let outcome = AuditOutcome::Error(e.code());
@@ -117,10 +122,11 @@ where
         result
     }
 
+    /// `password` is `None` when the typed text can never be a password.
     async fn try_login(
         &self,
         username: &str,
-        password: &Password,
+        password: Option<&Password>,
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
         let now = self.now();
@@ -129,7 +135,9 @@ where
             Err(_) => None,
         };
         let Some((account, provider)) = account else {
-            self.hasher.verify_dummy(password).await?;
+            if let Some(password) = password {
+                self.hasher.verify_dummy(password).await?;
+            }
             return Err(LoginError::InvalidCredentials);
         };
         // Refused without a write while the lock read with the account holds.
@@ -140,12 +148,18 @@ where
             Ok(place) => place,
             Err(locked_until) => return Err(LoginError::AccountLocked { locked_until }),
         };
-        let needs_rehash = match self
-            .hasher
-            .verify_password(password, &account.password_hash)
-            .await
-        {
-            Ok(Verification::Match { needs_rehash }) => needs_rehash,
+        let verification = match password {
+            Some(password) => {
+                self.hasher
+                    .verify_password(password, &account.password_hash)
+                    .await
+            }
+            // Nobody's password: wrong, with nothing to verify.
+            None => Ok(Verification::Mismatch),
+        };
+        // Only a parsed password can match: `Some` whenever a rehash is due.
+        let rehash = match verification {
+            Ok(Verification::Match { needs_rehash }) => password.filter(|_| needs_rehash),
             Ok(Verification::Mismatch) => {
                 return Err(self
                     .count_failure(&account, place, now, ctx)
@@ -160,14 +174,7 @@ where
             }
         };
         let finished = self
-            .finish_login(
-                username,
-                password,
-                account.clone(),
-                provider,
-                needs_rehash,
-                ctx,
-            )
+            .finish_login(username, rehash, account.clone(), provider, ctx)
             .await;
         // A right password that did not log in (the account may not, or a
         // fault) was not a failure: its place is given back. A lock stays.
@@ -179,14 +186,14 @@ where
         finished
     }
 
-    /// The rest of a login whose password was right.
+    /// The rest of a login whose password was right; `rehash` is that
+    /// password when its hash was made with other parameters.
     async fn finish_login(
         &self,
         username: &str,
-        password: &Password,
+        rehash: Option<&Password>,
         account: Account,
         provider: ProviderRead,
-        needs_rehash: bool,
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
         if account.disabled {
@@ -198,10 +205,9 @@ where
         if self.active_provider(&account, provider).await?.is_none() {
             return Err(LoginError::ProviderInactive);
         }
-        let rehashed = if needs_rehash {
-            Some(self.hasher.hash_password(password).await?)
-        } else {
-            None
+        let rehashed = match rehash {
+            Some(password) => Some(self.hasher.hash_password(password).await?),
+            None => None,
         };
         let token = self.tokens.token()?;
         let now = self.now();

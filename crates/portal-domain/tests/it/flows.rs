@@ -59,14 +59,12 @@ async fn active_account(p: &TestPortal) -> Account {
 
 /// Logs `dr.doe` in with the sample password.
 async fn logged_in(p: &TestPortal) -> LoggedIn {
-    p.login("dr.doe", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap()
+    p.login("dr.doe", sample::PASSWORD, CTX).await.unwrap()
 }
 
 /// Whether `dr.doe` can log in with `text`.
 async fn logs_in(p: &TestPortal, text: &str) -> bool {
-    p.login("dr.doe", &password(text), CTX).await.is_ok()
+    p.login("dr.doe", text, CTX).await.is_ok()
 }
 
 fn practitioner(provider_id: &str, first: &str, last: &str, zip: &str) -> ProofingRequest {

@@ -68,13 +68,8 @@ pub async fn login(
     if raw_password.is_none() {
         errors.push("password", "is required");
     }
-    let (Some(username), Some(raw_password)) = (username, raw_password) else {
+    let (Some(username), Some(password)) = (username, raw_password) else {
         return Err(ApiError::InvalidInput(errors));
-    };
-    // A text that can never be a password cannot be anyone's password.
-    let Ok(password) = Password::parse(raw_password) else {
-        state.metrics.login("invalid_credentials");
-        return Err(ApiError::InvalidCredentials);
     };
     // Room in the hash pool first: a login the pool cannot take is refused
     // before it reads anything.
@@ -159,19 +154,23 @@ pub(crate) async fn end_replaced_session(state: &AppState, headers: &HeaderMap) 
 
 /// Runs an admitted login on a task of its own: a client that goes away
 /// mid-hash does not cut it short, so the place its attempt took in the
-/// lockout count is always judged or given back.
+/// lockout count is always judged or given back. The password goes as it
+/// was typed: the use case parses it (a text that can never be a password
+/// is a wrong one, counted and audited).
 pub(crate) async fn run_login(
     state: &AppState,
     admission: crate::hashpool::Admission,
     username: &str,
-    password: Password,
+    password: &str,
     ctx: portal_domain::service::RequestContext,
 ) -> Result<Result<portal_domain::service::LoggedIn, portal_domain::service::LoginError>, ApiError>
 {
     let portal = std::sync::Arc::clone(&state.portal);
     let username = username.to_owned();
+    let password = secrecy::SecretString::from(password);
     tokio::spawn(crate::hashpool::HashPool::admitted(admission, async move {
-        portal.login(&username, &password, ctx).await
+        use secrecy::ExposeSecret as _;
+        portal.login(&username, password.expose_secret(), ctx).await
     }))
     .await
     .map_err(|error| ApiError::Internal(format!("the login task failed: {error}")))

@@ -129,11 +129,6 @@ pub(super) async fn login_submit(
         let error = ApiError::InvalidInput(errors);
         return login_view(&state, &csrf, error.status(), &username, Some(&error));
     };
-    let Ok(password) = Password::parse(raw) else {
-        state.metrics.login("invalid_credentials");
-        let error = ApiError::InvalidCredentials;
-        return login_view(&state, &csrf, error.status(), &username, Some(&error));
-    };
     // Room in the hash pool first, as the API's login takes it.
     let admission = match state.hash_pool.admit().await {
         Ok(admission) => admission,
@@ -142,7 +137,7 @@ pub(super) async fn login_submit(
             return error_page(&state, &csrf, &error);
         }
     };
-    let result = match crate::api::run_login(&state, admission, name, password, ctx).await {
+    let result = match crate::api::run_login(&state, admission, name, raw, ctx).await {
         Ok(result) => result,
         Err(error) => return error_page(&state, &csrf, &error),
     };

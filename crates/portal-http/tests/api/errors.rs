@@ -8,8 +8,8 @@ use portal_domain::system::SystemClock;
 use serde_json::json;
 
 use crate::helpers::{
-    ACTIVATION, Auth, Db, NEW_PASSWORD, PASSWORD, account, both, group, practitioner, spawn_app,
-    start,
+    ACTIVATION, Auth, Db, NEW_PASSWORD, PASSWORD, account, both, group, login_failures,
+    practitioner, spawn_app, start, unparsable_passwords,
 };
 
 // Every code of SPEC §8 but `internal`, each with its exact status and
@@ -542,6 +542,44 @@ async fn bad_input_is_a_4xx_problem(db: Db) {
         )
         .await;
     assert_eq!(answer.status, 202);
+}
+
+both!(an_unparsable_password_at_login_is_a_wrong_password);
+/// A password no account can have is answered, audited and counted as a
+/// wrong one: the fifth locks the account.
+async fn an_unparsable_password_at_login_is_a_wrong_password(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let [control, too_long, nul, newline] = unparsable_passwords();
+    app.login("nobody.here", &control)
+        .await
+        .problem(401, "invalid_credentials");
+    for password in [&control, &too_long, &nul, &newline] {
+        app.login("dr.doe", password)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    app.login("dr.doe", &control)
+        .await
+        .problem(423, "account_locked");
+    app.login("dr.doe", PASSWORD)
+        .await
+        .problem(423, "account_locked");
+    assert_eq!(
+        login_failures(&app, "dr.doe").await,
+        [
+            "invalid_credentials",
+            "invalid_credentials",
+            "invalid_credentials",
+            "invalid_credentials",
+            "account_locked",
+            "account_locked"
+        ]
+    );
+    assert_eq!(
+        login_failures(&app, "nobody.here").await,
+        ["invalid_credentials"]
+    );
 }
 
 both!(rate_limit_applies_per_address);

@@ -629,3 +629,35 @@ pub fn token_of(link: &str) -> Option<String> {
         .collect();
     (token.len() == 43).then_some(token)
 }
+
+/// The outcomes of `username`'s `login_failed` events, oldest first, as
+/// the store keeps them.
+pub async fn login_failures(app: &TestApp, username: &str) -> Vec<String> {
+    use portal_domain::audit::{AuditAction, AuditFilter};
+    use portal_domain::ports::UserStore as _;
+    let filter = AuditFilter {
+        username: Some(username.to_owned()),
+        since: None,
+    };
+    app.state
+        .portal
+        .store()
+        .audit_events(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action == AuditAction::LoginFailed)
+        .map(|event| event.outcome.to_string())
+        .collect()
+}
+
+/// Texts that can never be a password (SPEC §6: at most 1,024 characters,
+/// no control character): a login answers each like a wrong password.
+pub fn unparsable_passwords() -> [String; 4] {
+    [
+        "Bell-\u{7}-Password-42".to_owned(),
+        "x".repeat(1025),
+        "\u{0}abc".to_owned(),
+        "Two\nLines-Password-42".to_owned(),
+    ]
+}

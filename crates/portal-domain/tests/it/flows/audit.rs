@@ -6,7 +6,7 @@ use super::*;
 async fn the_lifecycle_is_audited_with_address_and_outcome_and_no_secret() {
     let p = portal();
     active_account(&p).await;
-    p.login("dr.doe", &password("Not-The-Password-42"), CTX)
+    p.login("dr.doe", "Not-The-Password-42", CTX)
         .await
         .unwrap_err();
     let session = logged_in(&p).await;
@@ -44,14 +44,14 @@ async fn a_string_that_is_no_username_is_recorded_as_its_first_64_characters() {
     let junk = "x".repeat(5000);
     let spaced = format!("not a username {}", "é".repeat(100));
     for typed in [junk.as_str(), spaced.as_str()] {
-        p.login(typed, &password("Not-The-Password-42"), CTX)
+        p.login(typed, "Not-The-Password-42", CTX)
             .await
             .unwrap_err();
         p.request_password_reset(typed, CTX).await.unwrap();
         p.resend_activation(typed, CTX).await.unwrap();
     }
     // A valid username is kept whole, whatever its length.
-    p.login("dr.doe", &password("Not-The-Password-42"), CTX)
+    p.login("dr.doe", "Not-The-Password-42", CTX)
         .await
         .unwrap_err();
     let names: Vec<String> = p

@@ -36,16 +36,12 @@ async fn disable_refuses_logins_and_revokes_sessions_until_enabled() {
         Some(AuthError::Unauthenticated)
     );
     assert_eq!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX)
-            .await
-            .err(),
+        p.login("dr.doe", sample::PASSWORD, CTX).await.err(),
         Some(LoginError::AccountDisabled)
     );
     // A wrong password still answers as for everyone: nothing is revealed.
     assert_eq!(
-        p.login("dr.doe", &password("Not-The-Password-42"), CTX)
-            .await
-            .err(),
+        p.login("dr.doe", "Not-The-Password-42", CTX).await.err(),
         Some(LoginError::InvalidCredentials)
     );
     p.operate_account("dr.doe", OperatorAction::Enable, CTX)
@@ -59,7 +55,7 @@ async fn unlock_clears_the_lock_and_the_count_and_every_command_is_audited() {
     let p = portal();
     active_account(&p).await;
     for _ in 0..5 {
-        p.login("dr.doe", &password("Not-The-Password-42"), CTX)
+        p.login("dr.doe", "Not-The-Password-42", CTX)
             .await
             .unwrap_err();
     }

@@ -50,7 +50,7 @@ async fn wrong_current_passwords_count_toward_the_lockout() {
         Err(PasswordChangeError::AccountLocked { .. })
     ));
     assert!(matches!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX).await,
+        p.login("dr.doe", sample::PASSWORD, CTX).await,
         Err(LoginError::AccountLocked { .. })
     ));
 }

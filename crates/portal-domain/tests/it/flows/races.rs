@@ -154,11 +154,7 @@ async fn a_reset_that_commits_while_a_login_verifies_the_old_password_wins() {
     let (reached, release) = hasher.arm(Stop::AfterVerify);
     let login = tokio::spawn({
         let instance = instance.clone();
-        async move {
-            instance
-                .login("dr.doe", &password(sample::PASSWORD), CTX)
-                .await
-        }
+        async move { instance.login("dr.doe", sample::PASSWORD, CTX).await }
     });
     reached.await.unwrap();
     p.confirm_password_reset(&reset_link, &password(NEW_PASSWORD), CTX)
@@ -265,22 +261,14 @@ async fn a_right_password_verified_after_wrong_ones_locked_the_account_is_locked
     let (reached, release) = hasher.arm(Stop::AfterVerify);
     let right = tokio::spawn({
         let instance = instance.clone();
-        async move {
-            instance
-                .login("dr.doe", &password(sample::PASSWORD), CTX)
-                .await
-        }
+        async move { instance.login("dr.doe", sample::PASSWORD, CTX).await }
     });
     reached.await.unwrap();
     // While the right password waits for its verdict, wrong ones take the
     // remaining places, and the lock.
     let mut answers = Vec::new();
     for _ in 0..6 {
-        answers.push(
-            p.login("dr.doe", &password("Not-The-Password-42"), CTX)
-                .await
-                .err(),
-        );
+        answers.push(p.login("dr.doe", "Not-The-Password-42", CTX).await.err());
     }
     assert!(
         answers
@@ -302,9 +290,7 @@ async fn a_right_password_verified_after_wrong_ones_locked_the_account_is_locked
     );
     assert_eq!(p.store.session_count(), 0);
     assert!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX)
-            .await
-            .is_err(),
+        p.login("dr.doe", sample::PASSWORD, CTX).await.is_err(),
         "still locked"
     );
 }

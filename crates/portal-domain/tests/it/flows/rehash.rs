@@ -25,7 +25,7 @@ async fn a_hash_with_older_parameters_is_replaced_at_the_next_login() {
         p.settings().clone(),
     );
     upgraded
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
+        .login("dr.doe", sample::PASSWORD, CTX)
         .await
         .unwrap();
     let stored = p.store.account_by_id(account.id).await.unwrap().unwrap();
@@ -36,7 +36,7 @@ async fn a_hash_with_older_parameters_is_replaced_at_the_next_login() {
     );
     // The new hash still verifies, on either portal.
     upgraded
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
+        .login("dr.doe", sample::PASSWORD, CTX)
         .await
         .unwrap();
 }

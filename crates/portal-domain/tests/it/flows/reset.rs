@@ -4,9 +4,9 @@ use super::*;
 
 async fn locked_account(p: &TestPortal) {
     active_account(p).await;
-    let wrong = password("Not-The-Password-42");
+    let wrong = "Not-The-Password-42";
     for _ in 0..5 {
-        p.login("dr.doe", &wrong, CTX).await.unwrap_err();
+        p.login("dr.doe", wrong, CTX).await.unwrap_err();
     }
 }
 
@@ -16,7 +16,7 @@ async fn a_reset_unlocks_revokes_and_notifies() {
     active_account(&p).await;
     let session = logged_in(&p).await;
     for _ in 0..5 {
-        p.login("dr.doe", &password("Not-The-Password-42"), CTX)
+        p.login("dr.doe", "Not-The-Password-42", CTX)
             .await
             .unwrap_err();
     }
@@ -28,7 +28,7 @@ async fn a_reset_unlocks_revokes_and_notifies() {
     );
     // Requesting changed nothing: still locked, session still live.
     assert!(matches!(
-        p.login("dr.doe", &password(sample::PASSWORD), CTX).await,
+        p.login("dr.doe", sample::PASSWORD, CTX).await,
         Err(LoginError::AccountLocked { .. })
     ));
     assert!(p.authenticate(session.token.expose()).await.is_ok());
@@ -79,7 +79,7 @@ async fn the_tenth_refused_confirm_spends_the_link() {
     );
     assert!(
         matches!(
-            p.login("dr.doe", &password(sample::PASSWORD), CTX).await,
+            p.login("dr.doe", sample::PASSWORD, CTX).await,
             Err(LoginError::AccountLocked { .. })
         ),
         "a spent link changed nothing"

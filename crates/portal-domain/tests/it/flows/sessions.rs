@@ -57,7 +57,7 @@ async fn a_newer_agreement_restricts_the_session_until_accepted() {
     let republished = p.reconfigured(settings);
 
     let restricted = republished
-        .login("dr.doe", &password(sample::PASSWORD), CTX)
+        .login("dr.doe", sample::PASSWORD, CTX)
         .await
         .unwrap();
     assert!(restricted.agreement_required, "login succeeds, restricted");

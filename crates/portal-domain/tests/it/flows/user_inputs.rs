@@ -78,10 +78,7 @@ async fn rare_account(p: &TestPortal) {
 async fn the_providers_name_is_refused_at_a_change() {
     let p = portal_with_a_rare_name();
     rare_account(&p).await;
-    let session = p
-        .login("dr.p", &password(sample::PASSWORD), CTX)
-        .await
-        .unwrap();
+    let session = p.login("dr.p", sample::PASSWORD, CTX).await.unwrap();
     let auth = p.authenticate(session.token.expose()).await.unwrap();
     let Err(PasswordChangeError::PasswordPolicy(v)) = p
         .change_password(

@@ -541,7 +541,7 @@ async fn portal_with_queued(notices: usize) -> (TestPortal, Account) {
         .unwrap();
     // Each notice is queued by a verified change from a live session.
     let session = p
-        .login("dr.doe", &Password::parse(sample::PASSWORD).unwrap(), ctx())
+        .login("dr.doe", sample::PASSWORD, ctx())
         .await
         .unwrap()
         .token

@@ -81,7 +81,7 @@ fn login_lookup(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
 
 pub(super) async fn login<H: PasswordHasher>(fx: Fx<H>) -> Result<Account, LoginError> {
     fx.build()
-        .login("Dr.Doe", &the_password(), ctx())
+        .login("Dr.Doe", the_password().expose(), ctx())
         .await
         .map(|logged_in| logged_in.account)
 }
@@ -124,7 +124,7 @@ async fn login_malformed_username_verifies_the_dummy_once_without_a_lookup() {
         .times(1)
         .return_const(Ok(()));
     let portal = fx.build();
-    let result = portal.login("x", &the_password(), ctx()).await;
+    let result = portal.login("x", the_password().expose(), ctx()).await;
     assert_eq!(result.err(), Some(LoginError::InvalidCredentials));
 }
 

@@ -422,7 +422,7 @@ impl Harness {
                 }
             }
         };
-        let actual = match self.portal.login(name, &password(typed), CTX).await {
+        let actual = match self.portal.login(name, PASSWORDS[typed], CTX).await {
             Ok(_) => LoginOutcome::Success,
             Err(LoginError::InvalidCredentials) => LoginOutcome::InvalidCredentials,
             Err(LoginError::AccountLocked { locked_until }) => LoginOutcome::Locked {

@@ -186,6 +186,60 @@ async fn locked_and_rate_limited_pages(db: Db) {
     assert_eq!(limited.get("/forgot-password").await.status, 200);
 }
 
+both!(an_unparsable_password_is_a_wrong_password_on_the_login_page);
+/// The login form answers a password no account can have as a wrong one,
+/// and the use case audits and counts it: the fifth locks the account.
+async fn an_unparsable_password_is_a_wrong_password_on_the_login_page(db: Db) {
+    let app = spawn_app(db, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    let (_, csrf) = open(&app, "/login").await;
+    let jar = format!("portal_csrf={csrf}");
+    let [control, too_long, nul, newline] = crate::helpers::unparsable_passwords();
+    for password in [&control, &too_long, &nul, &newline] {
+        let wrong = submit(
+            &app,
+            "/login",
+            &jar,
+            &[
+                ("csrf", &csrf),
+                ("username", "dr.doe"),
+                ("password", password),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status, 401, "{}", wrong.text);
+        assert!(is_html(&wrong));
+        assert!(
+            wrong
+                .text
+                .contains("The username or password is incorrect.")
+        );
+        assert!(set_cookie(&wrong, "portal_session").is_none());
+    }
+    let locked = submit(
+        &app,
+        "/login",
+        &jar,
+        &[
+            ("csrf", &csrf),
+            ("username", "dr.doe"),
+            ("password", &control),
+        ],
+    )
+    .await;
+    assert_eq!(locked.status, 423, "{}", locked.text);
+    assert_eq!(
+        crate::helpers::login_failures(&app, "dr.doe").await,
+        [
+            "invalid_credentials",
+            "invalid_credentials",
+            "invalid_credentials",
+            "invalid_credentials",
+            "account_locked"
+        ]
+    );
+}
+
 both!(a_new_agreement_is_accepted_from_the_home_page);
 async fn a_new_agreement_is_accepted_from_the_home_page(db: Db) {
     let dir = std::env::temp_dir().join("portal-http-tests");
