@@ -4,7 +4,9 @@
 //! - every `.rs` file starts with a `//!` inner doc comment;
 //! - `portal-domain` pulls in no I/O crates through its normal dependencies;
 //! - no `unsafe` code anywhere;
-//! - no log field or example output in Rust's `Debug` form (`Some(…)`).
+//! - no log field or example output in Rust's `Debug` form (`Some(…)`);
+//! - every `.rs` file is named in `docs/ARCHITECTURE.md`'s code map
+//!   (`code_map.rs`).
 //!
 //! Each check is a pure function over text, unit-tested below with a sample
 //! that must fail, so a check cannot silently pass everything.
@@ -14,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{cargo, workspace_root};
+
+mod code_map;
 
 /// Crate-name prefixes that mean I/O; the domain must not depend on them.
 const IO_CRATES: &[&str] = &["tokio", "sqlx", "lettre", "axum", "hyper"];

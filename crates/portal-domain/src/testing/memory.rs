@@ -32,6 +32,7 @@ mod outbox;
 mod roster;
 mod system;
 
+pub use outbox::RawOutbox;
 pub use roster::InMemoryRoster;
 pub use system::{ManualClock, SequentialTokens};
 

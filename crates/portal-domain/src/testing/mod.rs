@@ -9,7 +9,7 @@ pub mod sample;
 use std::ops::Deref;
 use std::sync::Arc;
 
-pub use memory::{InMemoryRoster, InMemoryStore, ManualClock, SequentialTokens};
+pub use memory::{InMemoryRoster, InMemoryStore, ManualClock, RawOutbox, SequentialTokens};
 
 pub use crate::ports::{
     MockClock, MockMailer, MockOutboxStore, MockPasswordHasher, MockProviderRoster,

@@ -3,7 +3,7 @@
 // Integration tests: a failed unwrap is a failed test, in helpers as in tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod contract_memory;
+mod contract;
 mod flows;
 mod mocked;
 mod properties;

@@ -143,18 +143,23 @@ impl OutboxStore for InMemoryStore {
     }
 }
 
-/// Faults the contract suite forces, as raw SQL does on the databases.
+/// The in-memory store's outbox faults for the contract suite
+/// ("Adding a store", step 2): what raw SQL writes and reads on the
+/// databases, straight on the store's state.
+#[derive(Debug, Clone)]
+pub struct RawOutbox(pub std::sync::Arc<InMemoryStore>);
+
 #[async_trait]
-impl crate::testing::contract::OutboxFaults for InMemoryStore {
+impl crate::testing::contract::OutboxFaults for RawOutbox {
     async fn make_unreadable(&self, id: OutboxId) {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.0.state);
         if let Some(row) = state.outbox.iter_mut().find(|row| row.id == id) {
             row.email.recipient = "not an address".to_owned();
         }
     }
 
     async fn queue_unknown_kind(&self, username: &str, now: OffsetDateTime) -> OutboxId {
-        let mut state = lock(&self.state);
+        let mut state = lock(&self.0.state);
         state.next_outbox += 1;
         let id = OutboxId(i64::try_from(state.next_outbox).unwrap_or(i64::MAX));
         let created_seq = state.next_outbox;
@@ -179,7 +184,7 @@ impl crate::testing::contract::OutboxFaults for InMemoryStore {
     }
 
     async fn attempts(&self, id: OutboxId) -> u32 {
-        let state = lock(&self.state);
+        let state = lock(&self.0.state);
         state
             .outbox
             .iter()
@@ -188,7 +193,7 @@ impl crate::testing::contract::OutboxFaults for InMemoryStore {
     }
 
     async fn last_error(&self, id: OutboxId) -> Option<String> {
-        let state = lock(&self.state);
+        let state = lock(&self.0.state);
         state
             .outbox
             .iter()

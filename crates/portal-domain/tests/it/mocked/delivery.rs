@@ -3,6 +3,7 @@
 use portal_domain::delivery::DropReason;
 use portal_domain::email::{ClaimedEmail, OutboxClaim, UnreadableEmail};
 use portal_domain::ports::{Clock, Mailer, OutboxStore, UserStore};
+use portal_domain::testing::RawOutbox;
 use portal_domain::testing::contract::OutboxFaults;
 use portal_domain::testing::{InMemoryStore, ManualClock, TestPortal};
 
@@ -630,7 +631,7 @@ impl Mailer for SlowMailer {
 async fn attempts_of(p: &TestPortal, ids: impl IntoIterator<Item = i64>) -> Vec<u32> {
     let mut attempts = Vec::new();
     for id in ids {
-        attempts.push(p.store.attempts(OutboxId(id)).await);
+        attempts.push(RawOutbox(Arc::clone(&p.store)).attempts(OutboxId(id)).await);
     }
     attempts
 }

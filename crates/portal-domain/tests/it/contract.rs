@@ -1,0 +1,21 @@
+//! The domain's port contract suite against [`InMemoryStore`], set up as
+//! docs/ARCHITECTURE.md's "Adding a store" says a new store's harness is
+//! (steps 2 and 3; its ports are `testing/memory.rs`, step 1).
+
+use std::sync::Arc;
+
+use portal_domain::testing::contract::Subject;
+use portal_domain::testing::{InMemoryRoster, InMemoryStore, RawOutbox};
+
+async fn subject() -> Subject<Arc<InMemoryStore>, InMemoryRoster> {
+    let store = Arc::new(InMemoryStore::new());
+    Subject {
+        store: Arc::clone(&store),
+        // The in-memory store does not keep the roster: a roster of its own.
+        roster: InMemoryRoster::new(),
+        store_keeps_roster: false,
+        faults: Box::new(RawOutbox(store)),
+    }
+}
+
+portal_domain::port_contract_tests!(subject);
