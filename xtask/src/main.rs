@@ -2,9 +2,10 @@
 //!
 //! `cargo xtask test` is the single command CI runs (through `.ci/run`): the
 //! formatting check, clippy, the supply-chain check ([`deny`]), the test suite
-//! under nextest and the doc tests, in that order, stopping at the first
-//! failure. The tidy checks (doc comments, I/O-free domain, no `unsafe`) live
-//! in [`tidy`] and run as ordinary tests.
+//! under nextest, the API docs (`cargo doc`, warnings denied) and the doc
+//! tests, in that order, stopping at the first failure. The tidy checks (doc
+//! comments, I/O-free domain, no `unsafe`, the code map) live in `tidy.rs`
+//! (a test-only module) and run as ordinary tests.
 
 mod attack;
 mod chaos;
@@ -29,7 +30,8 @@ Usage: cargo xtask <command>
 
 Commands:
   test    run everything CI runs, stopping at the first failure:
-            fmt check, clippy, deny, nextest, doc tests
+            fmt check, clippy, deny, nextest, docs (rustdoc
+            warnings are errors), doc tests
   lint    run the fmt check and clippy
   deny    cargo deny check (advisories, licences, bans, sources) against
             deny.toml, offline: clones the RustSec advisory snapshot
@@ -135,6 +137,24 @@ const NEXTEST: Step = Step {
     prepare: None,
 };
 
+/// The API docs, every warning an error (a broken link, an unclosed tag).
+const DOC: Step = Step {
+    name: "doc",
+    program: "cargo",
+    args: &["doc", "--workspace", "--no-deps"],
+    prepare: None,
+};
+
+/// Environment a step sets for its program: rustdoc's warnings are
+/// errors for [`DOC`].
+fn step_env(step: &Step) -> &'static [(&'static str, &'static str)] {
+    if step.name == DOC.name {
+        &[("RUSTDOCFLAGS", "-D warnings")]
+    } else {
+        &[]
+    }
+}
+
 const DOCTEST: Step = Step {
     name: "doctest",
     program: "cargo",
@@ -184,7 +204,7 @@ const DENY: Step = Step {
     prepare: Some(deny::prepare),
 };
 
-const TEST: &[Step] = &[FMT, CLIPPY, DENY, NEXTEST, DOCTEST];
+const TEST: &[Step] = &[FMT, CLIPPY, DENY, NEXTEST, DOC, DOCTEST];
 const HTTP_BENCH: Step = Step {
     name: "http bench",
     program: "bash",
@@ -310,7 +330,10 @@ fn run_step(step: &Step, ci: bool) -> Result<Duration, String> {
     } else {
         Command::new(step.program)
     };
-    command.args(step.args).current_dir(workspace_root());
+    command
+        .args(step.args)
+        .envs(step_env(step).iter().copied())
+        .current_dir(workspace_root());
     if ci {
         command.env("CARGO_INCREMENTAL", "0");
     }

@@ -430,15 +430,6 @@ impl PublicUrl {
     pub const DEFAULT: &'static str = "http://127.0.0.1:8080";
 }
 
-impl Default for PublicUrl {
-    fn default() -> Self {
-        match Self::parse(Self::DEFAULT) {
-            Ok(url) => url,
-            Err(e) => unreachable!("the default public URL is valid: {e}"),
-        }
-    }
-}
-
 impl fmt::Debug for PublicUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("PublicUrl").field(&self.as_str()).finish()
@@ -508,15 +499,6 @@ impl Sender {
 
     pub(crate) fn mailbox(&self) -> &Mailbox {
         &self.0
-    }
-}
-
-impl Default for Sender {
-    fn default() -> Self {
-        match Self::parse(Self::DEFAULT) {
-            Ok(sender) => sender,
-            Err(e) => unreachable!("the default sender is valid: {e}"),
-        }
     }
 }
 
@@ -606,11 +588,15 @@ pub struct MailSettings {
     pub reset_ttl: Duration,
 }
 
-impl Default for MailSettings {
-    fn default() -> Self {
+impl MailSettings {
+    /// Links from `public_url`, sent by `sender`, with SPEC §9's other
+    /// defaults: the default branding, links that live 24 hours
+    /// (activation) and 1 hour (reset). The defaults of the two parsed
+    /// values are [`PublicUrl::DEFAULT`] and [`Sender::DEFAULT`].
+    pub fn new(public_url: PublicUrl, sender: Sender) -> Self {
         Self {
-            public_url: PublicUrl::default(),
-            sender: Sender::default(),
+            public_url,
+            sender,
             branding: Branding::default(),
             activation_ttl: Duration::hours(24),
             reset_ttl: Duration::hours(1),

@@ -6,13 +6,17 @@
 //! the binary; [`MailTransport`] picks the mailer as SPEC §9 says:
 //!
 //! ```no_run
-//! use portal_adapters_smtp::{MailSettings, MailTransport};
+//! use portal_adapters_smtp::{MailSettings, MailTransport, PublicUrl, Sender};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let smtp_url = std::env::var("PORTAL_SMTP_URL").ok();
 //! let mail_dir = std::env::var_os("PORTAL_MAIL_DIR").map(std::path::PathBuf::from);
 //! let transport = MailTransport::from_config(smtp_url.as_deref(), mail_dir)?;
-//! let mailer = transport.build(MailSettings::default())?;
+//! let settings = MailSettings::new(
+//!     PublicUrl::parse(PublicUrl::DEFAULT)?,
+//!     Sender::parse(Sender::DEFAULT)?,
+//! );
+//! let mailer = transport.build(settings)?;
 //! # Ok(()) }
 //! ```
 //!

@@ -19,7 +19,7 @@ pub enum EmailKind {
     Activation { token: RawToken },
     /// "Email Verification", with a **Login** link, once the account is active.
     EmailVerification,
-    /// "<brand> Provider Portal Password", with a reset link.
+    /// "`<brand>` Provider Portal Password", with a reset link.
     PasswordReset { token: RawToken },
     /// "Your Provider Portal password was changed"; no link with a token.
     PasswordChanged,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::account::{Account, AccountId, AccountProvider, Activation};
 use crate::email::{Email, EmailKind};
 use crate::lockout::LockState;
-use crate::ports::{StoreError, TokenPurpose};
+use crate::ports::StoreError;
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
 };
@@ -392,15 +392,6 @@ impl StoredEmail {
             username: Username::parse(&self.username).map_err(|e| corrupt(T, "username", e))?,
             kind,
         })
-    }
-}
-
-/// The `purpose` column of a link token.
-pub fn parse_purpose(value: &str) -> Result<TokenPurpose, StoreError> {
-    match value {
-        "activation" => Ok(TokenPurpose::Activation),
-        "password_reset" => Ok(TokenPurpose::PasswordReset),
-        other => Err(corrupt("link_tokens", "purpose", other)),
     }
 }
 

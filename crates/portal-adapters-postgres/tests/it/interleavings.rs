@@ -155,7 +155,7 @@ async fn the_purge_keeps_an_account_a_resend_in_flight_just_sent_a_link(pool: Pg
     let id = register(&portal).await;
     // Its link expired long ago: the account is stale.
     clock.advance(Duration::days(9));
-    let now = portal.clock().now();
+    let now = clock.now();
     let cutoff = now - Duration::days(7);
 
     let mut resend = pool.begin().await.unwrap();
@@ -203,7 +203,7 @@ async fn the_purge_keeps_an_account_a_resend_in_flight_just_sent_a_link(pool: Pg
 /// refused ones change nothing.
 #[sqlx::test(migrator = "portal_adapters_postgres::MIGRATOR")]
 async fn two_instances_share_one_exact_lockout_count(pool: PgPool) {
-    let (portal, _) = portal(&pool).await;
+    let (portal, clock) = portal(&pool).await;
     let id = portal_domain::account::AccountId::new(register(&portal).await);
     // Each instance has its own pool of connections to the one database.
     let connect = || async {
@@ -217,7 +217,7 @@ async fn two_instances_share_one_exact_lockout_count(pool: PgPool) {
     };
     let (first, second) = (connect().await, connect().await);
     let policy = portal_domain::lockout::LockoutPolicy::default();
-    let now = portal.clock().now();
+    let now = clock.now();
     let attempts = (0..20).map(|n| {
         let store = if n % 2 == 0 { &first } else { &second };
         // Every attempt read the account before any took a place.

@@ -136,8 +136,9 @@ fn public_url_joins_with_or_without_a_slash_and_a_prefix() {
         "https://example.org/providers/activate?token=abc-_1"
     );
     assert!(url.is_https());
-    assert_eq!(PublicUrl::default().as_str(), "http://127.0.0.1:8080");
-    assert!(!PublicUrl::default().is_https());
+    let default = PublicUrl::parse(PublicUrl::DEFAULT).unwrap();
+    assert_eq!(default.as_str(), "http://127.0.0.1:8080");
+    assert!(!default.is_https());
 }
 
 #[test]
@@ -162,7 +163,7 @@ fn bad_public_urls_are_refused() {
 
 #[test]
 fn sender_display_name_is_webmaster_unless_given() {
-    let default = Sender::default();
+    let default = Sender::parse(Sender::DEFAULT).unwrap();
     assert_eq!(default.display_name(), "webmaster");
     assert_eq!(default.address(), "webmaster@localhost");
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mail_parser::{MessageParser, MimeHeaders};
-use portal_adapters_smtp::{MailSettings, PublicUrl, SmtpMailer, SmtpSettings};
+use portal_adapters_smtp::{MailSettings, PublicUrl, Sender, SmtpMailer, SmtpSettings};
 use portal_domain::delivery::{DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::Email;
 use portal_domain::ports::{MailError, Mailer, OutboxStore};
@@ -21,10 +21,10 @@ pub const PUBLIC_URL: &str = "https://portal.example.org/providers/";
 pub const NEW_PASSWORD: &str = "Saffron-Glacier-88-Tulip";
 
 pub fn mail_settings() -> MailSettings {
-    MailSettings {
-        public_url: PublicUrl::parse(PUBLIC_URL).unwrap(),
-        ..MailSettings::default()
-    }
+    MailSettings::new(
+        PublicUrl::parse(PUBLIC_URL).unwrap(),
+        Sender::parse(Sender::DEFAULT).unwrap(),
+    )
 }
 
 /// An SMTP mailer with short timeouts, for tests.

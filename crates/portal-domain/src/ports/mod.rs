@@ -7,7 +7,7 @@
 //! section) in every adapter. Emails are queued through the store (a
 //! transactional outbox); [`Mailer`] is what the delivery worker calls.
 //!
-//! Every adapter runs the contract suite in [`crate::testing::contract`]
+//! Every adapter runs the contract suite in `crate::testing::contract`
 //! (feature `testing`), so a fake cannot drift from the databases.
 
 use async_trait::async_trait;

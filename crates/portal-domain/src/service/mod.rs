@@ -181,15 +181,6 @@ impl InvalidInput {
             message: message.to_string(),
         });
     }
-
-    /// `Ok(value)` when nothing was collected.
-    pub fn or_ok<T>(self, value: impl FnOnce() -> T) -> Result<T, Self> {
-        if self.0.is_empty() {
-            Ok(value())
-        } else {
-            Err(self)
-        }
-    }
 }
 
 /// An infrastructure failure behind a use case.
@@ -265,18 +256,6 @@ where
 
     pub fn settings(&self) -> &PortalSettings {
         &self.settings
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
-    pub fn roster(&self) -> &R {
-        &self.roster
-    }
-
-    pub fn clock(&self) -> &C {
-        &self.clock
     }
 
     fn now(&self) -> OffsetDateTime {

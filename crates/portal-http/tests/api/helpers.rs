@@ -634,14 +634,12 @@ pub fn token_of(link: &str) -> Option<String> {
 /// the store keeps them.
 pub async fn login_failures(app: &TestApp, username: &str) -> Vec<String> {
     use portal_domain::audit::{AuditAction, AuditFilter};
-    use portal_domain::ports::UserStore as _;
     let filter = AuditFilter {
         username: Some(username.to_owned()),
         since: None,
     };
     app.state
-        .portal
-        .store()
+        .storage
         .audit_events(&filter)
         .await
         .unwrap()
