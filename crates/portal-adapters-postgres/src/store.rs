@@ -7,8 +7,8 @@ use portal_domain::email::Email;
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
-    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
-    TokenPurpose, UserStore, WindowRecord,
+    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
+    ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -894,23 +894,37 @@ impl UserStore for PgStore {
         now: OffsetDateTime,
         max_refusals: u32,
     ) -> Result<(), RedeemError> {
-        // One statement: racing refusals each count, and the last allowed
-        // one spends the link.
-        sqlx::query(
-            "UPDATE link_tokens SET refusals = refusals + 1, \
-             used_at = CASE WHEN refusals + 1 >= $3 THEN $2 ELSE used_at END \
-             WHERE token_hash = $1 AND purpose = 'password_reset' \
-             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 \
-             RETURNING refusals",
-        )
-        .bind(hash_bytes(hash))
-        .bind(now)
-        .bind(i64::from(max_refusals))
-        .fetch_optional(&self.pool)
+        // Under the token's row lock racing refusals each count, and the
+        // one that reaches the limit spends the link (the rule is the
+        // domain's). Only the token is locked: no account lock is waited
+        // for while holding it, so no deadlock with a redemption.
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let refusals: i32 = sqlx::query_scalar(
+                "SELECT refusals FROM link_tokens WHERE token_hash = $1 AND purpose = 'password_reset' \
+                 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 FOR UPDATE",
+            )
+            .bind(hash_bytes(hash))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("lock reset token"))?
+            .ok_or(RedeemError::InvalidToken)?;
+            let before = ResetRefusals {
+                refusals: u32::try_from(refusals).unwrap_or(0),
+            };
+            let (after, spent) = before.after_refusal(max_refusals);
+            sqlx::query("UPDATE link_tokens SET refusals = $2, used_at = $3 WHERE token_hash = $1")
+                .bind(hash_bytes(hash))
+                .bind(i32::try_from(after.refusals).unwrap_or(i32::MAX))
+                .bind(spent.then_some(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(op("count reset refusal"))?;
+            tx.commit().await.map_err(op("commit reset refusal"))?;
+            Ok(())
+        })
         .await
-        .map_err(op("count reset refusal"))?
-        .ok_or(RedeemError::InvalidToken)?;
-        Ok(())
     }
 
     async fn change_password(

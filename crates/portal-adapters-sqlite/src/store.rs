@@ -7,8 +7,8 @@ use portal_domain::email::Email;
 use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
-    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError, StoreError,
-    TokenPurpose, UserStore, WindowRecord,
+    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
+    ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -752,22 +752,35 @@ impl UserStore for SqliteStore {
         now: OffsetDateTime,
         max_refusals: u32,
     ) -> Result<(), RedeemError> {
-        // One statement: racing refusals each count, and the last allowed
-        // one spends the link.
-        sqlx::query(
-            "UPDATE link_tokens SET refusals = refusals + 1, \
-             used_at = CASE WHEN refusals + 1 >= ?3 THEN ?2 ELSE used_at END \
-             WHERE token_hash = ?1 AND purpose = 'password_reset' \
-             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2 \
-             RETURNING refusals",
+        // One writer at a time: racing refusals each count, and the one
+        // that reaches the limit spends the link (the rule is the domain's).
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        let refusals: i64 = sqlx::query_scalar(
+            "SELECT refusals FROM link_tokens WHERE token_hash = ?1 AND purpose = 'password_reset' \
+             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2",
         )
         .bind(hash_bytes(hash))
         .bind(Ts(now))
-        .bind(i64::from(max_refusals))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(op("count reset refusal"))?
+        .map_err(op("read reset token"))?
         .ok_or(RedeemError::InvalidToken)?;
+        let before = ResetRefusals {
+            refusals: u32::try_from(refusals).unwrap_or(0),
+        };
+        let (after, spent) = before.after_refusal(max_refusals);
+        sqlx::query("UPDATE link_tokens SET refusals = ?2, used_at = ?3 WHERE token_hash = ?1")
+            .bind(hash_bytes(hash))
+            .bind(i64::from(after.refusals))
+            .bind(spent.then_some(Ts(now)))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("count reset refusal"))?;
+        tx.commit().await.map_err(op("commit reset refusal"))?;
         Ok(())
     }
 

@@ -218,6 +218,23 @@ pub struct EmailCap {
     pub window: Duration,
 }
 
+/// The refused confirmations of a live reset link (SPEC §6), as
+/// [`UserStore::record_reset_refusal`] counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResetRefusals {
+    pub refusals: u32,
+}
+
+impl ResetRefusals {
+    /// One more refusal: the count after it, and whether it spends the link
+    /// (the refusal that brings the count to `max_refusals` does, as a
+    /// redemption would).
+    pub fn after_refusal(self, max_refusals: u32) -> (Self, bool) {
+        let refusals = self.refusals.saturating_add(1);
+        (Self { refusals }, refusals >= max_refusals)
+    }
+}
+
 /// Whether [`UserStore::issue_token`] issued the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueOutcome {
@@ -537,9 +554,11 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Account, RedeemError>;
 
     /// Counts one confirmation of a live reset token refused by the
-    /// password policy, by one conditional update: the `max_refusals`-th
-    /// refusal spends the token, as a redemption would. A token that is not
-    /// live is [`RedeemError::InvalidToken`] and nothing is written.
+    /// password policy, atomically (racing refusals each count):
+    /// [`ResetRefusals::after_refusal`] on the count the store holds under
+    /// its lock, so the `max_refusals`-th refusal spends the token, as a
+    /// redemption would. A token that is not live is
+    /// [`RedeemError::InvalidToken`] and nothing is written.
     async fn record_reset_refusal(
         &self,
         hash: &TokenHash,

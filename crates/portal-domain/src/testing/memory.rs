@@ -18,7 +18,7 @@ use crate::ports::{
     Clock, CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, ImportMode,
     ImportSummary, IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange,
     ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts, RandomnessError, RedeemError,
-    StoreError, TokenPurpose, TokenSource, UserStore, WindowRecord,
+    ResetRefusals, StoreError, TokenPurpose, TokenSource, UserStore, WindowRecord,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -584,8 +584,12 @@ impl UserStore for InMemoryStore {
             .iter_mut()
             .find(|row| row.hash == *hash && row.is_live(TokenPurpose::PasswordReset, now))
             .ok_or(RedeemError::InvalidToken)?;
-        row.refusals = row.refusals.saturating_add(1);
-        if row.refusals >= max_refusals {
+        let before = ResetRefusals {
+            refusals: row.refusals,
+        };
+        let (after, spent) = before.after_refusal(max_refusals);
+        row.refusals = after.refusals;
+        if spent {
             row.used_at = Some(now);
         }
         Ok(())
