@@ -46,12 +46,7 @@ pub(super) async fn practitioner_registers_with_a_mistyped_email(
     walk.submit("Next").await?;
     walk.wait_heading("Provider Agreement").await?;
     walk.step("agreement").await?;
-    walk.client
-        .find(Locator::Id("accepted"))
-        .await?
-        .click()
-        .await?;
-    walk.submit("Next").await?;
+    accept_the_agreement(walk).await?;
 
     // The account: a weak password shows the rule it breaks, in the words
     // the list uses.
@@ -130,12 +125,7 @@ pub(super) async fn practitioner_registers_again_and_activates(
     fill_jane_does_details(walk).await?;
     walk.submit("Next").await?;
     walk.wait_heading("Provider Agreement").await?;
-    walk.client
-        .find(Locator::Id("accepted"))
-        .await?
-        .click()
-        .await?;
-    walk.submit("Next").await?;
+    accept_the_agreement(walk).await?;
     walk.wait_heading("Create your account").await?;
     walk.fill("username", USERNAME).await?;
     walk.fill("password", PASSWORD).await?;
@@ -373,4 +363,14 @@ async fn fill_jane_does_details(walk: &mut Walk<'_>) -> Result<(), CmdError> {
         walk.fill(id, value).await?;
     }
     Ok(())
+}
+
+/// Ticks "I agree" on the Provider Agreement page and goes on.
+async fn accept_the_agreement(walk: &mut Walk<'_>) -> Result<(), CmdError> {
+    walk.client
+        .find(Locator::Id("accepted"))
+        .await?
+        .click()
+        .await?;
+    walk.submit("Next").await
 }

@@ -88,15 +88,8 @@ async fn login_through_the_form(db: Db) {
         ],
     )
     .await;
-    assert_eq!(wrong.status, 401);
-    assert!(is_html(&wrong));
     assert!(wrong.text.contains(r#"role="alert""#));
-    assert!(
-        wrong
-            .text
-            .contains("The username or password is incorrect.")
-    );
-    assert!(set_cookie(&wrong, "portal_session").is_none());
+    assert_wrong_password_page(&wrong);
 
     let ok = submit(
         &app,
@@ -207,14 +200,7 @@ async fn an_unparsable_password_is_a_wrong_password_on_the_login_page(db: Db) {
             ],
         )
         .await;
-        assert_eq!(wrong.status, 401, "{}", wrong.text);
-        assert!(is_html(&wrong));
-        assert!(
-            wrong
-                .text
-                .contains("The username or password is incorrect.")
-        );
-        assert!(set_cookie(&wrong, "portal_session").is_none());
+        assert_wrong_password_page(&wrong);
     }
     let locked = submit(
         &app,
@@ -561,4 +547,17 @@ async fn the_login_form_ends_the_session_the_browser_held(db: Db) {
             .status,
         200
     );
+}
+
+/// The login page answering a wrong password: 401, the one message, no
+/// session.
+fn assert_wrong_password_page(answer: &Answer) {
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    assert!(is_html(answer));
+    assert!(
+        answer
+            .text
+            .contains("The username or password is incorrect.")
+    );
+    assert!(set_cookie(answer, "portal_session").is_none());
 }
