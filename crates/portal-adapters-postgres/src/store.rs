@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use portal_domain::lockout::{
+    FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
+};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
-    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
+    LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
     ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
@@ -389,24 +391,49 @@ impl UserStore for PgStore {
         row.as_ref().map(rows::account).transpose()
     }
 
+    /// One statement: the account, its roster entry and, while the
+    /// account has no failures and no lock, the login's first place (one
+    /// round trip less on nearly every login). The guard is evaluated on
+    /// the row as it is when the update reaches it, so a place another
+    /// attempt took meanwhile is never overwritten: this read then takes
+    /// none, and the use case reserves from the stored state.
     async fn account_for_login(
         &self,
         username: &Username,
-    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        let after = first.map(|first| first.after).unwrap_or_default();
         let row = sqlx::query(concat!(
-            "SELECT a.*, ",
-            joined_provider_columns!(),
-            " FROM (SELECT ",
+            "WITH a AS (SELECT ",
             account_columns!(),
-            " FROM accounts WHERE lower(username) = $1) a \
-             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
+            " FROM accounts WHERE lower(username) = $1), \
+             placed AS (UPDATE accounts SET failed_logins = $3, locked_until = $4 \
+                 WHERE $2 AND id = (SELECT id FROM a) \
+                 AND failed_logins = 0 AND locked_until IS NULL RETURNING id) \
+             SELECT a.*, ",
+            joined_provider_columns!(),
+            ", EXISTS (SELECT 1 FROM placed) AS placed_with_read \
+             FROM a LEFT JOIN roster_entries r \
+             ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
         ))
         .bind(username.key())
+        .bind(first.is_some())
+        .bind(failed_count(after))
+        .bind(after.locked_until)
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find account for login"))?;
-        row.map(|row| Ok((rows::account(&row)?, rows::joined_provider(&row)?)))
-            .transpose()
+        row.map(|row| {
+            let placed: bool = row
+                .try_get("placed_with_read")
+                .map_err(op("read login place"))?;
+            Ok(LoginRead {
+                account: rows::account(&row)?,
+                provider: rows::joined_provider(&row)?,
+                place: first.filter(|_| placed).map(|first| first.reserved),
+            })
+        })
+        .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

@@ -4,10 +4,12 @@ use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
-use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use portal_domain::lockout::{
+    FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
+};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
-    NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
+    LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
     ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
@@ -295,10 +297,14 @@ impl UserStore for SqliteStore {
         row.as_ref().map(rows::account).transpose()
     }
 
+    /// A read only: beside SQLite's one writer a place is a write
+    /// transaction of its own (`reserve_login_attempt`), and reads of
+    /// unknown usernames stay off the write lock.
     async fn account_for_login(
         &self,
         username: &Username,
-    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
+        _first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT a.*, ",
             joined_provider_columns!(),
@@ -311,8 +317,14 @@ impl UserStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(op("find account for login"))?;
-        row.map(|row| Ok((rows::account(&row)?, rows::joined_provider(&row)?)))
-            .transpose()
+        row.map(|row| {
+            Ok(LoginRead {
+                account: rows::account(&row)?,
+                provider: rows::joined_provider(&row)?,
+                place: None,
+            })
+        })
+        .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

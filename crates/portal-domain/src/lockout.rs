@@ -167,6 +167,31 @@ impl ReservedAttempt {
     }
 }
 
+/// The place a login takes in the count of an account with no failures and
+/// no lock ([`LockState::default`]), the state of nearly every account a
+/// login names: decided here, so that a store can write it in the same
+/// statement that reads the account
+/// ([`UserStore::account_for_login`](crate::ports::UserStore::account_for_login))
+/// when the stored state is still that one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstPlace {
+    /// The state to write in place of [`LockState::default`].
+    pub after: LockState,
+    /// What the attempt is granted by that write.
+    pub reserved: ReservedAttempt,
+}
+
+impl FirstPlace {
+    /// The first place at `now` under `policy`; `None` when even an account
+    /// without failures would be refused (a limit of zero).
+    pub fn at(now: OffsetDateTime, policy: LockoutPolicy) -> Option<Self> {
+        match LockState::default().reserve(now, policy) {
+            (after, reserved @ ReservedAttempt::Granted { .. }) => Some(Self { after, reserved }),
+            (_, ReservedAttempt::Refused { .. }) => None,
+        }
+    }
+}
+
 /// What counting one failed login did
 /// ([`UserStore::record_login_failure`](crate::ports::UserStore::record_login_failure)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

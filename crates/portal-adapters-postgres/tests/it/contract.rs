@@ -13,6 +13,7 @@ async fn subject(pool: PgPool) -> Subject<PgStore, PgStore> {
         store: store.clone(),
         roster: store,
         store_keeps_roster: true,
+        takes_first_place_with_read: true,
         faults: Box::new(RawOutbox(pool)),
     }
 }

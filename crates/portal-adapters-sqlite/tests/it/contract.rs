@@ -16,6 +16,9 @@ async fn subject() -> Subject<SqliteStore, SqliteStore> {
         faults: Box::new(RawOutbox(store.pool().clone())),
         roster: store,
         store_keeps_roster: true,
+        // Its reads run beside one writer: a place is a write transaction
+        // of its own, taken after the read.
+        takes_first_place_with_read: false,
     }
 }
 

@@ -74,8 +74,9 @@ impl<P: UserStore + ?Sized> UserStore for std::sync::Arc<P> {
     async fn account_for_login(
         &self,
         username: &Username,
-    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
-        (**self).account_for_login(username).await
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        (**self).account_for_login(username, first).await
     }
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         (**self).account_by_id(id).await

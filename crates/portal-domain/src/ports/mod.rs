@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{ClaimedEmail, Email, OutboxClaim};
-use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::password_policy::{PasswordPolicy, PolicyContext, PolicyViolations};
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -333,6 +333,15 @@ pub enum ProviderRead {
     Elsewhere,
 }
 
+/// What a login's lookup read ([`UserStore::account_for_login`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRead {
+    pub account: Account,
+    pub provider: ProviderRead,
+    /// The attempt's place, when the store took it with the read.
+    pub place: Option<ReservedAttempt>,
+}
+
 /// Accounts, registration flows, tokens, sessions, counters, audit events
 /// and the email outbox: everything the use cases persist.
 #[cfg_attr(feature = "testing", mockall::automock)]
@@ -382,10 +391,18 @@ pub trait UserStore: Send + Sync {
     /// Looks an account up by username for a login, with its provider's
     /// roster entry where this store keeps the roster (one query on the
     /// hottest path instead of two).
+    ///
+    /// A store may also write `first` with the same statement, only while
+    /// the stored state is [`LockState::default`] (no failures, no lock),
+    /// and then says so in [`LoginRead::place`]: the login's place is
+    /// taken, and the account read is the state before it. Otherwise
+    /// (`place` is `None`) the use case takes its place with
+    /// [`UserStore::reserve_login_attempt`], as every store may leave it to.
     async fn account_for_login(
         &self,
         username: &Username,
-    ) -> Result<Option<(Account, ProviderRead)>, StoreError>;
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError>;
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
 

@@ -9,11 +9,11 @@ use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::email::{Email, EmailKind};
-use crate::lockout::ReservedAttempt;
+use crate::lockout::{FirstPlace, ReservedAttempt};
 use crate::password_policy::{PasswordViolation, PolicyContext, PolicyViolations};
 use crate::ports::{
-    Clock, CredentialWrite, PasswordChange, PasswordHasher, ProviderRead, ProviderRoster,
-    TokenSource, UserStore, Verification,
+    Clock, CredentialWrite, LoginRead, PasswordChange, PasswordHasher, ProviderRead,
+    ProviderRoster, TokenSource, UserStore, Verification,
 };
 use crate::registration::AgreementAcceptance;
 use crate::roster::RosterEntry;
@@ -130,23 +130,36 @@ where
         ctx: RequestContext,
     ) -> Result<LoggedIn, LoginError> {
         let now = self.now();
-        let account = match Username::parse(username) {
-            Ok(username) => self.store.account_for_login(&username).await?,
+        let first = FirstPlace::at(now, self.settings.lockout);
+        let read = match Username::parse(username) {
+            Ok(username) => self.store.account_for_login(&username, first).await?,
             Err(_) => None,
         };
-        let Some((account, provider)) = account else {
+        let Some(LoginRead {
+            account,
+            provider,
+            place,
+        }) = read
+        else {
             if let Some(password) = password {
                 self.hasher.verify_dummy(password).await?;
             }
             return Err(LoginError::InvalidCredentials);
         };
-        // Refused without a write while the lock read with the account holds.
-        if let Some(locked_until) = account.lock.locked_until(now) {
-            return Err(LoginError::AccountLocked { locked_until });
-        }
-        let place = match self.take_place(&account, now).await? {
-            Ok(place) => place,
-            Err(locked_until) => return Err(LoginError::AccountLocked { locked_until }),
+        let place = match place {
+            // Taken with the read: the account had no failures and no lock.
+            Some(place) => place,
+            None => {
+                // Refused without a write while the lock read with the
+                // account holds.
+                if let Some(locked_until) = account.lock.locked_until(now) {
+                    return Err(LoginError::AccountLocked { locked_until });
+                }
+                match self.take_place(&account, now).await? {
+                    Ok(place) => place,
+                    Err(locked_until) => return Err(LoginError::AccountLocked { locked_until }),
+                }
+            }
         };
         let verification = match password {
             Some(password) => {

@@ -25,11 +25,11 @@ use time::{Duration, OffsetDateTime, macros::datetime};
 use crate::account::{Account, AccountId, AccountProvider, NewAccount};
 use crate::audit::{AuditAction, AuditEvent, AuditFilter, AuditOutcome};
 use crate::email::{Email, EmailKind, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
     CreateAccountError, CredentialWrite, EmailCap, EntryBatches, FlowUpdateError, ImportMode,
-    IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange, PendingEmails, ProviderRead,
-    ProviderRoster, RedeemError, TokenPurpose, UserStore, WindowRecord,
+    IssueOutcome, LinkToken, LoginRead, NewToken, OutboxStore, PasswordChange, PendingEmails,
+    ProviderRead, ProviderRoster, RedeemError, TokenPurpose, UserStore, WindowRecord,
 };
 use crate::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use crate::roster::{RegistrantKey, RosterEntry};
@@ -49,6 +49,9 @@ pub struct Subject<S, R> {
     /// reads an account's entry with the account
     /// ([`ProviderRead::WithAccount`]): the database adapters.
     pub store_keeps_roster: bool,
+    /// The store takes a login's first place with its read
+    /// ([`UserStore::account_for_login`]'s `first`): PostgreSQL and memory.
+    pub takes_first_place_with_read: bool,
     /// Writes to the store's outbox that no port makes: what a fault, or a
     /// newer build, leaves there.
     pub faults: Box<dyn OutboxFaults>,
@@ -60,6 +63,10 @@ impl<S: std::fmt::Debug, R: std::fmt::Debug> std::fmt::Debug for Subject<S, R> {
             .field("store", &self.store)
             .field("roster", &self.roster)
             .field("store_keeps_roster", &self.store_keeps_roster)
+            .field(
+                "takes_first_place_with_read",
+                &self.takes_first_place_with_read,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +180,7 @@ macro_rules! __contract_cases {
             a_right_password_racing_wrong_ones_never_lifts_the_lock,
             an_attempt_not_judged_gives_its_place_back,
             a_reservation_from_a_stale_read_counts_from_the_stored_state,
+            a_first_place_taken_with_the_read_counts_once,
             roster_finds_and_scopes,
             roster_import_is_idempotent_replaces_and_dry_runs,
             roster_files_import_all_or_nothing,

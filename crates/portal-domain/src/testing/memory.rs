@@ -13,10 +13,10 @@ use time::{Duration, OffsetDateTime};
 use crate::account::{Account, AccountId, Activation, NewAccount};
 use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
-use crate::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
     Clock, CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, ImportMode,
-    ImportSummary, IssueOutcome, LinkToken, NewToken, OutboxStore, PasswordChange,
+    ImportSummary, IssueOutcome, LinkToken, LoginRead, NewToken, OutboxStore, PasswordChange,
     ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts, RandomnessError, RedeemError,
     ResetRefusals, StoreError, TokenPurpose, TokenSource, UserStore, WindowRecord,
 };
@@ -276,13 +276,33 @@ impl UserStore for InMemoryStore {
             .cloned())
     }
 
-    /// The roster is [`InMemoryRoster`], not this store: the use case asks it.
+    /// The roster is [`InMemoryRoster`], not this store: the use case asks
+    /// it. The first place is taken under the same lock as the read.
     async fn account_for_login(
         &self,
         username: &Username,
-    ) -> Result<Option<(Account, ProviderRead)>, StoreError> {
-        let account = self.account_by_username(username).await?;
-        Ok(account.map(|account| (account, ProviderRead::Elsewhere)))
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(account) = state
+            .accounts
+            .values_mut()
+            .find(|a| a.username == *username)
+        else {
+            return Ok(None);
+        };
+        let read = account.clone();
+        let place = first
+            .filter(|_| account.lock == LockState::default())
+            .map(|first| {
+                account.lock = first.after;
+                first.reserved
+            });
+        Ok(Some(LoginRead {
+            account: read,
+            provider: ProviderRead::Elsewhere,
+            place,
+        }))
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {

@@ -14,6 +14,7 @@ async fn subject() -> Subject<Arc<InMemoryStore>, InMemoryRoster> {
         // The in-memory store does not keep the roster: a roster of its own.
         roster: InMemoryRoster::new(),
         store_keeps_roster: false,
+        takes_first_place_with_read: true,
         faults: Box::new(RawOutbox(store)),
     }
 }

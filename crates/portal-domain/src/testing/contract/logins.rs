@@ -227,12 +227,17 @@ pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
     logged_in(&s.store, &account, 9, at(1)).await;
     let stored = stored_account(&s.store, account.id).await;
     let login = || async {
-        let (found, read) = s
+        let LoginRead {
+            account: found,
+            provider: read,
+            place,
+        } = s
             .store
-            .account_for_login(&username("Dr.Doe"))
+            .account_for_login(&username("Dr.Doe"), None)
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(place, None, "no first place was offered");
         assert_eq!(found, stored, "case-insensitive, the stored account");
         assert_read_by(s, &read);
         resolve(&s.roster, &found, read).await
@@ -267,7 +272,10 @@ pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
     }
     assert_eq!(
         s.store
-            .account_for_login(&username("nobody"))
+            .account_for_login(
+                &username("nobody"),
+                FirstPlace::at(at(1), LockoutPolicy::default())
+            )
             .await
             .unwrap(),
         None

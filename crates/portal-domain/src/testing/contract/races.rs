@@ -459,3 +459,88 @@ pub async fn a_reservation_from_a_stale_read_counts_from_the_stored_state<
         }
     );
 }
+
+/// A store may take a login's first place with the read of its account
+/// ([`UserStore::account_for_login`]'s `first`), only while the account has
+/// no failures and no lock. Of lookups racing on a clean account exactly one
+/// takes it (none, in a store that leaves every place to
+/// `reserve_login_attempt`) and reads the state before it; the count holds
+/// exactly the places taken.
+pub async fn a_first_place_taken_with_the_read_counts_once<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 3,
+        duration: Duration::hours(1),
+    };
+    let first = FirstPlace::at(at(1), policy);
+    assert_eq!(
+        first,
+        Some(FirstPlace {
+            after: LockState {
+                failed_count: 1,
+                locked_until: None
+            },
+            reserved: ReservedAttempt::Granted { place: 1 },
+        })
+    );
+    let name = username("Dr.Doe");
+    let lookup = || s.store.account_for_login(&name, first);
+    let reads = join_all((0..8).map(|_| lookup())).await;
+    let mut taken = 0;
+    for read in reads {
+        let read: LoginRead = read.unwrap().unwrap();
+        assert_eq!(read.account.id, account.id);
+        if let Some(place) = read.place {
+            assert_eq!(read.account.lock, LockState::default(), "the state before");
+            assert_eq!(place, ReservedAttempt::Granted { place: 1 });
+            taken += 1;
+        }
+    }
+    let expected = u32::from(s.takes_first_place_with_read);
+    assert_eq!(taken, expected, "places taken with the read");
+    let stored = stored_account(&s.store, account.id).await.lock;
+    assert_eq!(stored.failed_count, expected);
+
+    // With a failure counted, the read takes nothing: the use case reserves.
+    failed_login(&s.store, account.id, at(1), policy)
+        .await
+        .unwrap();
+    let counted = stored_account(&s.store, account.id).await.lock;
+    let read = lookup().await.unwrap().unwrap();
+    assert_eq!((read.account.lock, read.place), (counted, None));
+    assert_eq!(stored_account(&s.store, account.id).await.lock, counted);
+
+    // Locked, and after the lock ended: nothing taken, nothing changed.
+    while !stored_account(&s.store, account.id)
+        .await
+        .lock
+        .is_locked(at(1))
+    {
+        failed_login(&s.store, account.id, at(1), policy)
+            .await
+            .unwrap();
+    }
+    let locked = stored_account(&s.store, account.id).await.lock;
+    for read_at in [at(2), at(1) + Duration::hours(2)] {
+        let read = s
+            .store
+            .account_for_login(&username("dr.doe"), FirstPlace::at(read_at, policy))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((read.account.lock, read.place), (locked, None));
+    }
+    assert_eq!(stored_account(&s.store, account.id).await.lock, locked);
+
+    // An unknown username takes nothing anywhere.
+    assert_eq!(
+        s.store
+            .account_for_login(&username("nobody"), first)
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -71,10 +71,18 @@ pub(super) fn place_given_back(fx: &mut Fx) {
 /// The store's answer to the login's lookup of `Dr.Doe`, as a store that
 /// does not keep the roster gives it.
 fn login_lookup(fx: &mut Fx, found: Result<Option<Account>, StoreError>) {
-    let found = found.map(|account| account.map(|a| (a, ProviderRead::Elsewhere)));
+    let found = found.map(|account| {
+        account.map(|account| LoginRead {
+            account,
+            provider: ProviderRead::Elsewhere,
+            place: None,
+        })
+    });
     fx.store
         .expect_account_for_login()
-        .withf(|u| u.key() == "dr.doe")
+        .withf(|u, first| {
+            u.key() == "dr.doe" && *first == FirstPlace::at(NOW, LockoutPolicy::default())
+        })
         .times(1)
         .return_const(found);
 }
@@ -442,7 +450,11 @@ async fn login_uses_the_provider_read_with_the_account_without_asking_the_roster
         fx.store
             .expect_account_for_login()
             .times(1)
-            .return_const(Ok(Some((active_account(), read))));
+            .return_const(Ok(Some(LoginRead {
+                account: active_account(),
+                provider: read,
+                place: None,
+            })));
         place_taken(&mut fx);
         fx.hasher
             .expect_verify_password()
@@ -622,4 +634,28 @@ async fn login_right_password_verified_after_another_attempt_locked_is_locked() 
             locked_until: until
         })
     );
+}
+
+/// A place the store took with the read is the attempt's place: no second
+/// reservation, and a wrong password below the limit writes nothing more.
+#[tokio::test]
+async fn login_with_its_place_taken_by_the_read_reserves_nothing_more() {
+    let mut fx = Fx::new();
+    fx.store
+        .expect_account_for_login()
+        .times(1)
+        .return_const(Ok(Some(LoginRead {
+            account: active_account(),
+            provider: ProviderRead::Elsewhere,
+            place: Some(ReservedAttempt::Granted { place: 1 }),
+        })));
+    fx.store.expect_reserve_login_attempt().never();
+    fx.store.expect_record_login_failure().never();
+    fx.store.expect_release_login_attempt().never();
+    fx.hasher
+        .expect_verify_password()
+        .times(1)
+        .return_const(Ok(Verification::Mismatch));
+    no_session_written(&mut fx);
+    assert_eq!(login(fx).await, Err(LoginError::InvalidCredentials));
 }

@@ -18,11 +18,13 @@ use portal_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, OutboxDelivery};
 use portal_domain::email::{Email, EmailKind, OutboxId, QueuedEmail};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
-use portal_domain::lockout::{LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use portal_domain::lockout::{
+    FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
+};
 use portal_domain::password_policy::{PasswordViolation, PolicyViolations};
 use portal_domain::ports::{
     CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, HashError, IssueOutcome,
-    MailError, NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts,
+    LoginRead, MailError, NewToken, PasswordHasher, ProofingFailures, ProviderRead, PurgeCounts,
     RandomnessError, RedeemError, StoreError, TokenPurpose, Verification, WindowRecord,
 };
 use portal_domain::registration::{
