@@ -9,6 +9,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod extract;
+pub mod failure_pace;
 pub mod hashpool;
 pub mod head_deadline;
 pub mod mail;

@@ -104,6 +104,8 @@ pub struct AppState {
     /// The portal's hash pool, for a login to take its room before its
     /// database work.
     pub hash_pool: HashPool,
+    /// How long a wrong password's answer waits (`failure_pace.rs`).
+    pub failure_pace: Arc<crate::failure_pace::FailurePace>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -149,6 +151,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(config.rate_limit_per_minute)),
             background: crate::background::Background::default(),
             hash_pool,
+            failure_pace: Arc::default(),
             config: Arc::new(config),
             metrics,
         })

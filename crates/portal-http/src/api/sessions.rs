@@ -156,7 +156,9 @@ pub(crate) async fn end_replaced_session(state: &AppState, headers: &HeaderMap) 
 /// mid-hash does not cut it short, so the place its attempt took in the
 /// lockout count is always judged or given back. The password goes as it
 /// was typed: the use case parses it (a text that can never be a password
-/// is a wrong one, counted and audited).
+/// is a wrong one, counted and audited). An `invalid_credentials` answer
+/// then waits for the failure pace (`failure_pace.rs`), so that its time
+/// does not tell a known username from an unknown one.
 pub(crate) async fn run_login(
     state: &AppState,
     admission: crate::hashpool::Admission,
@@ -168,12 +170,21 @@ pub(crate) async fn run_login(
     let portal = std::sync::Arc::clone(&state.portal);
     let username = username.to_owned();
     let password = secrecy::SecretString::from(password);
-    tokio::spawn(crate::hashpool::HashPool::admitted(admission, async move {
+    let started = tokio::time::Instant::now();
+    let result = tokio::spawn(crate::hashpool::HashPool::admitted(admission, async move {
         use secrecy::ExposeSecret as _;
         portal.login(&username, password.expose_secret(), ctx).await
     }))
     .await
-    .map_err(|error| ApiError::Internal(format!("the login task failed: {error}")))
+    .map_err(|error| ApiError::Internal(format!("the login task failed: {error}")))?;
+    if matches!(
+        result,
+        Err(portal_domain::service::LoginError::InvalidCredentials)
+    ) {
+        let floor = state.failure_pace.floor_after(started.elapsed());
+        tokio::time::sleep_until(started + floor).await;
+    }
+    Ok(result)
 }
 
 #[cfg(test)]

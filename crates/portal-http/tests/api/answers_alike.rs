@@ -99,3 +99,32 @@ async fn a_resend_answers_before_touching_the_account(db: Db) {
     release(held).await;
     app.token_in("dr.doe", ACTIVATION, 2).await;
 }
+
+/// A wrong password waits for the failure pace, for a known and an unknown
+/// username alike; a right password does not (`failure_pace.rs`). The
+/// recent failures are made to have taken the longest floor, so that the
+/// wait is unmistakable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_answers_at_the_failure_pace_and_a_right_one_does_not() {
+    use portal_http::failure_pace::{MAX_FLOOR, WINDOW};
+    let app = spawn_app(Db::Sqlite, &[]).await;
+    app.register_active(false, "dr.doe").await;
+    for _ in 0..WINDOW {
+        app.state.failure_pace.floor_after(MAX_FLOOR);
+    }
+    let login = |username: &'static str, password: &'static str| {
+        timed_post(
+            &app,
+            "/api/v1/sessions",
+            json!({"username": username, "password": password}),
+        )
+    };
+    for username in ["dr.doe", "nobody.here"] {
+        let (status, took) = login(username, "Wrong-Harbor-71-Lantern").await;
+        assert_eq!(status, 401);
+        assert!(took >= MAX_FLOOR, "{username}: answered after {took:?}");
+    }
+    let (status, took) = login("dr.doe", crate::helpers::PASSWORD).await;
+    assert_eq!(status, 201);
+    assert!(took < MAX_FLOOR, "a right password waited {took:?}");
+}
