@@ -10,6 +10,8 @@
 # figure is the service's answer time and not the queue a saturating client
 # builds in front of it.
 set -euo pipefail
+# shellcheck source=xtask/bench-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 
 command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -q wrk >/dev/null; }
 command -v oha >/dev/null || { echo "installing oha (cargo install --locked oha)"; cargo install --locked -q oha; }
@@ -47,7 +49,6 @@ cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || tr
 trap cleanup EXIT
 for _ in $(seq 50); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.2; done
 
-json() { curl -sf -H 'content-type: application/json' "$@"; }
 PASSWORD='Quartz-Harbor-71-Lantern'
 REG=$(json -X POST "$BASE/api/v1/registrations" -d '{"provider_type":"practitioner","provider_id":"P1001","tax_id":"123456789","zip":"45202","first_name":"Jane","last_name":"Doe"}' | sed 's/.*"registration_id":"\([0-9a-f]*\)".*/\1/')
 json -X POST "$BASE/api/v1/registrations/$REG/agreement" -d '{"accepted":true,"agreement_version":"1"}' >/dev/null
@@ -61,37 +62,8 @@ SESSION=$(json -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"bench.user\",
 # in flight are answered 423 at once (SPEC §4), which would measure wrk's
 # retries of those, not the hash pool.
 ACCOUNTS=64
-{
-  echo "provider_id,tax_id,kind,first_name,last_name,group_name,zips,payee,lines_of_business"
-  for n in $(seq 0 $((ACCOUNTS - 1))); do echo "B$n,55-6000000,practitioner,Login,Bench$n,,45202,individual,medicaid"; done
-} >"$WORK/logins.csv"
-$BIN roster import "$WORK/logins.csv" >/dev/null
-for n in $(seq 0 $((ACCOUNTS - 1))); do
-  reg=$(json -X POST "$BASE/api/v1/registrations" -d "{\"provider_type\":\"practitioner\",\"provider_id\":\"B$n\",\"tax_id\":\"556000000\",\"zip\":\"45202\",\"first_name\":\"Login\",\"last_name\":\"Bench$n\"}" |
-    sed 's/.*"registration_id":"\([0-9a-f]*\)".*/\1/')
-  json -X POST "$BASE/api/v1/registrations/$reg/agreement" -d '{"accepted":true,"agreement_version":"1"}' >/dev/null
-  json -X POST "$BASE/api/v1/registrations/$reg/account" -d "{\"username\":\"login.bench$n\",\"password\":\"$PASSWORD\",\"email\":\"login$n@clinic.example.org\",\"security_question_id\":1,\"security_answer\":\"Fluffy\"}" >/dev/null
-done
-for _ in $(seq 50); do
-  [ "$(grep -hoE 'activate\?token=[A-Za-z0-9_-]{43}' "$WORK/server.log" | sort -u | wc -l)" -gt "$ACCOUNTS" ] && break
-  sleep 0.2
-done
-for token in $(grep -hoE 'activate\?token=[A-Za-z0-9_-]{43}' "$WORK/server.log" | sort -u | cut -d= -f2); do
-  json -o /dev/null -X POST "$BASE/api/v1/activations" -d "{\"token\":\"$token\"}" || true
-done
-for n in 0 $((ACCOUNTS - 1)); do
-  json -o /dev/null -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"login.bench$n\",\"password\":\"$PASSWORD\"}" ||
-    { echo "login.bench$n cannot log in" >&2; exit 1; }
-done
-
-cat >"$WORK/login.lua" <<LUA
-local n = math.random(0, $ACCOUNTS - 1)
-request = function()
-  n = (n + 1) % $ACCOUNTS
-  return wrk.format("POST", nil, { ["Content-Type"] = "application/json" },
-    '{"username":"login.bench' .. n .. '","password":"$PASSWORD"}')
-end
-LUA
+register_login_accounts "$ACCOUNTS" "$WORK/server.log"
+login_script "$ACCOUNTS"
 
 # CPU seconds the service's threads other than the hashing ones have used.
 nonhash_cpu() {

@@ -45,7 +45,10 @@ Commands:
             (xtask/bench-roster.sh; `bench roster` runs only that) and
             `audit list` over 10,000,000 events (xtask/bench-audit.sh;
             `bench audit`) and the outbox worker at 100 emails/s beside
-            1,000,000 sent ones (xtask/bench-outbox.sh; `bench outbox`)
+            1,000,000 sent ones (xtask/bench-outbox.sh; `bench outbox`),
+            then one instance against one per core on one PostgreSQL
+            (xtask/bench-instances.sh; `bench instances`: a throwaway
+            cluster with pg_stat_statements, started as user postgres)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -233,6 +236,13 @@ const OUTBOX_BENCH: Step = Step {
     prepare: None,
 };
 
+const INSTANCES_BENCH: Step = Step {
+    name: "instances bench",
+    program: "bash",
+    args: &["xtask/bench-instances.sh"],
+    prepare: None,
+};
+
 const BENCH: &[Step] = &[
     DOMAIN_BENCH,
     STORE_BENCH,
@@ -240,7 +250,9 @@ const BENCH: &[Step] = &[
     ROSTER_BENCH,
     AUDIT_BENCH,
     OUTBOX_BENCH,
+    INSTANCES_BENCH,
 ];
+const INSTANCES_BENCH_ONLY: &[Step] = &[INSTANCES_BENCH];
 const OUTBOX_BENCH_ONLY: &[Step] = &[OUTBOX_BENCH];
 const ROSTER_BENCH_ONLY: &[Step] = &[ROSTER_BENCH];
 const AUDIT_BENCH_ONLY: &[Step] = &[AUDIT_BENCH];
@@ -261,6 +273,8 @@ fn main() -> ExitCode {
         ["bench", "roster"] => (ROSTER_BENCH_ONLY, true),
         ["bench", "audit"] => (AUDIT_BENCH_ONLY, true),
         ["bench", "outbox"] => (OUTBOX_BENCH_ONLY, true),
+        // Its own throwaway PostgreSQL cluster, not DATABASE_URL's.
+        ["bench", "instances"] => (INSTANCES_BENCH_ONLY, false),
         ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
