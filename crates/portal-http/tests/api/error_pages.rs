@@ -9,7 +9,7 @@ use portal_http::state::Database;
 use reqwest::header::ACCEPT;
 use serde_json::json;
 
-use crate::helpers::{Answer, Db, PASSWORD, TestApp, spawn_app};
+use crate::helpers::{Answer, Db, PASSWORD, TestApp, serve_with_layers, spawn_app};
 
 /// What Chromium sends when it navigates to a page.
 const BROWSER: &str =
@@ -114,22 +114,16 @@ fn login_to(app: &TestApp) -> reqwest::RequestBuilder {
 }
 
 /// A 500 cannot be provoked through the real routes, so a route that fails
-/// runs behind the same outermost layer (`middleware::observe`).
+/// runs behind the same layers (`app::with_layers`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_internal_error_is_a_page_too() {
     let app = spawn_app(Db::Sqlite, &[]).await;
-    let router = axum::Router::new()
-        .route(
-            "/fails",
-            get(|| async { ApiError::Internal("a test failure".to_owned()) }),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            app.state.clone(),
-            portal_http::middleware::observe,
-        ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/fails", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let routes = axum::Router::new().route(
+        "/fails",
+        get(|| async { ApiError::Internal("a test failure".to_owned()) }),
+    );
+    let (base, server) = serve_with_layers(routes, app.state.clone()).await;
+    let url = format!("{base}/fails");
 
     let client = reqwest::Client::new();
     let html = client
@@ -138,11 +132,7 @@ async fn an_internal_error_is_a_page_too() {
         .send()
         .await
         .unwrap();
-    let page = Answer {
-        status: html.status().as_u16(),
-        headers: html.headers().clone(),
-        text: html.text().await.unwrap(),
-    };
+    let page = Answer::of(html).await;
     assert_page(&page, 500, "Something went wrong");
     assert!(
         !page.text.contains("a test failure"),
@@ -150,11 +140,7 @@ async fn an_internal_error_is_a_page_too() {
     );
 
     let json = client.get(&url).header(ACCEPT, "*/*").send().await.unwrap();
-    let problem = Answer {
-        status: json.status().as_u16(),
-        headers: json.headers().clone(),
-        text: json.text().await.unwrap(),
-    };
+    let problem = Answer::of(json).await;
     assert_eq!(problem.status, 500);
     assert_eq!(
         problem.header("content-type").as_deref(),

@@ -235,6 +235,26 @@ pub async fn start(
     }
 }
 
+/// Serves `routes` behind the service's layers (`app::with_layers`) on
+/// `state`, for answers the real routes cannot provoke (a `500`, a panic):
+/// the base URL, and the server to abort.
+pub async fn serve_with_layers(
+    routes: axum::Router<AppState>,
+    state: AppState,
+) -> (String, JoinHandle<std::io::Result<()>>) {
+    let router = portal_http::app::with_layers(routes, state);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    (base, server)
+}
+
 fn client() -> reqwest::Client {
     // A connection per request: the service closes a connection after an
     // early answer (413) and a pooled one would then fail the next request.
@@ -254,6 +274,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Reads `response` in full, whatever its status.
+    pub async fn of(response: reqwest::Response) -> Self {
+        Self {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text))
