@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use portal_http::config::LogFormat;
 use serde_json::json;
 
-use crate::helpers::{ACTIVATION, Auth, Db, RESET, both, email_of, spawn_app};
+use crate::helpers::{
+    ACTIVATION, Answer, Auth, Db, RESET, both, email_of, serve_with_layers, spawn_app,
+};
 
 /// A writer into the shared buffer.
 #[derive(Debug, Clone)]
@@ -127,6 +129,73 @@ async fn no_secret_in_the_logs(db: Db) {
         assert!(!text.contains(secret), "the {what} is in the logs");
     }
     assert!(!text.contains("token="), "a link is in the logs");
+}
+
+/// Every request ends in one `request finished` line, in its span: the
+/// service's request id, the method and route as labels (never the URI),
+/// the client address, the status and the latency. A 5xx's cause has a line
+/// of its own; the layers log nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_line_per_request_in_its_span() {
+    let logs = captured();
+    let app = spawn_app(Db::Sqlite, &[]).await;
+    let activate = app.get("/activate?token=sentinel-4242").await;
+    assert_eq!(activate.status, 400, "{}", activate.text);
+    let junk = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let refused = app
+        .send(app.client.request(junk, app.url("/no/such/path")))
+        .await;
+    assert_eq!(refused.status, 405, "{}", refused.text);
+    let panics = axum::Router::new().route("/test/panics", axum::routing::get(crate::edge::panics));
+    let (base, server) = serve_with_layers(panics, app.state.clone()).await;
+    let panicked = Answer::of(reqwest::get(format!("{base}/test/panics")).await.unwrap()).await;
+    assert_eq!(panicked.status, 500, "{}", panicked.text);
+    server.abort();
+    app.stop().await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains("sentinel-4242"), "a URI is in the logs");
+    let lines_of = |answer: &Answer| -> Vec<serde_json::Value> {
+        let id = answer.header("x-request-id").unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|line| line["span"]["request_id"] == id.as_str())
+            .collect()
+    };
+    let finished = |lines: &[serde_json::Value]| -> serde_json::Value {
+        let ends: Vec<_> = lines
+            .iter()
+            .filter(|line| line["message"] == "request finished")
+            .collect();
+        assert_eq!(ends.len(), 1, "{lines:#?}");
+        let end = ends[0].clone();
+        assert_eq!(end["level"], "INFO", "{end}");
+        assert_eq!(end["span"]["name"], "request", "{end}");
+        assert!(end["latency_ms"].is_f64(), "{end}");
+        end
+    };
+
+    let end = finished(&lines_of(&activate));
+    assert_eq!(end["status"], 400, "{end}");
+    assert_eq!(end["span"]["method"], "GET", "{end}");
+    assert_eq!(end["span"]["route"], "/activate", "{end}");
+    assert_eq!(end["span"]["client_addr"], "127.0.0.1", "{end}");
+
+    let lines = lines_of(&refused);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let end = finished(&lines);
+    assert_eq!(end["status"], 405, "{end}");
+    assert_eq!(end["span"]["method"], "other", "{end}");
+    assert_eq!(end["span"]["route"], "unmatched", "{end}");
+
+    let lines = lines_of(&panicked);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines[0]["message"], "internal error", "{lines:#?}");
+    assert_eq!(lines[0]["level"], "ERROR", "{lines:#?}");
+    assert_eq!(lines[0]["cause"], "a handler panicked", "{lines:#?}");
+    let end = finished(&lines);
+    assert_eq!(end["status"], 500, "{end}");
+    assert_eq!(end["span"]["route"], "/test/panics", "{end}");
 }
 
 /// Fails on any value in Rust's `Debug` form (`Some(…)`, `None`, `Ok(…)`,

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod demo;
+mod edge;
 mod error_pages;
 mod errors;
 mod flows;
