@@ -1,16 +1,13 @@
 //! The router: every route of SPEC §8 (the HTML pages from [`pages`]), the layers around them, and the
 //! OpenAPI document generated from the handlers.
 
-use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
-use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
@@ -184,11 +181,8 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), client_addr))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            ServiceBuilder::new()
-                .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
-                .layer(MapRequestBodyLayer::new(Body::new)),
-        )
+        // The route under it takes the deadline's body as it is.
+        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.answer_within,
