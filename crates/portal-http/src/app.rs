@@ -1,24 +1,21 @@
 //! The router: every route of SPEC §8 (the HTML pages from [`pages`]), the layers around them, and the
 //! OpenAPI document generated from the handlers.
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::map_request_body::MapRequestBodyLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api;
-use crate::middleware::{
-    Finished, RandomRequestId, client_addr, finish_problem, forget_client_request_id, label,
-    no_store, rate_limit, request_span, security_headers,
-};
+use crate::middleware::{client_addr, observe, rate_limit};
 use crate::pages;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -160,29 +157,21 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     }
 }
 
-/// `routes` with the layers every answer goes through, innermost first:
-/// the client address, the body limit and deadline, the answer deadline,
-/// panics as `500`; then the edge of [`crate::middleware`], which every
-/// answer of those (a `404`, a `405`, a `413`, the deadline's `503`, a
-/// panic's `500`, a `429`) passes too: the labels and the `405` of unknown
-/// methods, the problem bodies, the span with its log line and metric, the
-/// security headers, and outermost the request id.
+/// `routes` with the layers every answer goes through: the client
+/// address, the body limit and deadline, the answer deadline, panics as
+/// `500`, and [`observe`] outermost.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let limits = state.config.limits;
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(request_span)
-        .on_request(())
-        .on_response(Finished(state.metrics.clone()))
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(());
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), client_addr))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // The route under it takes the deadline's body as it is.
-        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+                .layer(MapRequestBodyLayer::new(Body::new)),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.answer_within,
@@ -191,20 +180,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".to_owned()).into_response()
         }))
-        .layer(middleware::from_fn(label))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            finish_problem,
-        ))
-        .layer(trace)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            no_store,
-        ))
-        .layer(security_headers(state.config.is_https()))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
-        .layer(middleware::map_request(forget_client_request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 

@@ -15,7 +15,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tower_http::add_extension::AddExtension;
+use tower::ServiceExt as _;
 
 use crate::app::{metrics_router, router};
 use crate::config::ConnectionLimits;
@@ -172,7 +172,12 @@ async fn accept_loop(
                 }
             },
         };
-        let service = AddExtension::new(app.clone(), ConnectInfo(peer));
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
         let stream = HeadDeadline::new(stream, limits.header_timeout);
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
