@@ -101,12 +101,13 @@ async fn run(options: PgConnectOptions) -> Result<(Duration, Duration, Duration)
 
     // One active account, made through the use cases.
     let hasher = Argon2Hasher::new(Argon2Settings::minimal(), None)?;
+    let shared = std::sync::Arc::new(store.clone());
     let portal = Portal::new(
-        store.clone(),
-        store.clone(),
-        hasher,
-        SystemClock,
-        OsTokenSource,
+        shared.clone(),
+        shared,
+        std::sync::Arc::new(hasher),
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(OsTokenSource),
         PortalSettings::default(),
     );
     let ctx = RequestContext::default();

@@ -97,7 +97,7 @@ impl WorkerReport {
 
 /// Delivers the outbox until told to stop. See the module docs.
 #[derive(Debug)]
-pub struct DeliveryWorker<O, A, M, C> {
+pub struct DeliveryWorker<O: ?Sized, A: ?Sized, M: ?Sized, C: ?Sized> {
     delivery: OutboxDelivery<O, A, GatedMailer<M>, C>,
     gate: Arc<Gate>,
     batch_size: u32,
@@ -106,18 +106,18 @@ pub struct DeliveryWorker<O, A, M, C> {
 
 impl<O, A, M, C> DeliveryWorker<O, A, M, C>
 where
-    O: OutboxStore,
-    A: UserStore,
-    M: Mailer,
-    C: Clock,
+    O: OutboxStore + ?Sized,
+    A: UserStore + ?Sized,
+    M: Mailer + ?Sized,
+    C: Clock + ?Sized,
 {
     /// `audit` records the emails given up on (in a service, the outbox's
     /// own store).
     pub fn new(
-        outbox: O,
-        audit: A,
-        mailer: M,
-        clock: C,
+        outbox: Arc<O>,
+        audit: Arc<A>,
+        mailer: Arc<M>,
+        clock: Arc<C>,
         policy: DeliveryPolicy,
         settings: WorkerSettings,
     ) -> Self {
@@ -127,7 +127,7 @@ where
             gate: gate.clone(),
         };
         Self {
-            delivery: OutboxDelivery::new(outbox, audit, mailer, clock, policy),
+            delivery: OutboxDelivery::new(outbox, audit, Arc::new(mailer), clock, policy),
             gate,
             batch_size: policy.batch_size,
             settings,
@@ -235,19 +235,19 @@ async fn pause_for(pause: Duration) {
 
 /// Builds a [`DeliveryWorker`] and runs it until `shutdown` completes.
 pub async fn run_delivery_worker<O, A, M, C>(
-    outbox: O,
-    audit: A,
-    mailer: M,
-    clock: C,
+    outbox: Arc<O>,
+    audit: Arc<A>,
+    mailer: Arc<M>,
+    clock: Arc<C>,
     policy: DeliveryPolicy,
     settings: WorkerSettings,
     shutdown: impl Future<Output = ()>,
 ) -> WorkerReport
 where
-    O: OutboxStore,
-    A: UserStore,
-    M: Mailer,
-    C: Clock,
+    O: OutboxStore + ?Sized,
+    A: UserStore + ?Sized,
+    M: Mailer + ?Sized,
+    C: Clock + ?Sized,
 {
     DeliveryWorker::new(outbox, audit, mailer, clock, policy, settings)
         .run(shutdown)
@@ -276,13 +276,13 @@ impl Gate {
 
 /// The worker's mailer: sends through `inner` while the gate is open.
 #[derive(Debug)]
-struct GatedMailer<M> {
-    inner: M,
+struct GatedMailer<M: ?Sized> {
+    inner: Arc<M>,
     gate: Arc<Gate>,
 }
 
 #[async_trait]
-impl<M: Mailer> Mailer for GatedMailer<M> {
+impl<M: Mailer + ?Sized> Mailer for GatedMailer<M> {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
         if self.gate.closed.load(Ordering::SeqCst) {
             // `notify_one` keeps a permit if the worker is not waiting yet.

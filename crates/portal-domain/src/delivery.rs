@@ -14,6 +14,8 @@
 //! link expired, its account is gone; SPEC §9), and each drop is logged and
 //! counted in [`BatchReport`].
 
+use std::sync::Arc;
+
 use time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
@@ -139,11 +141,11 @@ impl BatchReport {
 /// up on are recorded in the audit trail, a handle of its own (in a service
 /// the same store as the outbox) so that the worker asks only for what it uses.
 #[derive(Debug)]
-pub struct OutboxDelivery<O, A, M, C> {
-    outbox: O,
-    audit: A,
-    mailer: M,
-    clock: C,
+pub struct OutboxDelivery<O: ?Sized, A: ?Sized, M: ?Sized, C: ?Sized> {
+    outbox: Arc<O>,
+    audit: Arc<A>,
+    mailer: Arc<M>,
+    clock: Arc<C>,
     policy: DeliveryPolicy,
     on_drop: DropObserver,
 }
@@ -164,12 +166,18 @@ impl std::fmt::Debug for DropObserver {
 
 impl<O, A, M, C> OutboxDelivery<O, A, M, C>
 where
-    O: OutboxStore,
-    A: UserStore,
-    M: Mailer,
-    C: Clock,
+    O: OutboxStore + ?Sized,
+    A: UserStore + ?Sized,
+    M: Mailer + ?Sized,
+    C: Clock + ?Sized,
 {
-    pub fn new(outbox: O, audit: A, mailer: M, clock: C, policy: DeliveryPolicy) -> Self {
+    pub fn new(
+        outbox: Arc<O>,
+        audit: Arc<A>,
+        mailer: Arc<M>,
+        clock: Arc<C>,
+        policy: DeliveryPolicy,
+    ) -> Self {
         Self {
             outbox,
             audit,

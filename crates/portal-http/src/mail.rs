@@ -91,8 +91,8 @@ pub fn background_tasks(
             let report = DeliveryWorker::new(
                 Arc::clone(&storage),
                 storage,
-                mailer,
-                SystemClock,
+                Arc::new(mailer),
+                Arc::new(SystemClock),
                 DeliveryPolicy::default(),
                 WorkerSettings::default(),
             )

@@ -18,8 +18,7 @@ use crate::ratelimit::RateLimiter;
 
 /// The use cases as the service runs them: the store chosen at run time,
 /// hashing on the bounded pool.
-pub type PortalService =
-    Portal<Arc<dyn Storage>, Arc<dyn Storage>, HashPool, SystemClock, OsTokenSource>;
+pub type PortalService = Portal<dyn Storage, dyn Storage, HashPool, SystemClock, OsTokenSource>;
 
 /// The database the service runs on.
 #[derive(Debug, Clone)]
@@ -139,9 +138,9 @@ impl AppState {
         let portal = Portal::new(
             Arc::clone(&storage),
             Arc::clone(&storage),
-            pool,
-            SystemClock,
-            OsTokenSource,
+            Arc::new(pool),
+            Arc::new(SystemClock),
+            Arc::new(OsTokenSource),
             config.portal.clone(),
         );
         Ok(Self {

@@ -13,7 +13,7 @@ use portal_domain::testing::{ManualClock, SequentialTokens, sample};
 use sqlx::PgPool;
 use time::Duration;
 
-type PgPortal = Portal<PgStore, PgStore, Argon2Hasher, Arc<ManualClock>, SequentialTokens>;
+type PgPortal = Portal<PgStore, PgStore, Argon2Hasher, ManualClock, SequentialTokens>;
 
 const CTX: RequestContext = RequestContext { client_addr: None };
 
@@ -29,12 +29,13 @@ async fn portal(pool: &PgPool) -> (Arc<PgPortal>, Arc<ManualClock>) {
         .await
         .unwrap();
     let clock = Arc::new(ManualClock::fixed());
+    let store = Arc::new(store);
     let portal = Portal::new(
         store.clone(),
         store,
-        Argon2Hasher::new(Argon2Settings::minimal(), None).unwrap(),
+        Arc::new(Argon2Hasher::new(Argon2Settings::minimal(), None).unwrap()),
         clock.clone(),
-        SequentialTokens::new(),
+        Arc::new(SequentialTokens::new()),
         PortalSettings::default(),
     );
     (Arc::new(portal), clock)

@@ -94,13 +94,13 @@ pub async fn queued(count: usize) -> TestPortal {
     portal
 }
 
-pub type Delivery<M> = OutboxDelivery<Arc<InMemoryStore>, Arc<InMemoryStore>, M, Arc<ManualClock>>;
+pub type Delivery<M> = OutboxDelivery<InMemoryStore, InMemoryStore, M, ManualClock>;
 
 pub fn delivery<M: Mailer>(portal: &TestPortal, mailer: M, policy: DeliveryPolicy) -> Delivery<M> {
     OutboxDelivery::new(
         portal.store.clone(),
         portal.store.clone(),
-        mailer,
+        Arc::new(mailer),
         portal.clock.clone(),
         policy,
     )

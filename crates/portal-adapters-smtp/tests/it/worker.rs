@@ -67,7 +67,7 @@ async fn the_worker_drains_the_outbox_over_smtp_and_stops_when_asked() {
     let worker = tokio::spawn(run_delivery_worker(
         portal.store.clone(),
         portal.store.clone(),
-        mailer,
+        Arc::new(mailer),
         portal.clock.clone(),
         policy(5),
         fast(),

@@ -859,7 +859,3 @@ pub trait PasswordHasher: Send + Sync {
         context: &PolicyContext,
     ) -> Result<Result<(), PolicyViolations>, HashError>;
 }
-
-// Every port is implemented for `Arc<T>` (in `arc.rs`), so one adapter can
-// be shared by several owners and a binary can hold `Arc<dyn UserStore>`.
-mod arc;

@@ -90,11 +90,11 @@ faults_into!(LoginError, AuthError, PasswordChangeError);
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     /// Logs in by username and password, both as the client typed them.
     ///

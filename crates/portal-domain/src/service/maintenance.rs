@@ -14,11 +14,11 @@ pub struct PurgeReport {
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     /// Frees providers and usernames held by accounts never activated:
     /// those whose newest activation link expired `pending_purge_after`

@@ -14,6 +14,7 @@ mod scope;
 mod support;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -215,33 +216,36 @@ pub(crate) use faults_into;
 
 /// The product's use cases over its ports.
 ///
-/// Generic so that tests plug in fakes and mocks with no indirection; the
-/// binary, which picks its store at run time, uses `Arc<dyn UserStore>` and
-/// friends (every port is implemented for `Arc<T>`).
+/// Generic so that tests plug in fakes and mocks with no indirection. Each
+/// port is held in an [`Arc`], and may be unsized: the binary, which picks
+/// its store at run time, uses `Portal<dyn Storage, dyn Storage, …>`, and a
+/// trait object implements its port itself, so no port needs an impl for
+/// `Arc<T>` (see `docs/decisions.md`). A test keeps its own `Arc` clone of
+/// a fake to move its clock or read its outbox.
 #[derive(Debug)]
-pub struct Portal<S, R, H, C, T> {
-    store: S,
-    roster: R,
-    hasher: H,
-    clock: C,
-    tokens: T,
+pub struct Portal<S: ?Sized, R: ?Sized, H: ?Sized, C: ?Sized, T: ?Sized> {
+    store: Arc<S>,
+    roster: Arc<R>,
+    hasher: Arc<H>,
+    clock: Arc<C>,
+    tokens: Arc<T>,
     settings: PortalSettings,
 }
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     pub fn new(
-        store: S,
-        roster: R,
-        hasher: H,
-        clock: C,
-        tokens: T,
+        store: Arc<S>,
+        roster: Arc<R>,
+        hasher: Arc<H>,
+        clock: Arc<C>,
+        tokens: Arc<T>,
         settings: PortalSettings,
     ) -> Self {
         Self {

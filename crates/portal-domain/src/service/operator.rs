@@ -46,11 +46,11 @@ pub enum OperatorAction {
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore + OutboxStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + OutboxStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     async fn operator_account(&self, username: &str) -> Result<Account, OperatorError> {
         let username = Username::parse(username).map_err(|_| OperatorError::UnknownUsername)?;

@@ -161,11 +161,11 @@ impl From<TransitionError> for CreateAccountStepError {
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     /// Step 1: verifies the provider against the roster and opens a flow.
     pub async fn start_registration(

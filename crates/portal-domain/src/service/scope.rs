@@ -18,11 +18,11 @@ pub struct ProviderItem {
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     /// A practitioner sees its own record; a group its own and every active
     /// provider under its Tax ID. Read from the roster on every call, so a

@@ -31,11 +31,11 @@ faults_into!(SupportError);
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
-    S: UserStore,
-    R: ProviderRoster,
-    H: PasswordHasher,
-    C: Clock,
-    T: TokenSource,
+    S: UserStore + ?Sized,
+    R: ProviderRoster + ?Sized,
+    H: PasswordHasher + ?Sized,
+    C: Clock + ?Sized,
+    T: TokenSource + ?Sized,
 {
     /// Checks a caller's answer. After 3 wrong answers for one account in
     /// 24 hours, further checks are refused until the window passes.

@@ -93,22 +93,6 @@ pub trait OutboxFaults: Send + Sync {
     async fn last_error(&self, id: OutboxId) -> Option<String>;
 }
 
-#[async_trait::async_trait]
-impl<T: OutboxFaults + ?Sized> OutboxFaults for std::sync::Arc<T> {
-    async fn make_unreadable(&self, id: OutboxId) {
-        (**self).make_unreadable(id).await;
-    }
-    async fn queue_unknown_kind(&self, username: &str, now: OffsetDateTime) -> OutboxId {
-        (**self).queue_unknown_kind(username, now).await
-    }
-    async fn attempts(&self, id: OutboxId) -> u32 {
-        (**self).attempts(id).await
-    }
-    async fn last_error(&self, id: OutboxId) -> Option<String> {
-        (**self).last_error(id).await
-    }
-}
-
 /// Generates one test per contract case.
 ///
 /// - `port_contract_tests!(make)`: `#[tokio::test]`s, where `async fn make()`

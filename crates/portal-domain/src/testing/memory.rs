@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
@@ -171,10 +171,11 @@ fn limited(counted: impl Iterator<Item = OffsetDateTime>, limit: u32) -> Option<
     }
 }
 
-/// The in-memory [`UserStore`] and [`OutboxStore`].
-#[derive(Debug, Default)]
+/// The in-memory [`UserStore`] and [`OutboxStore`]. A clone is another
+/// handle on the same state, as a clone of a pool is on the same database.
+#[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl InMemoryStore {

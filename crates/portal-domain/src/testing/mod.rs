@@ -20,13 +20,8 @@ use crate::hashing::{Argon2Hasher, Argon2Settings};
 use crate::service::{Portal, PortalSettings};
 
 /// A [`Portal`] over shared in-memory adapters, with cheap Argon2 settings.
-pub type MemoryPortal = Portal<
-    Arc<InMemoryStore>,
-    Arc<InMemoryRoster>,
-    Arc<Argon2Hasher>,
-    Arc<ManualClock>,
-    Arc<SequentialTokens>,
->;
+pub type MemoryPortal =
+    Portal<InMemoryStore, InMemoryRoster, Argon2Hasher, ManualClock, SequentialTokens>;
 
 /// A portal over in-memory adapters that keeps handles on them, so tests
 /// can move the clock and read the outbox.

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use portal_domain::testing::contract::Subject;
 use portal_domain::testing::{InMemoryRoster, InMemoryStore, RawOutbox};
 
-async fn subject() -> Subject<Arc<InMemoryStore>, InMemoryRoster> {
-    let store = Arc::new(InMemoryStore::new());
+async fn subject() -> Subject<InMemoryStore, InMemoryRoster> {
+    let store = InMemoryStore::new();
     Subject {
-        store: Arc::clone(&store),
+        store: store.clone(),
         // The in-memory store does not keep the roster: a roster of its own.
         roster: InMemoryRoster::new(),
         store_keeps_roster: false,
         takes_first_place_with_read: true,
-        faults: Box::new(RawOutbox(store)),
+        faults: Box::new(RawOutbox(Arc::new(store))),
     }
 }
 

@@ -114,11 +114,11 @@ impl PasswordHasher for StoppingHasher {
 }
 
 type RacingPortal = Portal<
-    Arc<portal_domain::testing::InMemoryStore>,
-    Arc<portal_domain::testing::InMemoryRoster>,
-    Arc<StoppingHasher>,
-    Arc<portal_domain::testing::ManualClock>,
-    Arc<SequentialTokens>,
+    portal_domain::testing::InMemoryStore,
+    portal_domain::testing::InMemoryRoster,
+    StoppingHasher,
+    portal_domain::testing::ManualClock,
+    SequentialTokens,
 >;
 
 /// A second instance over the same store, whose hasher can be stopped.

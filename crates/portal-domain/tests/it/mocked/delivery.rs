@@ -95,9 +95,15 @@ fn claims(store: &mut Stores, batch: Vec<ClaimedEmail>) {
 async fn deliver(store: Stores, mailer: MockMailer) -> Result<BatchReport, StoreError> {
     let mut clock = MockClock::new();
     clock.expect_now().return_const(NOW);
-    OutboxDelivery::new(store.outbox, store.audit, mailer, clock, delivery_policy())
-        .deliver_batch()
-        .await
+    OutboxDelivery::new(
+        Arc::new(store.outbox),
+        Arc::new(store.audit),
+        Arc::new(mailer),
+        Arc::new(clock),
+        delivery_policy(),
+    )
+    .deliver_batch()
+    .await
 }
 
 fn transient() -> MailError {
@@ -499,10 +505,9 @@ async fn delivery_counts_a_mark_refused_for_a_lost_claim_as_lost() {
 // Several workers and long outages, over the in-memory store and a manual clock
 // ---------------------------------------------------------------------------
 
-type MemoryDelivery<M> =
-    OutboxDelivery<Arc<InMemoryStore>, Arc<InMemoryStore>, M, Arc<ManualClock>>;
+type MemoryDelivery<M> = OutboxDelivery<InMemoryStore, InMemoryStore, M, ManualClock>;
 
-fn memory_delivery<M: Mailer>(p: &TestPortal, mailer: M) -> MemoryDelivery<M> {
+fn memory_delivery<M: Mailer>(p: &TestPortal, mailer: Arc<M>) -> MemoryDelivery<M> {
     OutboxDelivery::new(
         p.store.clone(),
         p.store.clone(),
@@ -603,7 +608,7 @@ struct SlowMailer {
     clock: Arc<ManualClock>,
     per_send: Duration,
     rival_at: u32,
-    rival: MemoryDelivery<Arc<CountingMailer>>,
+    rival: MemoryDelivery<CountingMailer>,
     rival_report: Mutex<Option<BatchReport>>,
     sends: Mutex<u32>,
 }
@@ -650,7 +655,7 @@ async fn delivery_a_slow_batch_never_outlives_its_leases() {
         rival_report: Mutex::new(None),
         sends: Mutex::new(0),
     };
-    let worker = memory_delivery(&p, slow);
+    let worker = memory_delivery(&p, Arc::new(slow));
     let report = worker.deliver_batch().await.unwrap();
     let rival = p_rival_report(&worker);
     assert_eq!(report.claims_lost + rival.claims_lost, 0);
@@ -690,7 +695,7 @@ async fn delivery_a_send_that_outlives_its_lease_cannot_mark_the_new_claim() {
         rival_report: Mutex::new(None),
         sends: Mutex::new(0),
     };
-    let worker = memory_delivery(&p, slow);
+    let worker = memory_delivery(&p, Arc::new(slow));
     let report = worker.deliver_batch().await.unwrap();
     let rival = p_rival_report(&worker);
     assert_eq!(rival.sent, 2, "the rival sent both emails under its claims");
@@ -732,10 +737,10 @@ async fn delivery_a_three_day_outage_loses_only_the_email_whose_link_expired() {
     let outage = Duration::days(3);
     let worker = memory_delivery(
         &p,
-        OutageMailer {
+        Arc::new(OutageMailer {
             clock: p.clock.clone(),
             until: start + outage,
-        },
+        }),
     );
     let mut total = BatchReport::default();
     while p.clock.now() < start + outage + Duration::hours(2) {

@@ -307,6 +307,13 @@ impl<H: PasswordHasher> Fx<H> {
         });
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
-        Portal::new(store, roster, hasher, clock, tokens, settings)
+        Portal::new(
+            Arc::new(store),
+            Arc::new(roster),
+            Arc::new(hasher),
+            Arc::new(clock),
+            Arc::new(tokens),
+            settings,
+        )
     }
 }
