@@ -15,7 +15,7 @@ use portal_adapters_postgres::PgStore;
 use portal_domain::audit::{AuditAction, AuditEvent};
 use portal_domain::hashing::{Argon2Hasher, Argon2Settings};
 use portal_domain::lockout::LockoutPolicy;
-use portal_domain::ports::{ImportMode, UserStore};
+use portal_domain::ports::ImportMode;
 use portal_domain::prelude::*;
 use portal_domain::session::Session;
 use portal_domain::system::{OsTokenSource, SystemClock};

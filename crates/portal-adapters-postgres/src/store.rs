@@ -1,4 +1,4 @@
-//! [`UserStore`] on PostgreSQL.
+//! [`UserStore`](portal_domain::ports::UserStore) on PostgreSQL: the narrow store ports, one impl each.
 
 use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
@@ -8,9 +8,10 @@ use portal_domain::lockout::{
     FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
 };
 use portal_domain::ports::{
-    CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
+    Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials, EmailCap,
+    FlowUpdateError, Housekeeping, IdentityChecks, IssueOutcome, LinkToken, LoginAttempts,
     LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
-    ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
+    Registrations, ResetRefusals, Sessions, StoreError, TokenPurpose, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -268,7 +269,7 @@ async fn redeem(
 }
 
 #[async_trait]
-impl UserStore for PgStore {
+impl Registrations for PgStore {
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
         let mut query = QueryBuilder::<Postgres>::new(concat!(
             "INSERT INTO registration_flows (",
@@ -301,80 +302,10 @@ impl UserStore for PgStore {
             Err(FlowUpdateError::Conflict)
         }
     }
+}
 
-    async fn record_proofing_mismatch(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        limit: u32,
-    ) -> Result<WindowRecord, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            // One provider's mismatches queue on this lock, so the count
-            // read below is the one the insert adds to.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('proofing:' || $1 || ':' || $2, 0))")
-                .bind(tax_id.as_str())
-                .bind(provider_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(op("lock provider's proofing"))?;
-            if limit > 0 {
-                let row = sqlx::query(
-                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-                     WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
-                )
-                .bind(tax_id.as_str())
-                .bind(provider_id.as_str())
-                .bind(since)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(op("count proofing mismatches"))?;
-                let count: i64 = row.try_get("count").map_err(op("read count"))?;
-                let oldest: Option<OffsetDateTime> = row.try_get("oldest").map_err(op("read oldest"))?;
-                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
-                    return Ok(WindowRecord::Limited { oldest });
-                }
-            }
-            sqlx::query(
-                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
-            )
-            .bind(tax_id.as_str())
-            .bind(provider_id.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record proofing mismatch"))?;
-            tx.commit().await.map_err(op("commit proofing mismatch"))?;
-            Ok(WindowRecord::Recorded)
-        })
-        .await
-    }
-
-    async fn proofing_mismatches_since(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        since: OffsetDateTime,
-    ) -> Result<ProofingFailures, StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-             WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count proofing mismatches"))?;
-        let count: i64 = row.try_get("count").map_err(op("read count"))?;
-        Ok(ProofingFailures {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-            oldest: row.try_get("oldest").map_err(op("read oldest"))?,
-        })
-    }
-
+#[async_trait]
+impl Accounts for PgStore {
     async fn account_by_username(
         &self,
         username: &Username,
@@ -389,51 +320,6 @@ impl UserStore for PgStore {
         .await
         .map_err(op("find account by username"))?;
         row.as_ref().map(rows::account).transpose()
-    }
-
-    /// One statement: the account, its roster entry and, while the
-    /// account has no failures and no lock, the login's first place (one
-    /// round trip less on nearly every login). The guard is evaluated on
-    /// the row as it is when the update reaches it, so a place another
-    /// attempt took meanwhile is never overwritten: this read then takes
-    /// none, and the use case reserves from the stored state.
-    async fn account_for_login(
-        &self,
-        username: &Username,
-        first: Option<FirstPlace>,
-    ) -> Result<Option<LoginRead>, StoreError> {
-        let after = first.map(|first| first.after).unwrap_or_default();
-        let row = sqlx::query(concat!(
-            "WITH a AS (SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = $1), \
-             placed AS (UPDATE accounts SET failed_logins = $3, locked_until = $4 \
-                 WHERE $2 AND id = (SELECT id FROM a) \
-                 AND failed_logins = 0 AND locked_until IS NULL RETURNING id) \
-             SELECT a.*, ",
-            joined_provider_columns!(),
-            ", EXISTS (SELECT 1 FROM placed) AS placed_with_read \
-             FROM a LEFT JOIN roster_entries r \
-             ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
-        ))
-        .bind(username.key())
-        .bind(first.is_some())
-        .bind(failed_count(after))
-        .bind(after.locked_until)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account for login"))?;
-        row.map(|row| {
-            let placed: bool = row
-                .try_get("placed_with_read")
-                .map_err(op("read login place"))?;
-            Ok(LoginRead {
-                account: rows::account(&row)?,
-                provider: rows::joined_provider(&row)?,
-                place: first.filter(|_| placed).map(|first| first.reserved),
-            })
-        })
-        .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -555,6 +441,96 @@ impl UserStore for PgStore {
             Ok(created)
         })
         .await
+    }
+
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        let stored = StoredAcceptance::from_acceptance(acceptance);
+        sqlx::query(
+            "UPDATE accounts SET agreement_version = $2, agreement_hash = $3, agreement_accepted_at = $4, \
+             agreement_client_addr = $5 WHERE id = $1",
+        )
+        .bind(id.get())
+        .bind(stored.version)
+        .bind(stored.content_hash)
+        .bind(stored.accepted_at)
+        .bind(stored.client_addr)
+        .execute(&self.pool)
+        .await
+        .map_err(op("record agreement"))?;
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
+                .bind(id.get())
+                .bind(disabled)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("set disabled"))?;
+            if disabled {
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                    .bind(id.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(op("revoke sessions"))?;
+            }
+            tx.commit().await.map_err(op("commit disable"))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for PgStore {
+    /// One statement: the account, its roster entry and, while the
+    /// account has no failures and no lock, the login's first place (one
+    /// round trip less on nearly every login). The guard is evaluated on
+    /// the row as it is when the update reaches it, so a place another
+    /// attempt took meanwhile is never overwritten: this read then takes
+    /// none, and the use case reserves from the stored state.
+    async fn account_for_login(
+        &self,
+        username: &Username,
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        let after = first.map(|first| first.after).unwrap_or_default();
+        let row = sqlx::query(concat!(
+            "WITH a AS (SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE lower(username) = $1), \
+             placed AS (UPDATE accounts SET failed_logins = $3, locked_until = $4 \
+                 WHERE $2 AND id = (SELECT id FROM a) \
+                 AND failed_logins = 0 AND locked_until IS NULL RETURNING id) \
+             SELECT a.*, ",
+            joined_provider_columns!(),
+            ", EXISTS (SELECT 1 FROM placed) AS placed_with_read \
+             FROM a LEFT JOIN roster_entries r \
+             ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
+        ))
+        .bind(username.key())
+        .bind(first.is_some())
+        .bind(failed_count(after))
+        .bind(after.locked_until)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account for login"))?;
+        row.map(|row| {
+            let placed: bool = row
+                .try_get("placed_with_read")
+                .map_err(op("read login place"))?;
+            Ok(LoginRead {
+                account: rows::account(&row)?,
+                provider: rows::joined_provider(&row)?,
+                place: first.filter(|_| placed).map(|first| first.reserved),
+            })
+        })
+        .transpose()
     }
 
     async fn reserve_login_attempt(
@@ -720,53 +696,14 @@ impl UserStore for PgStore {
         .await
     }
 
-    async fn record_agreement(
-        &self,
-        id: AccountId,
-        acceptance: &AgreementAcceptance,
-    ) -> Result<(), StoreError> {
-        let stored = StoredAcceptance::from_acceptance(acceptance);
-        sqlx::query(
-            "UPDATE accounts SET agreement_version = $2, agreement_hash = $3, agreement_accepted_at = $4, \
-             agreement_client_addr = $5 WHERE id = $1",
-        )
-        .bind(id.get())
-        .bind(stored.version)
-        .bind(stored.content_hash)
-        .bind(stored.accepted_at)
-        .bind(stored.client_addr)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record agreement"))?;
-        Ok(())
-    }
-
-    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
-                .bind(id.get())
-                .bind(disabled)
-                .execute(&mut *tx)
-                .await
-                .map_err(op("set disabled"))?;
-            if disabled {
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-                    .bind(id.get())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(op("revoke sessions"))?;
-            }
-            tx.commit().await.map_err(op("commit disable"))
-        })
-        .await
-    }
-
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
         write_lock_state(&mut conn, id, LockState::cleared()).await
     }
+}
 
+#[async_trait]
+impl Credentials for PgStore {
     async fn issue_token(
         &self,
         token: &NewToken,
@@ -1003,7 +940,10 @@ impl UserStore for PgStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Sessions for PgStore {
     async fn find_session(
         &self,
         hash: &TokenHash,
@@ -1054,6 +994,82 @@ impl UserStore for PgStore {
             .await
             .map_err(op("revoke session"))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityChecks for PgStore {
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // One provider's mismatches queue on this lock, so the count
+            // read below is the one the insert adds to.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('proofing:' || $1 || ':' || $2, 0))")
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("lock provider's proofing"))?;
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = row.try_get("oldest").map_err(op("read oldest"))?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        })
+        .await
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+             WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("count proofing mismatches"))?;
+        let count: i64 = row.try_get("count").map_err(op("read count"))?;
+        Ok(ProofingFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: row.try_get("oldest").map_err(op("read oldest"))?,
+        })
     }
 
     async fn support_failures_since(
@@ -1117,7 +1133,10 @@ impl UserStore for PgStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Housekeeping for PgStore {
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
@@ -1213,7 +1232,10 @@ impl UserStore for PgStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AuditLog for PgStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
         insert_audit(&mut conn, event).await

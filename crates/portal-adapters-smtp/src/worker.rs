@@ -37,7 +37,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portal_domain::delivery::{BatchReport, DeliveryPolicy, DropReason, OutboxDelivery};
 use portal_domain::email::Email;
-use portal_domain::ports::{Clock, MailError, Mailer, OutboxStore, UserStore};
+use portal_domain::ports::{AuditLog, Clock, MailError, Mailer, OutboxStore};
 use tokio::sync::Notify;
 
 /// How the worker paces itself. [`DeliveryPolicy`] says how emails retry.
@@ -107,7 +107,7 @@ pub struct DeliveryWorker<O: ?Sized, A: ?Sized, M: ?Sized, C: ?Sized> {
 impl<O, A, M, C> DeliveryWorker<O, A, M, C>
 where
     O: OutboxStore + ?Sized,
-    A: UserStore + ?Sized,
+    A: AuditLog + ?Sized,
     M: Mailer + ?Sized,
     C: Clock + ?Sized,
 {
@@ -245,7 +245,7 @@ pub async fn run_delivery_worker<O, A, M, C>(
 ) -> WorkerReport
 where
     O: OutboxStore + ?Sized,
-    A: UserStore + ?Sized,
+    A: AuditLog + ?Sized,
     M: Mailer + ?Sized,
     C: Clock + ?Sized,
 {

@@ -1,4 +1,4 @@
-//! [`UserStore`] on SQLite.
+//! [`UserStore`](portal_domain::ports::UserStore) on SQLite: the narrow store ports, one impl each.
 
 use async_trait::async_trait;
 use portal_domain::account::{Account, AccountId, NewAccount};
@@ -8,9 +8,10 @@ use portal_domain::lockout::{
     FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
 };
 use portal_domain::ports::{
-    CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, IssueOutcome, LinkToken,
+    Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials, EmailCap,
+    FlowUpdateError, Housekeeping, IdentityChecks, IssueOutcome, LinkToken, LoginAttempts,
     LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
-    ResetRefusals, StoreError, TokenPurpose, UserStore, WindowRecord,
+    Registrations, ResetRefusals, Sessions, StoreError, TokenPurpose, WindowRecord,
 };
 use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
 use portal_domain::roster::RegistrantKey;
@@ -177,7 +178,7 @@ async fn redeem(
 }
 
 #[async_trait]
-impl UserStore for SqliteStore {
+impl Registrations for SqliteStore {
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
         let mut query = QueryBuilder::<Sqlite>::new(concat!(
             "INSERT INTO registration_flows (",
@@ -210,77 +211,10 @@ impl UserStore for SqliteStore {
             Err(FlowUpdateError::Conflict)
         }
     }
+}
 
-    async fn record_proofing_mismatch(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        limit: u32,
-    ) -> Result<WindowRecord, StoreError> {
-        {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(op("begin"))?;
-            // BEGIN IMMEDIATE holds the write lock: the count read below is
-            // the one the insert adds to.
-            if limit > 0 {
-                let row = sqlx::query(
-                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-                     WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
-                )
-                .bind(tax_id.as_str())
-                .bind(provider_id.as_str())
-                .bind(Ts(since))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(op("count proofing mismatches"))?;
-                let count: i64 = row.try_get("count").map_err(op("read count"))?;
-                let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
-                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
-                    return Ok(WindowRecord::Limited { oldest });
-                }
-            }
-            sqlx::query(
-                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
-            )
-            .bind(tax_id.as_str())
-            .bind(provider_id.as_str())
-            .bind(Ts(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record proofing mismatch"))?;
-            tx.commit().await.map_err(op("commit proofing mismatch"))?;
-            Ok(WindowRecord::Recorded)
-        }
-    }
-
-    async fn proofing_mismatches_since(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        since: OffsetDateTime,
-    ) -> Result<ProofingFailures, StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-             WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(Ts(since))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count proofing mismatches"))?;
-        let count: i64 = row.try_get("count").map_err(op("read count"))?;
-        Ok(ProofingFailures {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-            oldest: opt_time(&row, "oldest")?,
-        })
-    }
-
+#[async_trait]
+impl Accounts for SqliteStore {
     async fn account_by_username(
         &self,
         username: &Username,
@@ -295,36 +229,6 @@ impl UserStore for SqliteStore {
         .await
         .map_err(op("find account by username"))?;
         row.as_ref().map(rows::account).transpose()
-    }
-
-    /// A read only: beside SQLite's one writer a place is a write
-    /// transaction of its own (`reserve_login_attempt`), and reads of
-    /// unknown usernames stay off the write lock.
-    async fn account_for_login(
-        &self,
-        username: &Username,
-        _first: Option<FirstPlace>,
-    ) -> Result<Option<LoginRead>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT a.*, ",
-            joined_provider_columns!(),
-            " FROM (SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = ?1) a \
-             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
-        ))
-        .bind(username.key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account for login"))?;
-        row.map(|row| {
-            Ok(LoginRead {
-                account: rows::account(&row)?,
-                provider: rows::joined_provider(&row)?,
-                place: None,
-            })
-        })
-        .transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -462,6 +366,82 @@ impl UserStore for SqliteStore {
         Ok(created)
     }
 
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        let stored = StoredAcceptance::from_acceptance(acceptance);
+        sqlx::query(
+            "UPDATE accounts SET agreement_version = ?2, agreement_hash = ?3, agreement_accepted_at = ?4, \
+             agreement_client_addr = ?5 WHERE id = ?1",
+        )
+        .bind(id.get())
+        .bind(stored.version)
+        .bind(stored.content_hash)
+        .bind(Ts(stored.accepted_at))
+        .bind(stored.client_addr)
+        .execute(&self.pool)
+        .await
+        .map_err(op("record agreement"))?;
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        sqlx::query("UPDATE accounts SET disabled = ?2 WHERE id = ?1")
+            .bind(id.get())
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("set disabled"))?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("revoke sessions"))?;
+        }
+        tx.commit().await.map_err(op("commit disable"))
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for SqliteStore {
+    /// A read only: beside SQLite's one writer a place is a write
+    /// transaction of its own (`reserve_login_attempt`), and reads of
+    /// unknown usernames stay off the write lock.
+    async fn account_for_login(
+        &self,
+        username: &Username,
+        _first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT a.*, ",
+            joined_provider_columns!(),
+            " FROM (SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE lower(username) = ?1) a \
+             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
+        ))
+        .bind(username.key())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find account for login"))?;
+        row.map(|row| {
+            Ok(LoginRead {
+                account: rows::account(&row)?,
+                provider: rows::joined_provider(&row)?,
+                place: None,
+            })
+        })
+        .transpose()
+    }
+
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
@@ -579,54 +559,14 @@ impl UserStore for SqliteStore {
         Ok(CredentialWrite::Applied)
     }
 
-    async fn record_agreement(
-        &self,
-        id: AccountId,
-        acceptance: &AgreementAcceptance,
-    ) -> Result<(), StoreError> {
-        let stored = StoredAcceptance::from_acceptance(acceptance);
-        sqlx::query(
-            "UPDATE accounts SET agreement_version = ?2, agreement_hash = ?3, agreement_accepted_at = ?4, \
-             agreement_client_addr = ?5 WHERE id = ?1",
-        )
-        .bind(id.get())
-        .bind(stored.version)
-        .bind(stored.content_hash)
-        .bind(Ts(stored.accepted_at))
-        .bind(stored.client_addr)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record agreement"))?;
-        Ok(())
-    }
-
-    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(op("begin"))?;
-        sqlx::query("UPDATE accounts SET disabled = ?2 WHERE id = ?1")
-            .bind(id.get())
-            .bind(disabled)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("set disabled"))?;
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
-                .bind(id.get())
-                .execute(&mut *tx)
-                .await
-                .map_err(op("revoke sessions"))?;
-        }
-        tx.commit().await.map_err(op("commit disable"))
-    }
-
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
         write_lock_state(&mut conn, id, LockState::cleared()).await
     }
+}
 
+#[async_trait]
+impl Credentials for SqliteStore {
     async fn issue_token(
         &self,
         token: &NewToken,
@@ -868,7 +808,10 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(op("commit password change"))?;
         Ok(CredentialWrite::Applied)
     }
+}
 
+#[async_trait]
+impl Sessions for SqliteStore {
     async fn find_session(
         &self,
         hash: &TokenHash,
@@ -918,6 +861,79 @@ impl UserStore for SqliteStore {
             .await
             .map_err(op("revoke session"))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityChecks for SqliteStore {
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(op("begin"))?;
+            // BEGIN IMMEDIATE holds the write lock: the count read below is
+            // the one the insert adds to.
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(Ts(since))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(Ts(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        }
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+             WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(Ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("count proofing mismatches"))?;
+        let count: i64 = row.try_get("count").map_err(op("read count"))?;
+        Ok(ProofingFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: opt_time(&row, "oldest")?,
+        })
     }
 
     async fn support_failures_since(
@@ -980,7 +996,10 @@ impl UserStore for SqliteStore {
             Ok(WindowRecord::Recorded)
         }
     }
+}
 
+#[async_trait]
+impl Housekeeping for SqliteStore {
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
         // One statement: tokens, sessions and support checks go with the
         // account (ON DELETE CASCADE).
@@ -1055,7 +1074,10 @@ impl UserStore for SqliteStore {
             sent_emails,
         })
     }
+}
 
+#[async_trait]
+impl AuditLog for SqliteStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         insert_audit(&self.pool, event).await
     }

@@ -20,7 +20,7 @@ use time::Duration;
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::email::{OutboxClaim, QueuedEmail, UnreadableEmail};
-use crate::ports::{Clock, MailError, Mailer, OutboxStore, StoreError, UserStore};
+use crate::ports::{AuditLog, Clock, MailError, Mailer, OutboxStore, StoreError};
 
 /// How delivery retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl std::fmt::Debug for DropObserver {
 impl<O, A, M, C> OutboxDelivery<O, A, M, C>
 where
     O: OutboxStore + ?Sized,
-    A: UserStore + ?Sized,
+    A: AuditLog + ?Sized,
     M: Mailer + ?Sized,
     C: Clock + ?Sized,
 {

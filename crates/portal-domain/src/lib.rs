@@ -75,7 +75,10 @@ pub mod testing;
 pub mod prelude {
     pub use crate::account::{Account, AccountId, AccountStatus};
     pub use crate::password_policy::{PasswordPolicy, PasswordViolation};
-    pub use crate::ports::{Clock, PasswordHasher, ProviderRoster, TokenSource, UserStore};
+    pub use crate::ports::{
+        Accounts, AuditLog, Clock, Credentials, Housekeeping, IdentityChecks, LoginAttempts,
+        PasswordHasher, ProviderRoster, Registrations, Sessions, TokenSource, UserStore,
+    };
     pub use crate::roster::{ProofingRequest, RosterEntry, RosterIdentity};
     pub use crate::service::{
         AccountInput, ActivationError, AgreementInput, AgreementStepError, AuthError,

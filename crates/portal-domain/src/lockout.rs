@@ -141,7 +141,7 @@ impl LockState {
 }
 
 /// Whether an attempt got a place in the count
-/// ([`UserStore::reserve_login_attempt`](crate::ports::UserStore::reserve_login_attempt)).
+/// ([`LoginAttempts::reserve_login_attempt`](crate::ports::LoginAttempts::reserve_login_attempt)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReservedAttempt {
     /// Counted, as the `place`-th attempt since the count was last cleared:
@@ -171,7 +171,7 @@ impl ReservedAttempt {
 /// no lock ([`LockState::default`]), the state of nearly every account a
 /// login names: decided here, so that a store can write it in the same
 /// statement that reads the account
-/// ([`UserStore::account_for_login`](crate::ports::UserStore::account_for_login))
+/// ([`LoginAttempts::account_for_login`](crate::ports::LoginAttempts::account_for_login))
 /// when the stored state is still that one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstPlace {
@@ -193,7 +193,7 @@ impl FirstPlace {
 }
 
 /// What counting one failed login did
-/// ([`UserStore::record_login_failure`](crate::ports::UserStore::record_login_failure)).
+/// ([`LoginAttempts::record_login_failure`](crate::ports::LoginAttempts::record_login_failure)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordedFailure {
     /// The state after the failure.

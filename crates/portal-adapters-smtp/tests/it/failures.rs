@@ -7,7 +7,7 @@ use portal_adapters_smtp::{SmtpMailer, SmtpSettings};
 use portal_domain::audit::{AuditAction, AuditFilter};
 use portal_domain::delivery::{BatchReport, DeliveryPolicy};
 use portal_domain::email::{Email, EmailKind};
-use portal_domain::ports::{MailError, Mailer, UserStore};
+use portal_domain::ports::{MailError, Mailer};
 use portal_domain::prelude::*;
 use time::Duration as TimeDuration;
 

@@ -15,10 +15,11 @@ use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::{Email, OutboxId, QueuedEmail};
 use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
-    Clock, CreateAccountError, CredentialWrite, EmailCap, FlowUpdateError, ImportMode,
-    ImportSummary, IssueOutcome, LinkToken, LoginRead, NewToken, OutboxStore, PasswordChange,
-    ProofingFailures, ProviderRead, ProviderRoster, PurgeCounts, RandomnessError, RedeemError,
-    ResetRefusals, StoreError, TokenPurpose, TokenSource, UserStore, WindowRecord,
+    Accounts, AuditLog, Clock, CreateAccountError, CredentialWrite, Credentials, EmailCap,
+    FlowUpdateError, Housekeeping, IdentityChecks, ImportMode, ImportSummary, IssueOutcome,
+    LinkToken, LoginAttempts, LoginRead, NewToken, OutboxStore, PasswordChange, ProofingFailures,
+    ProviderRead, ProviderRoster, PurgeCounts, RandomnessError, RedeemError, Registrations,
+    ResetRefusals, Sessions, StoreError, TokenPurpose, TokenSource, WindowRecord,
 };
 use crate::registration::{
     AgreementAcceptance, RegistrationFlow, RegistrationId, RegistrationState,
@@ -171,7 +172,7 @@ fn limited(counted: impl Iterator<Item = OffsetDateTime>, limit: u32) -> Option<
     }
 }
 
-/// The in-memory [`UserStore`] and [`OutboxStore`]. A clone is another
+/// The in-memory [`UserStore`](crate::ports::UserStore) and [`OutboxStore`]. A clone is another
 /// handle on the same state, as a clone of a pool is on the same database.
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore {
@@ -199,7 +200,7 @@ impl InMemoryStore {
 }
 
 #[async_trait]
-impl UserStore for InMemoryStore {
+impl Registrations for InMemoryStore {
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         if state.flows.contains_key(&flow.id) {
@@ -223,49 +224,10 @@ impl UserStore for InMemoryStore {
         state.flows.insert(flow.id.clone(), flow.clone());
         Ok(())
     }
+}
 
-    async fn record_proofing_mismatch(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        at: OffsetDateTime,
-        since: OffsetDateTime,
-        limit: u32,
-    ) -> Result<WindowRecord, StoreError> {
-        let mut state = lock(&self.state);
-        let counted = state
-            .proofing
-            .iter()
-            .filter(|(tax, id, failed_at)| tax == tax_id && id == provider_id && *failed_at > since)
-            .map(|(_, _, failed_at)| *failed_at);
-        if let Some(limited) = limited(counted, limit) {
-            return Ok(limited);
-        }
-        state
-            .proofing
-            .push((tax_id.clone(), provider_id.clone(), at));
-        Ok(WindowRecord::Recorded)
-    }
-
-    async fn proofing_mismatches_since(
-        &self,
-        tax_id: &TaxId,
-        provider_id: &ProviderId,
-        since: OffsetDateTime,
-    ) -> Result<ProofingFailures, StoreError> {
-        let state = lock(&self.state);
-        let times: Vec<OffsetDateTime> = state
-            .proofing
-            .iter()
-            .filter(|(tax, id, at)| tax == tax_id && id == provider_id && *at > since)
-            .map(|(_, _, at)| *at)
-            .collect();
-        Ok(ProofingFailures {
-            count: u32::try_from(times.len()).unwrap_or(u32::MAX),
-            oldest: times.iter().min().copied(),
-        })
-    }
-
+#[async_trait]
+impl Accounts for InMemoryStore {
     async fn account_by_username(
         &self,
         username: &Username,
@@ -275,35 +237,6 @@ impl UserStore for InMemoryStore {
             .values()
             .find(|a| a.username == *username)
             .cloned())
-    }
-
-    /// The roster is [`InMemoryRoster`], not this store: the use case asks
-    /// it. The first place is taken under the same lock as the read.
-    async fn account_for_login(
-        &self,
-        username: &Username,
-        first: Option<FirstPlace>,
-    ) -> Result<Option<LoginRead>, StoreError> {
-        let mut state = lock(&self.state);
-        let Some(account) = state
-            .accounts
-            .values_mut()
-            .find(|a| a.username == *username)
-        else {
-            return Ok(None);
-        };
-        let read = account.clone();
-        let place = first
-            .filter(|_| account.lock == LockState::default())
-            .map(|first| {
-                account.lock = first.after;
-                first.reserved
-            });
-        Ok(Some(LoginRead {
-            account: read,
-            provider: ProviderRead::Elsewhere,
-            place,
-        }))
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -398,6 +331,56 @@ impl UserStore for InMemoryStore {
         Ok(created)
     }
 
+    async fn record_agreement(
+        &self,
+        id: AccountId,
+        acceptance: &AgreementAcceptance,
+    ) -> Result<(), StoreError> {
+        lock(&self.state).account_mut(id)?.agreement = acceptance.clone();
+        Ok(())
+    }
+
+    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.account_mut(id)?.disabled = disabled;
+        if disabled {
+            state.sessions.retain(|_, session| session.account_id != id);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for InMemoryStore {
+    /// The roster is [`InMemoryRoster`], not this store: the use case asks
+    /// it. The first place is taken under the same lock as the read.
+    async fn account_for_login(
+        &self,
+        username: &Username,
+        first: Option<FirstPlace>,
+    ) -> Result<Option<LoginRead>, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(account) = state
+            .accounts
+            .values_mut()
+            .find(|a| a.username == *username)
+        else {
+            return Ok(None);
+        };
+        let read = account.clone();
+        let place = first
+            .filter(|_| account.lock == LockState::default())
+            .map(|first| {
+                account.lock = first.after;
+                first.reserved
+            });
+        Ok(Some(LoginRead {
+            account: read,
+            provider: ProviderRead::Elsewhere,
+            place,
+        }))
+    }
+
     async fn reserve_login_attempt(
         &self,
         id: AccountId,
@@ -461,29 +444,14 @@ impl UserStore for InMemoryStore {
         Ok(CredentialWrite::Applied)
     }
 
-    async fn record_agreement(
-        &self,
-        id: AccountId,
-        acceptance: &AgreementAcceptance,
-    ) -> Result<(), StoreError> {
-        lock(&self.state).account_mut(id)?.agreement = acceptance.clone();
-        Ok(())
-    }
-
-    async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
-        let mut state = lock(&self.state);
-        state.account_mut(id)?.disabled = disabled;
-        if disabled {
-            state.sessions.retain(|_, session| session.account_id != id);
-        }
-        Ok(())
-    }
-
     async fn clear_lock(&self, id: AccountId) -> Result<(), StoreError> {
         lock(&self.state).account_mut(id)?.lock = LockState::cleared();
         Ok(())
     }
+}
 
+#[async_trait]
+impl Credentials for InMemoryStore {
     async fn issue_token(
         &self,
         token: &NewToken,
@@ -645,7 +613,10 @@ impl UserStore for InMemoryStore {
         state.audit.push(audit.clone());
         Ok(CredentialWrite::Applied)
     }
+}
 
+#[async_trait]
+impl Sessions for InMemoryStore {
     async fn find_session(
         &self,
         hash: &TokenHash,
@@ -667,6 +638,51 @@ impl UserStore for InMemoryStore {
     async fn revoke_session(&self, hash: &TokenHash) -> Result<(), StoreError> {
         lock(&self.state).sessions.remove(hash);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityChecks for InMemoryStore {
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        let mut state = lock(&self.state);
+        let counted = state
+            .proofing
+            .iter()
+            .filter(|(tax, id, failed_at)| tax == tax_id && id == provider_id && *failed_at > since)
+            .map(|(_, _, failed_at)| *failed_at);
+        if let Some(limited) = limited(counted, limit) {
+            return Ok(limited);
+        }
+        state
+            .proofing
+            .push((tax_id.clone(), provider_id.clone(), at));
+        Ok(WindowRecord::Recorded)
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let state = lock(&self.state);
+        let times: Vec<OffsetDateTime> = state
+            .proofing
+            .iter()
+            .filter(|(tax, id, at)| tax == tax_id && id == provider_id && *at > since)
+            .map(|(_, _, at)| *at)
+            .collect();
+        Ok(ProofingFailures {
+            count: u32::try_from(times.len()).unwrap_or(u32::MAX),
+            oldest: times.iter().min().copied(),
+        })
     }
 
     async fn support_failures_since(
@@ -705,7 +721,10 @@ impl UserStore for InMemoryStore {
         state.support.push((id, at, matched));
         Ok(WindowRecord::Recorded)
     }
+}
 
+#[async_trait]
+impl Housekeeping for InMemoryStore {
     async fn purge_stale_pending(&self, cutoff: OffsetDateTime) -> Result<Vec<String>, StoreError> {
         let mut state = lock(&self.state);
         let stale: Vec<AccountId> = state
@@ -784,7 +803,10 @@ impl UserStore for InMemoryStore {
         counts.sent_emails = (before - state.outbox.len()) as u64;
         Ok(counts)
     }
+}
 
+#[async_trait]
+impl AuditLog for InMemoryStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         lock(&self.state).audit.push(event.clone());
         Ok(())

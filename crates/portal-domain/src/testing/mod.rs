@@ -4,6 +4,7 @@
 
 pub mod contract;
 mod memory;
+mod mock_store;
 pub mod sample;
 
 use std::ops::Deref;
@@ -11,9 +12,10 @@ use std::sync::Arc;
 
 pub use memory::{InMemoryRoster, InMemoryStore, ManualClock, RawOutbox, SequentialTokens};
 
+pub use mock_store::MockUserStore;
+
 pub use crate::ports::{
-    MockClock, MockMailer, MockOutboxStore, MockPasswordHasher, MockProviderRoster,
-    MockTokenSource, MockUserStore,
+    MockClock, MockMailer, MockOutboxStore, MockPasswordHasher, MockProviderRoster, MockTokenSource,
 };
 
 use crate::hashing::{Argon2Hasher, Argon2Settings};

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use portal_domain::account::AccountStatus;
 use portal_domain::audit::{AuditAction, AuditFilter};
-use portal_domain::ports::UserStore;
 use portal_domain::prelude::*;
 use portal_domain::registration::StateName;
 use portal_domain::service::{

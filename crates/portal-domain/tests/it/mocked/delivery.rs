@@ -2,7 +2,7 @@
 
 use portal_domain::delivery::DropReason;
 use portal_domain::email::{ClaimedEmail, OutboxClaim, UnreadableEmail};
-use portal_domain::ports::{Clock, Mailer, OutboxStore, UserStore};
+use portal_domain::ports::{Accounts, Clock, Credentials, Mailer, OutboxStore};
 use portal_domain::testing::RawOutbox;
 use portal_domain::testing::contract::OutboxFaults;
 use portal_domain::testing::{InMemoryStore, ManualClock, TestPortal};

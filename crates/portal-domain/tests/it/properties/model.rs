@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use portal_domain::email::EmailKind;
-use portal_domain::ports::UserStore;
 use portal_domain::registration::StateName;
 use portal_domain::roster::RegistrantKey;
 use portal_domain::service::Started;
