@@ -1,0 +1,141 @@
+//! [`IdentityChecks`] on PostgreSQL.
+
+use super::*;
+
+#[async_trait]
+impl IdentityChecks for PgStore {
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // One provider's mismatches queue on this lock, so the count
+            // read below is the one the insert adds to.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('proofing:' || $1 || ':' || $2, 0))")
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("lock provider's proofing"))?;
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = row.try_get("oldest").map_err(op("read oldest"))?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        })
+        .await
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+             WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("count proofing mismatches"))?;
+        let count: i64 = row.try_get("count").map_err(op("read count"))?;
+        Ok(ProofingFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: row.try_get("oldest").map_err(op("read oldest"))?,
+        })
+    }
+
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM support_checks WHERE account_id = $1 AND NOT matched AND checked_at > $2")
+                .bind(id.get())
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(op("count support checks"))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // One account's checks queue on its row lock, so the count read
+            // below is the one the insert adds to.
+            if lock_account(&mut tx, id).await?.is_none() {
+                return Err(StoreError::Unexpected(format!("no account {}", id.get())));
+            }
+            let row = sqlx::query(
+                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
+                 WHERE account_id = $1 AND NOT matched AND checked_at > $2",
+            )
+            .bind(id.get())
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("count support checks"))?;
+            let count: i64 = row.try_get("count").map_err(op("read count"))?;
+            let oldest: Option<OffsetDateTime> =
+                row.try_get("oldest").map_err(op("read oldest"))?;
+            if let Some(oldest) =
+                oldest.filter(|_| max_failed > 0 && count >= i64::from(max_failed))
+            {
+                return Ok(WindowRecord::Limited { oldest });
+            }
+            sqlx::query(
+                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES ($1, $2, $3)",
+            )
+            .bind(id.get())
+            .bind(at)
+            .bind(matched)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record support check"))?;
+            tx.commit().await.map_err(op("commit support check"))?;
+            Ok(WindowRecord::Recorded)
+        })
+        .await
+    }
+}

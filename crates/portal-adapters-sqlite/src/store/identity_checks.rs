@@ -1,0 +1,137 @@
+//! [`IdentityChecks`] on SQLite.
+
+use super::*;
+
+#[async_trait]
+impl IdentityChecks for SqliteStore {
+    async fn record_proofing_mismatch(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        at: OffsetDateTime,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(op("begin"))?;
+            // BEGIN IMMEDIATE holds the write lock: the count read below is
+            // the one the insert adds to.
+            if limit > 0 {
+                let row = sqlx::query(
+                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+                     WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
+                )
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(Ts(since))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count proofing mismatches"))?;
+                let count: i64 = row.try_get("count").map_err(op("read count"))?;
+                let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+                if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
+                    return Ok(WindowRecord::Limited { oldest });
+                }
+            }
+            sqlx::query(
+                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
+            )
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(Ts(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record proofing mismatch"))?;
+            tx.commit().await.map_err(op("commit proofing mismatch"))?;
+            Ok(WindowRecord::Recorded)
+        }
+    }
+
+    async fn proofing_mismatches_since(
+        &self,
+        tax_id: &TaxId,
+        provider_id: &ProviderId,
+        since: OffsetDateTime,
+    ) -> Result<ProofingFailures, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
+             WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
+        )
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .bind(Ts(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("count proofing mismatches"))?;
+        let count: i64 = row.try_get("count").map_err(op("read count"))?;
+        Ok(ProofingFailures {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: opt_time(&row, "oldest")?,
+        })
+    }
+
+    async fn support_failures_since(
+        &self,
+        id: AccountId,
+        since: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM support_checks WHERE account_id = ?1 AND NOT matched AND checked_at > ?2")
+                .bind(id.get())
+                .bind(Ts(since))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(op("count support checks"))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn record_support_check(
+        &self,
+        id: AccountId,
+        at: OffsetDateTime,
+        matched: bool,
+        since: OffsetDateTime,
+        max_failed: u32,
+    ) -> Result<WindowRecord, StoreError> {
+        {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(op("begin"))?;
+            // BEGIN IMMEDIATE holds the write lock: the count read below is
+            // the one the insert adds to.
+            let row = sqlx::query(
+                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
+                 WHERE account_id = ?1 AND NOT matched AND checked_at > ?2",
+            )
+            .bind(id.get())
+            .bind(Ts(since))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("count support checks"))?;
+            let count: i64 = row.try_get("count").map_err(op("read count"))?;
+            let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+            if let Some(oldest) =
+                oldest.filter(|_| max_failed > 0 && count >= i64::from(max_failed))
+            {
+                return Ok(WindowRecord::Limited { oldest });
+            }
+            sqlx::query(
+                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES (?1, ?2, ?3)",
+            )
+            .bind(id.get())
+            .bind(Ts(at))
+            .bind(matched)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record support check"))?;
+            tx.commit().await.map_err(op("commit support check"))?;
+            Ok(WindowRecord::Recorded)
+        }
+    }
+}
