@@ -14,6 +14,14 @@
 //! `macros` and `rt-multi-thread` features). Concurrency cases drive many
 //! operations at once with `join_all`, so a database adapter sees them on
 //! several connections.
+//!
+//! The cases are grouped by port: each file under `contract/` is named for
+//! the port whose contract it states (`accounts.rs` for
+//! [`Accounts`](crate::ports::Accounts), …, `outbox.rs`, `roster.rs`), and
+//! the macro puts each port's tests in a module of the same name, so that a
+//! new store proves itself port by port (`contract::accounts::…`). A case
+//! that checks an atomic operation spanning tables is filed under the port
+//! that owns the operation.
 
 // These are test assertions that happen to live in a library, so that every
 // adapter crate can run them.
@@ -110,70 +118,97 @@ macro_rules! port_contract_tests {
     };
 }
 
-/// The list of cases, handed one by one to `$each`.
+/// The list of cases by port, each port's handed one by one to `$each`
+/// inside a module named for the port.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __contract_cases {
     ($each:path, $args:tt) => {
-        $crate::__contract_cases!(@each $each, $args, [
-            flows_round_trip_with_compare_and_set,
-            accounts_are_found_case_insensitively,
-            usernames_are_unique_case_insensitively,
-            one_account_per_registrant,
-            a_pending_account_is_replaced_by_a_new_registration,
-            a_replacement_may_keep_the_username_and_a_refused_one_replaces_nothing,
-            activated_and_disabled_accounts_are_not_replaced,
-            issued_tokens_find_their_account_after_use,
-            a_stale_flow_creates_nothing,
-            account_creation_stores_token_and_queues_email,
-            failures_count_lock_and_restart,
-            parallel_failures_count_exactly_and_lock_once,
-            login_success_clears_lock_and_stores_session,
-            login_success_after_a_lock_ended_clears_it,
-            account_reads_for_logins_and_sessions_carry_the_current_provider,
-            sessions_touch_forward_and_revoke,
-            agreement_acceptance_is_recorded,
-            disabling_revokes_sessions_and_unlock_clears,
-            newer_tokens_supersede_older_and_emails_are_capped,
-            activation_tokens_redeem_once,
-            parallel_redemptions_succeed_once,
-            password_reset_changes_everything_at_once,
-            reset_links_are_spent_by_the_tenth_refusal,
-            parallel_reset_refusals_spend_the_link_once,
-            password_change_keeps_only_the_current_session,
-            proofing_mismatches_are_counted_in_the_window,
-            parallel_proofing_mismatches_stop_at_the_limit,
-            support_failures_are_counted_in_the_window,
-            parallel_support_checks_stop_at_the_limit,
-            stale_pending_accounts_are_purged,
-            expired_things_are_purged,
-            audit_events_are_listed_oldest_first,
-            audit_pages_cover_the_trail_once_in_order,
-            outbox_claims_lease_retry_and_finish,
-            parallel_claimers_get_each_email_once,
-            stale_claims_mark_nothing,
-            claims_carry_link_expiry_and_account,
-            unreadable_rows_are_claimed_alone,
-            unknown_kinds_are_left_queued,
-            parallel_registrations_create_one_account,
-            a_login_verified_before_a_reset_writes_nothing,
-            a_password_change_after_a_reset_or_a_logout_writes_nothing,
-            a_finished_flow_is_checked_before_the_username,
-            a_purged_account_is_sent_no_link,
-            changes_store_their_audit_events_with_them,
-            a_right_password_racing_wrong_ones_never_lifts_the_lock,
-            an_attempt_not_judged_gives_its_place_back,
-            a_reservation_from_a_stale_read_counts_from_the_stored_state,
-            a_first_place_taken_with_the_read_counts_once,
-            roster_finds_and_scopes,
-            roster_import_is_idempotent_replaces_and_dry_runs,
-            roster_files_import_all_or_nothing,
-            roster_imports_100_000_rows,
-            a_roster_file_failing_after_its_first_batches_writes_nothing,
-        ]);
+        $crate::__contract_cases!(@ports $each, $args, {
+            registrations: [
+                flows_round_trip_with_compare_and_set,
+            ],
+            accounts: [
+                accounts_are_found_case_insensitively,
+                usernames_are_unique_case_insensitively,
+                one_account_per_registrant,
+                a_pending_account_is_replaced_by_a_new_registration,
+                a_replacement_may_keep_the_username_and_a_refused_one_replaces_nothing,
+                activated_and_disabled_accounts_are_not_replaced,
+                a_stale_flow_creates_nothing,
+                a_finished_flow_is_checked_before_the_username,
+                account_creation_stores_token_and_queues_email,
+                parallel_registrations_create_one_account,
+                agreement_acceptance_is_recorded,
+                disabling_revokes_sessions_and_unlock_clears,
+            ],
+            login_attempts: [
+                failures_count_lock_and_restart,
+                parallel_failures_count_exactly_and_lock_once,
+                login_success_clears_lock_and_stores_session,
+                login_success_after_a_lock_ended_clears_it,
+                account_reads_for_logins_and_sessions_carry_the_current_provider,
+                a_login_verified_before_a_reset_writes_nothing,
+                a_right_password_racing_wrong_ones_never_lifts_the_lock,
+                an_attempt_not_judged_gives_its_place_back,
+                a_reservation_from_a_stale_read_counts_from_the_stored_state,
+                a_first_place_taken_with_the_read_counts_once,
+            ],
+            credentials: [
+                issued_tokens_find_their_account_after_use,
+                newer_tokens_supersede_older_and_emails_are_capped,
+                activation_tokens_redeem_once,
+                parallel_redemptions_succeed_once,
+                password_reset_changes_everything_at_once,
+                reset_links_are_spent_by_the_tenth_refusal,
+                parallel_reset_refusals_spend_the_link_once,
+                password_change_keeps_only_the_current_session,
+                a_password_change_after_a_reset_or_a_logout_writes_nothing,
+                a_purged_account_is_sent_no_link,
+            ],
+            sessions: [
+                sessions_touch_forward_and_revoke,
+            ],
+            identity_checks: [
+                proofing_mismatches_are_counted_in_the_window,
+                parallel_proofing_mismatches_stop_at_the_limit,
+                support_failures_are_counted_in_the_window,
+                parallel_support_checks_stop_at_the_limit,
+            ],
+            housekeeping: [
+                stale_pending_accounts_are_purged,
+                expired_things_are_purged,
+            ],
+            audit_log: [
+                audit_events_are_listed_oldest_first,
+                audit_pages_cover_the_trail_once_in_order,
+                changes_store_their_audit_events_with_them,
+            ],
+            outbox: [
+                outbox_claims_lease_retry_and_finish,
+                parallel_claimers_get_each_email_once,
+                stale_claims_mark_nothing,
+                claims_carry_link_expiry_and_account,
+                unreadable_rows_are_claimed_alone,
+                unknown_kinds_are_left_queued,
+            ],
+            roster: [
+                roster_finds_and_scopes,
+                roster_import_is_idempotent_replaces_and_dry_runs,
+                roster_files_import_all_or_nothing,
+                roster_imports_100_000_rows,
+                a_roster_file_failing_after_its_first_batches_writes_nothing,
+            ],
+        });
     };
-    (@each $each:path, $args:tt, [$($case:ident),* $(,)?]) => {
-        $($each!($args, $case);)*
+    (@ports $each:path, $args:tt, { $($port:ident: [$($case:ident),* $(,)?]),* $(,)? }) => {
+        $(
+            #[doc = concat!("The contract cases of the `", stringify!($port), "` port.")]
+            mod $port {
+                use super::*;
+                $($each!($args, $case);)*
+            }
+        )*
     };
 }
 
@@ -526,21 +561,136 @@ async fn claim_readable<S: OutboxStore>(
         .collect()
 }
 
+/// Redeems activation token `n` of account `name`.
+async fn activate<S: UserStore>(store: &S, n: u8, name: &str) -> Account {
+    store
+        .redeem_activation(
+            &token(n).hash(),
+            at(1),
+            &email_to(&username(name), EmailKind::EmailVerification),
+            &audit_of(AuditAction::AccountActivated, name),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("activate {name}: {e}"))
+}
+
+/// Creates an account for `provider` from a new flow (salt `0xb0`).
+async fn register_again<S: UserStore>(
+    store: &S,
+    name: &str,
+    provider: &RosterEntry,
+    n: u8,
+) -> Result<Account, CreateAccountError> {
+    let flow = finished_flow(store, flow_id(u64::from(n), 0xb0), provider.clone(), at(10)).await;
+    store
+        .create_account(
+            &flow,
+            &new_account(name, provider, at(10)),
+            &activation_link(n, at(10)),
+            &email_to(&username(name), EmailKind::Activation { token: token(n) }),
+            &AuditEvent {
+                client_addr: Some(std::net::IpAddr::from([192, 0, 2, 9])),
+                ..audit_of(AuditAction::AccountCreated, name)
+            },
+        )
+        .await
+}
+
+/// A store that keeps the roster reads the entry with the account.
+fn assert_read_by<S, R>(s: &Subject<S, R>, read: &ProviderRead) {
+    let with_account = matches!(read, ProviderRead::WithAccount(_));
+    assert_eq!(with_account, s.store_keeps_roster, "{read:?}");
+}
+
+/// Issues reset link `n` for the account and redeems it with `new`.
+async fn reset_password<S: UserStore>(
+    store: &S,
+    account: &Account,
+    new: PasswordHash,
+    n: u8,
+    now: OffsetDateTime,
+) {
+    let reset = NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(n).hash(),
+            issued_at: now,
+            expires_at: now + Duration::hours(1),
+        },
+    };
+    let email = email_to(
+        &account.username,
+        EmailKind::PasswordReset { token: token(n) },
+    );
+    assert_eq!(
+        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let completed = audit_of(
+        AuditAction::PasswordResetCompleted,
+        account.username.as_str(),
+    );
+    store
+        .redeem_password_reset(&token(n).hash(), now, &new, &notice, &completed)
+        .await
+        .unwrap();
+}
+
+/// How many stored audit events are of `action`.
+async fn events_of<S: UserStore>(store: &S, action: AuditAction) -> usize {
+    store
+        .audit_events(&AuditFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.action == action)
+        .count()
+}
+
+/// Issues reset link `n` for `account` at `at(3)`, live for an hour.
+async fn issue_reset<S: UserStore>(store: &S, account: &Account, n: u8) {
+    let reset = NewToken {
+        account_id: account.id,
+        purpose: TokenPurpose::PasswordReset,
+        link: LinkToken {
+            hash: token(n).hash(),
+            issued_at: at(3),
+            expires_at: at(3) + Duration::hours(1),
+        },
+    };
+    let email = email_to(
+        &account.username,
+        EmailKind::PasswordReset { token: token(n) },
+    );
+    assert_eq!(
+        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
+        IssueOutcome::Issued
+    );
+}
+
 mod accounts;
+mod audit_log;
+mod credentials;
 mod housekeeping;
-mod logins;
+mod identity_checks;
+mod login_attempts;
 mod outbox;
-mod races;
+mod registrations;
 mod roster;
-mod tokens;
+mod sessions;
 
 pub use accounts::*;
+pub use audit_log::*;
+pub use credentials::*;
 pub use housekeeping::*;
-pub use logins::*;
+pub use identity_checks::*;
+pub use login_attempts::*;
 pub use outbox::*;
-pub use races::*;
+pub use registrations::*;
 pub use roster::*;
-pub use tokens::*;
+pub use sessions::*;
 
 /// Helps adapters build a registrant key in their own tests.
 pub fn registrant_of(entry: &RosterEntry) -> RegistrantKey {

@@ -1,36 +1,9 @@
-//! Registration flows and accounts: compare-and-set, case-insensitive usernames, one account per registrant (a pending one replaced), also under parallel registrations.
+//! The contract of [`Accounts`](crate::ports::Accounts): case-insensitive
+//! usernames, one account per registrant (a pending one replaced), account
+//! creation all at once, also under parallel registrations; agreements,
+//! disabling.
 
 use super::*;
-
-pub async fn flows_round_trip_with_compare_and_set<S: UserStore, R>(s: &Subject<S, R>) {
-    let flow =
-        RegistrationFlow::start(flow_id(1, 1), sample::jane_doe(), T0, Duration::minutes(30));
-    s.store.insert_flow(&flow).await.unwrap();
-    assert_eq!(
-        s.store.load_flow(&flow.id).await.unwrap(),
-        Some(flow.clone())
-    );
-    assert!(
-        s.store.insert_flow(&flow).await.is_err(),
-        "a duplicate id is refused"
-    );
-    assert_eq!(s.store.load_flow(&flow_id(2, 1)).await.unwrap(), None);
-
-    let accepted = flow
-        .accept_agreement(acceptance(), at(60), Duration::minutes(30))
-        .unwrap();
-    s.store.update_flow(&accepted).await.unwrap();
-    assert_eq!(
-        s.store.load_flow(&flow.id).await.unwrap(),
-        Some(accepted.clone())
-    );
-    // The same step again, from the stale version: refused, nothing changed.
-    assert_eq!(
-        s.store.update_flow(&accepted).await,
-        Err(FlowUpdateError::Conflict)
-    );
-    assert_eq!(s.store.load_flow(&flow.id).await.unwrap(), Some(accepted));
-}
 
 pub async fn accounts_are_found_case_insensitively<S: UserStore, R: ProviderRoster>(
     s: &Subject<S, R>,
@@ -118,41 +91,6 @@ pub async fn one_account_per_registrant<S: UserStore, R: ProviderRoster>(s: &Sub
     );
     // A group is keyed by (tax id, provider id): another provider is free.
     seed_account(&s.store, "group", sample::acme_group(), 3, T0).await;
-}
-
-/// Redeems activation token `n` of account `name`.
-async fn activate<S: UserStore>(store: &S, n: u8, name: &str) -> Account {
-    store
-        .redeem_activation(
-            &token(n).hash(),
-            at(1),
-            &email_to(&username(name), EmailKind::EmailVerification),
-            &audit_of(AuditAction::AccountActivated, name),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("activate {name}: {e}"))
-}
-
-/// Creates an account for `provider` from a new flow (salt `0xb0`).
-async fn register_again<S: UserStore>(
-    store: &S,
-    name: &str,
-    provider: &RosterEntry,
-    n: u8,
-) -> Result<Account, CreateAccountError> {
-    let flow = finished_flow(store, flow_id(u64::from(n), 0xb0), provider.clone(), at(10)).await;
-    store
-        .create_account(
-            &flow,
-            &new_account(name, provider, at(10)),
-            &activation_link(n, at(10)),
-            &email_to(&username(name), EmailKind::Activation { token: token(n) }),
-            &AuditEvent {
-                client_addr: Some(std::net::IpAddr::from([192, 0, 2, 9])),
-                ..audit_of(AuditAction::AccountCreated, name)
-            },
-        )
-        .await
 }
 
 /// SPEC §3 step 1: a pending account does not hold its provider. A newer
@@ -302,32 +240,6 @@ pub async fn activated_and_disabled_accounts_are_not_replaced<S: UserStore, R: P
     assert!(s.store.account_by_id(disabled.id).await.unwrap().is_some());
 }
 
-/// The account a token was issued to, whatever the token's state.
-pub async fn issued_tokens_find_their_account_after_use<S: UserStore, R: ProviderRoster>(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let hash = token(1).hash();
-    let found = |purpose| s.store.account_by_issued_token(&hash, purpose);
-    assert_eq!(
-        found(TokenPurpose::Activation).await.unwrap().map(|a| a.id),
-        Some(account.id)
-    );
-    assert_eq!(found(TokenPurpose::PasswordReset).await.unwrap(), None);
-    activate(&s.store, 1, "dr.doe").await;
-    let used = found(TokenPurpose::Activation).await.unwrap().unwrap();
-    assert_eq!(used.id, account.id);
-    assert!(used.is_activated(), "read as it is now");
-    assert_eq!(
-        s.store
-            .account_by_issued_token(&token(9).hash(), TokenPurpose::Activation)
-            .await
-            .unwrap(),
-        None
-    );
-}
-
 pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R: ProviderRoster>(
     s: &Subject<S, R>,
 ) {
@@ -369,6 +281,30 @@ pub async fn a_stale_flow_creates_nothing<S: UserStore + OutboxStore, R: Provide
         1,
         "only the first activation email is queued"
     );
+}
+
+/// A double-submitted account step: the second submission is told that
+/// its flow moved on, not that its own account took the username.
+pub async fn a_finished_flow_is_checked_before_the_username<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let provider = sample::jane_doe();
+    let flow = finished_flow(&s.store, flow_id(1, 0xd0), provider.clone(), T0).await;
+    let user = username("dr.doe");
+    let email = email_to(&user, EmailKind::Activation { token: token(1) });
+    let created = audit_of(AuditAction::AccountCreated, "dr.doe");
+    let account = new_account("dr.doe", &provider, T0);
+    s.store
+        .create_account(&flow, &account, &activation_link(1, T0), &email, &created)
+        .await
+        .unwrap();
+    let twin = s
+        .store
+        .create_account(&flow, &account, &activation_link(2, T0), &email, &created)
+        .await;
+    assert_eq!(twin.err(), Some(CreateAccountError::FlowConflict));
+    assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
 }
 
 pub async fn account_creation_stores_token_and_queues_email<
@@ -467,4 +403,49 @@ pub async fn parallel_registrations_create_one_account<S: UserStore, R: Provider
         .filter(|e| e.action == AuditAction::PendingAccountReplaced)
         .count();
     assert_eq!(audited, replaced, "every replaced account is audited");
+}
+
+pub async fn agreement_acceptance_is_recorded<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let newer = AgreementAcceptance {
+        version: AgreementVersion::parse("2026-02").unwrap(),
+        content_hash: "cd".repeat(32),
+        accepted_at: at(5),
+        client_addr: None,
+    };
+    s.store.record_agreement(account.id, &newer).await.unwrap();
+    assert_eq!(stored_account(&s.store, account.id).await.agreement, newer);
+}
+
+pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
+    logged_in(&s.store, &account, 20, at(1)).await;
+    logged_in(&s.store, &other, 21, at(1)).await;
+    s.store.set_disabled(account.id, true).await.unwrap();
+    assert!(stored_account(&s.store, account.id).await.disabled);
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    s.store.set_disabled(account.id, false).await.unwrap();
+    assert!(!stored_account(&s.store, account.id).await.disabled);
+
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(24),
+    };
+    failed_login(&s.store, account.id, at(2), policy)
+        .await
+        .unwrap();
+    failed_login(&s.store, account.id, at(3), policy)
+        .await
+        .unwrap();
+    s.store.clear_lock(account.id).await.unwrap();
+    assert_eq!(
+        stored_account(&s.store, account.id).await.lock,
+        LockState::cleared()
+    );
 }

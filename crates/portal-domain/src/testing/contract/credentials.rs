@@ -1,6 +1,34 @@
-//! One-time tokens: superseding, caps, activation, password reset and change.
+//! The contract of [`Credentials`](crate::ports::Credentials): link tokens
+//! superseded, capped, redeemed once; resets, refusals and password changes all
+//! at once, and nothing when a change came first.
 
 use super::*;
+
+/// The account a token was issued to, whatever the token's state.
+pub async fn issued_tokens_find_their_account_after_use<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_account(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let hash = token(1).hash();
+    let found = |purpose| s.store.account_by_issued_token(&hash, purpose);
+    assert_eq!(
+        found(TokenPurpose::Activation).await.unwrap().map(|a| a.id),
+        Some(account.id)
+    );
+    assert_eq!(found(TokenPurpose::PasswordReset).await.unwrap(), None);
+    activate(&s.store, 1, "dr.doe").await;
+    let used = found(TokenPurpose::Activation).await.unwrap().unwrap();
+    assert_eq!(used.id, account.id);
+    assert!(used.is_activated(), "read as it is now");
+    assert_eq!(
+        s.store
+            .account_by_issued_token(&token(9).hash(), TokenPurpose::Activation)
+            .await
+            .unwrap(),
+        None
+    );
+}
 
 pub async fn newer_tokens_supersede_older_and_emails_are_capped<
     S: UserStore + OutboxStore,
@@ -294,57 +322,6 @@ pub async fn password_reset_changes_everything_at_once<
     );
 }
 
-pub async fn password_change_keeps_only_the_current_session<
-    S: UserStore + OutboxStore,
-    R: ProviderRoster,
->(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    for n in [20, 21, 22] {
-        logged_in(&s.store, &account, n, at(1)).await;
-    }
-    drain(&s.store, at(1)).await;
-    change_password_to(&s.store, account.id, hash("changed"), 21, at(2)).await;
-    assert_eq!(
-        stored_account(&s.store, account.id).await.password_hash,
-        hash("changed")
-    );
-    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
-    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
-    assert_eq!(stored_session(&s.store, &token(22).hash()).await, None);
-    assert_eq!(
-        drain(&s.store, at(100))
-            .await
-            .iter()
-            .map(|e| e.kind.name())
-            .collect::<Vec<_>>(),
-        vec!["password_changed"]
-    );
-}
-
-/// Issues reset link `n` for `account` at `at(3)`, live for an hour.
-async fn issue_reset<S: UserStore>(store: &S, account: &Account, n: u8) {
-    let reset = NewToken {
-        account_id: account.id,
-        purpose: TokenPurpose::PasswordReset,
-        link: LinkToken {
-            hash: token(n).hash(),
-            issued_at: at(3),
-            expires_at: at(3) + Duration::hours(1),
-        },
-    };
-    let email = email_to(
-        &account.username,
-        EmailKind::PasswordReset { token: token(n) },
-    );
-    assert_eq!(
-        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
-        IssueOutcome::Issued
-    );
-}
-
 /// A refused confirmation spends nothing until the tenth, which spends the
 /// link: the eleventh try finds no live token (SPEC §6).
 pub async fn reset_links_are_spent_by_the_tenth_refusal<S: UserStore, R: ProviderRoster>(
@@ -429,6 +406,131 @@ pub async fn parallel_reset_refusals_spend_the_link_once<S: UserStore, R: Provid
     assert_eq!(
         s.store
             .find_live_token(&link, TokenPurpose::PasswordReset, at(4))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn password_change_keeps_only_the_current_session<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    for n in [20, 21, 22] {
+        logged_in(&s.store, &account, n, at(1)).await;
+    }
+    drain(&s.store, at(1)).await;
+    change_password_to(&s.store, account.id, hash("changed"), 21, at(2)).await;
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("changed")
+    );
+    assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
+    assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    assert_eq!(stored_session(&s.store, &token(22).hash()).await, None);
+    assert_eq!(
+        drain(&s.store, at(100))
+            .await
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>(),
+        vec!["password_changed"]
+    );
+}
+
+/// A change verified the old password; a reset then replaced it and
+/// revoked every session. The change writes nothing. So does a change
+/// whose own session was revoked (a logout, a disable).
+pub async fn a_password_change_after_a_reset_or_a_logout_writes_nothing<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    logged_in(&s.store, &account, 20, at(1)).await;
+    let attacker = PasswordChange {
+        account_id: account.id,
+        verified: account.password_hash.clone(),
+        new_hash: hash("attacker"),
+        keep: token(20).hash(),
+    };
+    reset_password(&s.store, &account, hash("victim"), 30, at(2)).await;
+    drain(&s.store, at(2)).await;
+    let notice = email_to(&account.username, EmailKind::PasswordChanged);
+    let changed = audit_of(AuditAction::PasswordChanged, "dr.doe");
+    let written = s
+        .store
+        .change_password(&attacker, &notice, &changed, at(3))
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Stale);
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("victim")
+    );
+    assert!(drain(&s.store, at(3)).await.is_empty(), "no notice queued");
+
+    // The right hash, but the session is gone.
+    let current = stored_account(&s.store, account.id).await;
+    logged_in(&s.store, &current, 21, at(4)).await;
+    s.store.revoke_session(&token(21).hash()).await.unwrap();
+    let logged_out = PasswordChange {
+        account_id: account.id,
+        verified: current.password_hash.clone(),
+        new_hash: hash("from-a-dead-session"),
+        keep: token(21).hash(),
+    };
+    let written = s
+        .store
+        .change_password(&logged_out, &notice, &changed, at(5))
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Stale);
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("victim")
+    );
+    assert_eq!(events_of(&s.store, AuditAction::PasswordChanged).await, 0);
+}
+
+/// The purge deleted a pending account that a resend had read just
+/// before: the resend finds no account and writes nothing (no error).
+pub async fn a_purged_account_is_sent_no_link<S: UserStore + OutboxStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
+    drain(&s.store, T0).await;
+    let cutoff = T0 + Duration::days(8);
+    assert_eq!(
+        s.store.purge_stale_pending(cutoff).await.unwrap(),
+        vec!["stale".to_owned()]
+    );
+    let resend = NewToken {
+        account_id: stale.id,
+        purpose: TokenPurpose::Activation,
+        link: activation_link(2, cutoff),
+    };
+    let email = email_to(&stale.username, EmailKind::Activation { token: token(2) });
+    assert_eq!(
+        s.store.issue_token(&resend, &email, cap(5)).await.unwrap(),
+        IssueOutcome::NoAccount
+    );
+    let queued_links: Vec<_> = drain(&s.store, cutoff)
+        .await
+        .iter()
+        .filter_map(|email| email.kind.token().map(RawToken::hash))
+        .collect();
+    assert!(!queued_links.contains(&token(2).hash()), "no link queued");
+    assert_eq!(
+        s.store
+            .find_live_token(&token(2).hash(), TokenPurpose::Activation, cutoff)
             .await
             .unwrap(),
         None

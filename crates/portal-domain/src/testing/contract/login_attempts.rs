@@ -1,8 +1,289 @@
-//! Writes that follow a check made earlier: each decides again under the
-//! store's lock, so a change that committed in between wins (SPEC §4, §6,
-//! docs/storage.md "Concurrency and faults").
+//! The contract of [`LoginAttempts`](crate::ports::LoginAttempts): exact
+//! failure counts and locks, also under racing attempts; a success that clears
+//! the lock and stores its session, and that writes nothing when a reset or a
+//! lock came first.
 
 use super::*;
+
+pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 3,
+        duration: Duration::hours(24),
+    };
+    for (minute, count) in [(1, 1), (2, 2)] {
+        let recorded = failed_login(&s.store, account.id, at(minute), policy)
+            .await
+            .unwrap();
+        assert_eq!(recorded.state.failed_count, count);
+        assert!(!recorded.set_lock);
+    }
+    let locking = failed_login(&s.store, account.id, at(3), policy)
+        .await
+        .unwrap();
+    let locked = LockState {
+        failed_count: 3,
+        locked_until: Some(at(3) + Duration::hours(24)),
+    };
+    assert_eq!(
+        locking,
+        RecordedFailure {
+            state: locked,
+            set_lock: true
+        }
+    );
+    // During the lock nothing changes, and the lock is not set again.
+    assert_eq!(
+        failed_login(&s.store, account.id, at(4), policy)
+            .await
+            .unwrap(),
+        RecordedFailure {
+            state: locked,
+            set_lock: false
+        }
+    );
+    let stored = stored_account(&s.store, account.id).await;
+    assert_eq!(stored.lock, locked);
+    // After the lock, the count starts again from zero.
+    let after = failed_login(&s.store, account.id, at(3) + Duration::hours(24), policy)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        RecordedFailure {
+            state: LockState {
+                failed_count: 1,
+                locked_until: None
+            },
+            set_lock: false
+        }
+    );
+}
+
+pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
+    let generous = LockoutPolicy {
+        max_failed: 1000,
+        duration: Duration::hours(24),
+    };
+    for result in
+        join_all((0..50).map(|i| failed_login(&s.store, counted.id, at(i), generous))).await
+    {
+        assert!(!result.unwrap().set_lock);
+    }
+    assert_eq!(
+        stored_account(&s.store, counted.id).await.lock,
+        LockState {
+            failed_count: 50,
+            locked_until: None
+        },
+        "no count lost or doubled"
+    );
+
+    let locked = seed_active(&s.store, "locked", sample::acme_group(), 2, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 5,
+        duration: Duration::hours(24),
+    };
+    let results = join_all((0..50).map(|i| failed_login(&s.store, locked.id, at(i), policy))).await;
+    let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
+    let ends: std::collections::BTreeSet<_> = recorded
+        .iter()
+        .filter_map(|r| r.state.locked_until)
+        .collect();
+    assert_eq!(ends.len(), 1, "exactly one lock was set: {ends:?}");
+    // Only one failure reports that it set the lock (the lockout is audited
+    // once), however many raced past the limit.
+    assert_eq!(recorded.iter().filter(|r| r.set_lock).count(), 1);
+    let stored = stored_account(&s.store, locked.id).await;
+    assert_eq!(stored.lock.failed_count, 5);
+    assert_eq!(stored.lock.locked_until, ends.into_iter().next());
+}
+
+pub async fn login_success_clears_lock_and_stores_session<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy::default();
+    failed_login(&s.store, account.id, at(1), policy)
+        .await
+        .unwrap();
+    let session = session_for(&account, 9, at(2));
+    s.store
+        .record_login_success(
+            account.id,
+            &session,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    let stored = stored_account(&s.store, account.id).await;
+    assert_eq!(stored.lock, LockState::cleared());
+    assert_eq!(stored.last_login_at, Some(at(2)));
+    assert_eq!(stored.password_hash, hash("rehashed"));
+    let (found, owner, _) = s
+        .store
+        .find_session(&session.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found, owner),
+        (session, stored),
+        "the session comes with its account"
+    );
+    let audited: Vec<AuditEvent> = s
+        .store
+        .audit_events(&AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action == AuditAction::LoginSucceeded)
+        .collect();
+    assert_eq!(audited, vec![login_audit()], "stored with the session");
+    // Without a rehash the hash stays.
+    logged_in(&s.store, &account, 10, at(3)).await;
+    assert_eq!(
+        stored_account(&s.store, account.id).await.password_hash,
+        hash("rehashed")
+    );
+}
+
+/// A success is judged against the stored lock: refused while it is in
+/// force (nothing written), applied from the instant it ends, when the
+/// ended lock is still stored and the success clears it.
+pub async fn login_success_after_a_lock_ended_clears_it<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    let policy = LockoutPolicy {
+        max_failed: 2,
+        duration: Duration::hours(1),
+    };
+    for _ in 0..2 {
+        failed_login(&s.store, account.id, at(1), policy)
+            .await
+            .unwrap();
+    }
+    let lock_end = at(1) + Duration::hours(1);
+    let during = session_for(&account, 7, lock_end - Duration::seconds(1));
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &during,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        written,
+        CredentialWrite::Locked {
+            locked_until: lock_end
+        }
+    );
+    assert_eq!(stored_session(&s.store, &during.token_hash).await, None);
+    let still = stored_account(&s.store, account.id).await;
+    assert_eq!(still.lock.locked_until, Some(lock_end), "nothing written");
+    assert_eq!(still.password_hash, account.password_hash);
+    let after = session_for(&account, 8, lock_end);
+    let written = s
+        .store
+        .record_login_success(
+            account.id,
+            &after,
+            &account.password_hash,
+            Some(hash("rehashed")),
+            &login_audit(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, CredentialWrite::Applied);
+    let stored = stored_account(&s.store, account.id).await;
+    assert_eq!(stored.lock, LockState::cleared());
+    assert_eq!(stored.last_login_at, Some(lock_end));
+    assert_eq!(stored.password_hash, hash("rehashed"));
+    assert_eq!(
+        stored_session(&s.store, &after.token_hash).await,
+        Some(after)
+    );
+}
+
+pub async fn account_reads_for_logins_and_sessions_carry_the_current_provider<
+    S: UserStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
+    logged_in(&s.store, &account, 9, at(1)).await;
+    let stored = stored_account(&s.store, account.id).await;
+    let login = || async {
+        let LoginRead {
+            account: found,
+            provider: read,
+            place,
+        } = s
+            .store
+            .account_for_login(&username("Dr.Doe"), None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(place, None, "no first place was offered");
+        assert_eq!(found, stored, "case-insensitive, the stored account");
+        assert_read_by(s, &read);
+        resolve(&s.roster, &found, read).await
+    };
+    let request = || async {
+        let (_, found, read) = s
+            .store
+            .find_session(&token(9).hash())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_read_by(s, &read);
+        resolve(&s.roster, &found, read).await
+    };
+    assert_eq!(login().await, Some(sample::jane_doe()));
+    assert_eq!(request().await, Some(sample::jane_doe()));
+
+    // A replacing import without her marks her entry inactive.
+    s.roster
+        .import(
+            &mut EntryBatches::new(vec![sample::john_roe()]),
+            ImportMode::Replace,
+            false,
+            at(2),
+        )
+        .await
+        .unwrap();
+    for entry in [login().await, request().await] {
+        let entry = entry.unwrap();
+        assert_eq!(entry.provider_id, sample::jane_doe().provider_id);
+        assert!(!entry.is_active(), "read as it is now: {entry:?}");
+    }
+    assert_eq!(
+        s.store
+            .account_for_login(
+                &username("nobody"),
+                FirstPlace::at(at(1), LockoutPolicy::default())
+            )
+            .await
+            .unwrap(),
+        None
+    );
+}
 
 /// A login verified the old password; a reset then replaced it. The
 /// login's write finds another hash and writes nothing: no session, no
@@ -39,204 +320,6 @@ pub async fn a_login_verified_before_a_reset_writes_nothing<
     );
     assert_eq!(stored.last_login_at, None);
     assert_eq!(events_of(&s.store, AuditAction::LoginSucceeded).await, 0);
-}
-
-/// A change verified the old password; a reset then replaced it and
-/// revoked every session. The change writes nothing. So does a change
-/// whose own session was revoked (a logout, a disable).
-pub async fn a_password_change_after_a_reset_or_a_logout_writes_nothing<
-    S: UserStore + OutboxStore,
-    R: ProviderRoster,
->(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    logged_in(&s.store, &account, 20, at(1)).await;
-    let attacker = PasswordChange {
-        account_id: account.id,
-        verified: account.password_hash.clone(),
-        new_hash: hash("attacker"),
-        keep: token(20).hash(),
-    };
-    reset_password(&s.store, &account, hash("victim"), 30, at(2)).await;
-    drain(&s.store, at(2)).await;
-    let notice = email_to(&account.username, EmailKind::PasswordChanged);
-    let changed = audit_of(AuditAction::PasswordChanged, "dr.doe");
-    let written = s
-        .store
-        .change_password(&attacker, &notice, &changed, at(3))
-        .await
-        .unwrap();
-    assert_eq!(written, CredentialWrite::Stale);
-    assert_eq!(
-        stored_account(&s.store, account.id).await.password_hash,
-        hash("victim")
-    );
-    assert!(drain(&s.store, at(3)).await.is_empty(), "no notice queued");
-
-    // The right hash, but the session is gone.
-    let current = stored_account(&s.store, account.id).await;
-    logged_in(&s.store, &current, 21, at(4)).await;
-    s.store.revoke_session(&token(21).hash()).await.unwrap();
-    let logged_out = PasswordChange {
-        account_id: account.id,
-        verified: current.password_hash.clone(),
-        new_hash: hash("from-a-dead-session"),
-        keep: token(21).hash(),
-    };
-    let written = s
-        .store
-        .change_password(&logged_out, &notice, &changed, at(5))
-        .await
-        .unwrap();
-    assert_eq!(written, CredentialWrite::Stale);
-    assert_eq!(
-        stored_account(&s.store, account.id).await.password_hash,
-        hash("victim")
-    );
-    assert_eq!(events_of(&s.store, AuditAction::PasswordChanged).await, 0);
-}
-
-/// A double-submitted account step: the second submission is told that
-/// its flow moved on, not that its own account took the username.
-pub async fn a_finished_flow_is_checked_before_the_username<S: UserStore, R: ProviderRoster>(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let provider = sample::jane_doe();
-    let flow = finished_flow(&s.store, flow_id(1, 0xd0), provider.clone(), T0).await;
-    let user = username("dr.doe");
-    let email = email_to(&user, EmailKind::Activation { token: token(1) });
-    let created = audit_of(AuditAction::AccountCreated, "dr.doe");
-    let account = new_account("dr.doe", &provider, T0);
-    s.store
-        .create_account(&flow, &account, &activation_link(1, T0), &email, &created)
-        .await
-        .unwrap();
-    let twin = s
-        .store
-        .create_account(&flow, &account, &activation_link(2, T0), &email, &created)
-        .await;
-    assert_eq!(twin.err(), Some(CreateAccountError::FlowConflict));
-    assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
-}
-
-/// The purge deleted a pending account that a resend had read just
-/// before: the resend finds no account and writes nothing (no error).
-pub async fn a_purged_account_is_sent_no_link<S: UserStore + OutboxStore, R: ProviderRoster>(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
-    drain(&s.store, T0).await;
-    let cutoff = T0 + Duration::days(8);
-    assert_eq!(
-        s.store.purge_stale_pending(cutoff).await.unwrap(),
-        vec!["stale".to_owned()]
-    );
-    let resend = NewToken {
-        account_id: stale.id,
-        purpose: TokenPurpose::Activation,
-        link: activation_link(2, cutoff),
-    };
-    let email = email_to(&stale.username, EmailKind::Activation { token: token(2) });
-    assert_eq!(
-        s.store.issue_token(&resend, &email, cap(5)).await.unwrap(),
-        IssueOutcome::NoAccount
-    );
-    let queued_links: Vec<_> = drain(&s.store, cutoff)
-        .await
-        .iter()
-        .filter_map(|email| email.kind.token().map(RawToken::hash))
-        .collect();
-    assert!(!queued_links.contains(&token(2).hash()), "no link queued");
-    assert_eq!(
-        s.store
-            .find_live_token(&token(2).hash(), TokenPurpose::Activation, cutoff)
-            .await
-            .unwrap(),
-        None
-    );
-}
-
-/// Each change stores its audit event in its own transaction: the event
-/// exists exactly when the change does.
-pub async fn changes_store_their_audit_events_with_them<S: UserStore, R: ProviderRoster>(
-    s: &Subject<S, R>,
-) {
-    seed_roster(&s.roster).await;
-    let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
-    assert_eq!(events_of(&s.store, AuditAction::AccountActivated).await, 1);
-    let policy = LockoutPolicy {
-        max_failed: 2,
-        duration: Duration::hours(1),
-    };
-    for t in 1..=3 {
-        failed_login(&s.store, account.id, at(t), policy)
-            .await
-            .unwrap();
-    }
-    assert_eq!(
-        events_of(&s.store, AuditAction::AccountLocked).await,
-        1,
-        "stored by the failure that set the lock, and by no other"
-    );
-    reset_password(&s.store, &account, hash("reset"), 30, at(4)).await;
-    assert_eq!(
-        events_of(&s.store, AuditAction::PasswordResetCompleted).await,
-        1
-    );
-    change_password_to(&s.store, account.id, hash("changed"), 31, at(5)).await;
-    assert_eq!(events_of(&s.store, AuditAction::PasswordChanged).await, 1);
-}
-
-/// Issues reset link `n` for the account and redeems it with `new`.
-async fn reset_password<S: UserStore>(
-    store: &S,
-    account: &Account,
-    new: PasswordHash,
-    n: u8,
-    now: OffsetDateTime,
-) {
-    let reset = NewToken {
-        account_id: account.id,
-        purpose: TokenPurpose::PasswordReset,
-        link: LinkToken {
-            hash: token(n).hash(),
-            issued_at: now,
-            expires_at: now + Duration::hours(1),
-        },
-    };
-    let email = email_to(
-        &account.username,
-        EmailKind::PasswordReset { token: token(n) },
-    );
-    assert_eq!(
-        store.issue_token(&reset, &email, cap(0)).await.unwrap(),
-        IssueOutcome::Issued
-    );
-    let notice = email_to(&account.username, EmailKind::PasswordChanged);
-    let completed = audit_of(
-        AuditAction::PasswordResetCompleted,
-        account.username.as_str(),
-    );
-    store
-        .redeem_password_reset(&token(n).hash(), now, &new, &notice, &completed)
-        .await
-        .unwrap();
-}
-
-/// How many stored audit events are of `action`.
-async fn events_of<S: UserStore>(store: &S, action: AuditAction) -> usize {
-    store
-        .audit_events(&AuditFilter::default())
-        .await
-        .unwrap()
-        .iter()
-        .filter(|event| event.action == action)
-        .count()
 }
 
 /// Ten wrong passwords and the right one, all in flight at once: each
