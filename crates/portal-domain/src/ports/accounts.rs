@@ -66,8 +66,9 @@ pub trait Accounts: Send + Sync {
     ) -> Result<Option<Account>, StoreError>;
 
     /// In one transaction: finishes the flow (compare-and-set as in
-    /// [`Registrations::update_flow`](super::Registrations::update_flow)), deletes the account of the same
-    /// registrant that does not hold its provider
+    /// [`Registrations::update_flow`](super::Registrations::update_flow)),
+    /// deletes the account of the same registrant that does not hold its
+    /// provider
     /// ([`Account::holds_provider`]: never activated, not disabled) with its
     /// tokens and sessions (its links then answer as unknown tokens, its
     /// username is free) and stores

@@ -58,7 +58,10 @@ pub struct Subject<S, R> {
     /// ([`ProviderRead::WithAccount`]): the database adapters.
     pub store_keeps_roster: bool,
     /// The store takes a login's first place with its read
-    /// ([`LoginAttempts::account_for_login`](crate::ports::LoginAttempts::account_for_login)'s `first`): PostgreSQL and memory.
+    /// ([`LoginAttempts::account_for_login`]'s `first`): PostgreSQL and
+    /// memory.
+    ///
+    /// [`LoginAttempts::account_for_login`]: crate::ports::LoginAttempts::account_for_login
     pub takes_first_place_with_read: bool,
     /// Writes to the store's outbox that no port makes: what a fault, or a
     /// newer build, leaves there.

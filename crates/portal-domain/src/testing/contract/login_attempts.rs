@@ -544,11 +544,13 @@ pub async fn a_reservation_from_a_stale_read_counts_from_the_stored_state<
 }
 
 /// A store may take a login's first place with the read of its account
-/// ([`LoginAttempts::account_for_login`](crate::ports::LoginAttempts::account_for_login)'s `first`), only while the account has
-/// no failures and no lock. Of lookups racing on a clean account exactly one
-/// takes it (none, in a store that leaves every place to
+/// ([`LoginAttempts::account_for_login`]'s `first`), only while the account
+/// has no failures and no lock. Of lookups racing on a clean account
+/// exactly one takes it (none, in a store that leaves every place to
 /// `reserve_login_attempt`) and reads the state before it; the count holds
 /// exactly the places taken.
+///
+/// [`LoginAttempts::account_for_login`]: crate::ports::LoginAttempts::account_for_login
 pub async fn a_first_place_taken_with_the_read_counts_once<S: UserStore, R: ProviderRoster>(
     s: &Subject<S, R>,
 ) {
