@@ -5,6 +5,7 @@
 //! failures travel as [`Fault`], which the HTTP edge answers with `500`
 //! (or `503` for [`HashError::Overloaded`]).
 
+mod activation;
 mod auth;
 mod maintenance;
 mod operator;
@@ -19,12 +20,12 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+pub use activation::{ActivationError, LinkActivation};
 pub use auth::{AuthError, Authenticated, LoggedIn, LoginError, PasswordChangeError};
 pub use maintenance::PurgeReport;
 pub use operator::{AccountReport, OperatorAction, OperatorError};
 pub use registration::{
-    AccountInput, ActivationError, AgreementInput, AgreementStepError, CreateAccountStepError,
-    LinkActivation, StartError, Started,
+    AccountInput, AgreementInput, AgreementStepError, CreateAccountStepError, StartError, Started,
 };
 pub use reset::ResetConfirmError;
 pub use scope::ProviderItem;
