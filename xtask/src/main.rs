@@ -49,6 +49,13 @@ Commands:
             then one instance against one per core on one PostgreSQL
             (xtask/bench-instances.sh; `bench instances`: a throwaway
             cluster with pg_stat_statements, started as user postgres)
+  bench scale
+          the hot paths at 1,000 and 1,000,000 accounts loaded by SQL, on
+            PostgreSQL and SQLite: logins/s, the p99 of login, /me,
+            registration and reset request, the purge's time, and the
+            query plans of the hot statements (xtask/bench-scale.sh;
+            SIZES and BACKENDS narrow it; installs wrk and oha if missing;
+            not part of `bench`: about half an hour)
   fuzz [SECONDS]
           run every cargo-fuzz target of fuzz/ for SECONDS each (default
             30); installs cargo-fuzz if missing; crashes in fuzz/artifacts
@@ -243,6 +250,13 @@ const INSTANCES_BENCH: Step = Step {
     prepare: None,
 };
 
+const SCALE_BENCH: Step = Step {
+    name: "scale bench",
+    program: "bash",
+    args: &["xtask/bench-scale.sh"],
+    prepare: None,
+};
+
 const BENCH: &[Step] = &[
     DOMAIN_BENCH,
     STORE_BENCH,
@@ -256,6 +270,7 @@ const INSTANCES_BENCH_ONLY: &[Step] = &[INSTANCES_BENCH];
 const OUTBOX_BENCH_ONLY: &[Step] = &[OUTBOX_BENCH];
 const ROSTER_BENCH_ONLY: &[Step] = &[ROSTER_BENCH];
 const AUDIT_BENCH_ONLY: &[Step] = &[AUDIT_BENCH];
+const SCALE_BENCH_ONLY: &[Step] = &[SCALE_BENCH];
 const LINT: &[Step] = &[FMT, CLIPPY];
 const DENY_ONLY: &[Step] = &[DENY];
 
@@ -275,6 +290,7 @@ fn main() -> ExitCode {
         ["bench", "outbox"] => (OUTBOX_BENCH_ONLY, true),
         // Its own throwaway PostgreSQL cluster, not DATABASE_URL's.
         ["bench", "instances"] => (INSTANCES_BENCH_ONLY, false),
+        ["bench", "scale"] => (SCALE_BENCH_ONLY, true),
         ["attack", ref rest @ ..] => return attack::run(rest),
         ["chaos", ref rest @ ..] => return chaos::run(rest),
         ["mta", ref rest @ ..] => return mta::run(rest),
