@@ -54,6 +54,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 export PORTAL_LISTEN=127.0.0.1:$PORT PORTAL_PUBLIC_URL=$BASE PORTAL_MAIL_DIR=$WORK/mail \
   PORTAL_RATE_LIMIT_PER_MINUTE=0 PORTAL_LOG_FORMAT=json
 
@@ -109,7 +110,7 @@ SELECT lpad((100000000 + g / 20)::text, 9, '0'), CASE WHEN g % 10 = 0 THEN 'G' E
        CASE WHEN g % 10 = 0 THEN l.name || ' Medical Group ' || g END,
        CASE WHEN g % 10 = 0 THEN NULL WHEN g % 3 = 0 THEN 'group' ELSE 'individual' END,
        lpad((10000 + g % 89990)::text, 5, '0') || CASE WHEN g % 4 = 0 THEN ';' || lpad((10001 + g % 89990)::text, 5, '0') ELSE '' END,
-       CASE g % 3 WHEN 0 THEN 'medicaid' WHEN 1 THEN 'medicare;medicaid' ELSE 'commercial' END
+       CASE g % 3 WHEN 0 THEN 'medicaid' WHEN 1 THEN 'medicaid;marketplace' ELSE 'marketplace' END
 FROM generate_series(1, :n * 11 / 10) g JOIN first_names f ON f.i = g % 20 JOIN last_names l ON l.i = (g / 20) % 25;
 INSERT INTO roster_entries (tax_id, provider_id, kind, first_name, last_name, payee, zips, lines_of_business)
 SELECT '555000000', 'R' || g, 'practitioner', 'Reg', 'Bench' || g, 'individual', '45202', 'medicaid' FROM generate_series(0, 999) g;
@@ -193,7 +194,7 @@ for sql in [
            CASE WHEN g % 10 = 0 THEN l.name || ' Medical Group ' || g END,
            CASE WHEN g % 10 = 0 THEN NULL WHEN g % 3 = 0 THEN 'group' ELSE 'individual' END,
            printf('%05d', 10000 + g % 89990) || CASE WHEN g % 4 = 0 THEN ';' || printf('%05d', 10001 + g % 89990) ELSE '' END,
-           CASE g % 3 WHEN 0 THEN 'medicaid' WHEN 1 THEN 'medicare;medicaid' ELSE 'commercial' END
+           CASE g % 3 WHEN 0 THEN 'medicaid' WHEN 1 THEN 'medicaid;marketplace' ELSE 'marketplace' END
     FROM n JOIN first_names f ON f.i = g % 20 JOIN last_names l ON l.i = (g / 20) % 25""",
     """INSERT INTO roster_entries (tax_id, provider_id, kind, first_name, last_name, payee, zips, lines_of_business)
     SELECT '555000000', 'R' || (g - 1), 'practitioner', 'Reg', 'Bench' || (g - 1), 'individual', '45202', 'medicaid'
@@ -327,11 +328,17 @@ base, password, kind, rate, count, resets = sys.argv[1], sys.argv[2], sys.argv[3
 host = urllib.parse.urlparse(base)
 local = threading.local()
 def post(path, body):
-    if not hasattr(local, "conn"):
-        local.conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
-    local.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-    answer = local.conn.getresponse()
-    return answer.status, answer.read()
+    # A connection the service closed meanwhile (idle) is opened again.
+    for attempt in range(2):
+        if attempt or not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        try:
+            local.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            answer = local.conn.getresponse()
+            return answer.status, answer.read()
+        except (ConnectionError, http.client.HTTPException):
+            local.conn.close()
+    return 0, b""
 if kind == "reset":
     names = open(resets).read().split()[:count]
     todo = [("/api/v1/password-resets", {"username": u}) for u in names]
@@ -370,7 +377,7 @@ measure() { # label database-url list-query-command...
   "$@" "SELECT username FROM accounts WHERE activated_at IS NOT NULL AND id % 3 = 2 AND id % 97 <> 3 ORDER BY id % 101, id LIMIT 300" >"$WORK/resets"
   local one; one=$("$@" "SELECT username FROM accounts WHERE activated_at IS NOT NULL AND id % 97 = 5 ORDER BY id LIMIT 1")
   start_server "$url"
-  local session; session=$(json -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"$one\",\"password\":\"$PASSWORD\"}" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  local session; session=$(curl -s -H "content-type: application/json" -X POST "$BASE/api/v1/sessions" -d "{\"username\":\"$one\",\"password\":\"$PASSWORD\"}" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
   [ -n "$session" ] || { echo "$one cannot log in" >&2; exit 1; }
   {
     echo "local names = {"; sed 's/.*/"&",/' "$WORK/logins"; echo "}"
@@ -401,6 +408,7 @@ LUA
   reset=$(paced reset 20 300)
   account=$(paced account 4 120)
   stop_server
+  grep -h '"level":"\(ERROR\|WARN\)"' "$WORK/server.log" | head -3 >&2 || true
   echo "$label|$logins|$login|$me|$step1|$account|$reset|$PURGE" >>"$WORK/rows"
 }
 
@@ -419,6 +427,8 @@ for n in $SIZES; do
       load_postgres "$n" "$PG"
       echo "PostgreSQL, $n accounts: loaded in $(($(date +%s) - started)) s ($(psql "$PG" -qAt -c "SELECT pg_size_pretty(pg_database_size(current_database()))"))" >&2
       PURGE=$(purge_postgres "$PG")
+      # The load's writes reach the disk before the windows, not during.
+      psql "$PG" -qc CHECKPOINT
       measure "PostgreSQL $n" "$PG" pg_list
     else
       SQLITE=$WORK/scale-$n.db
