@@ -245,6 +245,8 @@ for sql in [
     db.execute(sql, {k: v for k, v in p.items() if ":" + k in sql})
 db.commit()
 db.execute("ANALYZE")
+# The load's write-ahead log goes into the file now, not during the windows.
+db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 db.close()
 PY
 }
