@@ -106,6 +106,14 @@ pub trait OutboxFaults: Send + Sync {
 
 const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
 
+/// A lockout after `max_failed` failures, for `duration`.
+fn lockout(max_failed: u32, duration: Duration) -> LockoutPolicy {
+    LockoutPolicy {
+        max_failed,
+        duration,
+    }
+}
+
 /// The email cap of `max` tokens an hour, as the use cases ask.
 fn cap(max: u32) -> EmailCap {
     EmailCap {

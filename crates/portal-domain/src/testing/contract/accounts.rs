@@ -433,10 +433,7 @@ pub async fn disabling_revokes_sessions_and_unlock_clears<S: UserStore, R: Provi
     s.store.set_disabled(account.id, false).await.unwrap();
     assert!(!stored_account(&s.store, account.id).await.disabled);
 
-    let policy = LockoutPolicy {
-        max_failed: 2,
-        duration: Duration::hours(24),
-    };
+    let policy = lockout(2, Duration::hours(24));
     failed_login(&s.store, account.id, at(2), policy)
         .await
         .unwrap();

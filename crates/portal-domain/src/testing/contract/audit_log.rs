@@ -112,10 +112,7 @@ pub async fn changes_store_their_audit_events_with_them<S: UserStore, R: Provide
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     assert_eq!(events_of(&s.store, AuditAction::AccountCreated).await, 1);
     assert_eq!(events_of(&s.store, AuditAction::AccountActivated).await, 1);
-    let policy = LockoutPolicy {
-        max_failed: 2,
-        duration: Duration::hours(1),
-    };
+    let policy = lockout(2, Duration::hours(1));
     for t in 1..=3 {
         failed_login(&s.store, account.id, at(t), policy)
             .await

@@ -244,10 +244,7 @@ pub async fn password_reset_changes_everything_at_once<
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
     let other = seed_active(&s.store, "group", sample::acme_group(), 2, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 1,
-        duration: Duration::hours(24),
-    };
+    let policy = lockout(1, Duration::hours(24));
     logged_in(&s.store, &account, 20, at(1)).await;
     logged_in(&s.store, &account, 21, at(1)).await;
     logged_in(&s.store, &other, 22, at(1)).await;

@@ -8,10 +8,7 @@ use super::*;
 pub async fn failures_count_lock_and_restart<S: UserStore, R: ProviderRoster>(s: &Subject<S, R>) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 3,
-        duration: Duration::hours(24),
-    };
+    let policy = lockout(3, Duration::hours(24));
     for (minute, count) in [(1, 1), (2, 2)] {
         let recorded = failed_login(&s.store, account.id, at(minute), policy)
             .await
@@ -66,10 +63,7 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
 ) {
     seed_roster(&s.roster).await;
     let counted = seed_active(&s.store, "counted", sample::jane_doe(), 1, T0).await;
-    let generous = LockoutPolicy {
-        max_failed: 1000,
-        duration: Duration::hours(24),
-    };
+    let generous = lockout(1000, Duration::hours(24));
     for result in
         join_all((0..50).map(|i| failed_login(&s.store, counted.id, at(i), generous))).await
     {
@@ -85,10 +79,7 @@ pub async fn parallel_failures_count_exactly_and_lock_once<S: UserStore, R: Prov
     );
 
     let locked = seed_active(&s.store, "locked", sample::acme_group(), 2, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 5,
-        duration: Duration::hours(24),
-    };
+    let policy = lockout(5, Duration::hours(24));
     let results = join_all((0..50).map(|i| failed_login(&s.store, locked.id, at(i), policy))).await;
     let recorded: Vec<RecordedFailure> = results.into_iter().map(Result::unwrap).collect();
     let ends: std::collections::BTreeSet<_> = recorded
@@ -164,10 +155,7 @@ pub async fn login_success_after_a_lock_ended_clears_it<S: UserStore, R: Provide
 ) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 2,
-        duration: Duration::hours(1),
-    };
+    let policy = lockout(2, Duration::hours(1));
     for _ in 0..2 {
         failed_login(&s.store, account.id, at(1), policy)
             .await
@@ -334,10 +322,7 @@ pub async fn a_right_password_racing_wrong_ones_never_lifts_the_lock<
 ) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 5,
-        duration: Duration::hours(24),
-    };
+    let policy = lockout(5, Duration::hours(24));
     let event = lock_audit();
     // The right password's attempt is among the first to take a place.
     let right = s
@@ -438,10 +423,7 @@ pub async fn an_attempt_not_judged_gives_its_place_back<S: UserStore, R: Provide
 ) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 3,
-        duration: Duration::hours(1),
-    };
+    let policy = lockout(3, Duration::hours(1));
     for _ in 0..2 {
         s.store
             .reserve_login_attempt(account.id, account.lock, at(1), policy)
@@ -495,10 +477,7 @@ pub async fn a_reservation_from_a_stale_read_counts_from_the_stored_state<
 ) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 3,
-        duration: Duration::hours(1),
-    };
+    let policy = lockout(3, Duration::hours(1));
     let fresh = account.lock;
     let reserve = |seen: LockState| {
         s.store
@@ -556,10 +535,7 @@ pub async fn a_first_place_taken_with_the_read_counts_once<S: UserStore, R: Prov
 ) {
     seed_roster(&s.roster).await;
     let account = seed_active(&s.store, "dr.doe", sample::jane_doe(), 1, T0).await;
-    let policy = LockoutPolicy {
-        max_failed: 3,
-        duration: Duration::hours(1),
-    };
+    let policy = lockout(3, Duration::hours(1));
     let first = FirstPlace::at(at(1), policy);
     assert_eq!(
         first,
