@@ -300,7 +300,8 @@ db.execute("DELETE FROM registration_flows WHERE coalesce(expires_at, finished_a
 db.execute("""DELETE FROM link_tokens AS t WHERE (t.used_at IS NOT NULL OR t.superseded_at IS NOT NULL OR t.expires_at <= ?1)
   AND t.issued_at <= ?2 AND NOT (t.purpose = 'activation' AND EXISTS
       (SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.activated_at IS NULL))""", (now, now - H))
-db.execute("DELETE FROM sessions WHERE last_seen_at <= ?1 OR created_at <= ?2", (now - H // 2, now - 12 * H))
+db.execute("DELETE FROM sessions WHERE last_seen_at <= ?1", (now - H // 2,))
+db.execute("DELETE FROM sessions WHERE created_at <= ?1", (now - 12 * H,))
 db.execute("DELETE FROM email_outbox WHERE status = 'sent' AND finished_at < ?1", (now - 7 * D,))
 db.execute("COMMIT")
 print(f"{time.monotonic() - started:.2f}")
@@ -548,7 +549,8 @@ for label, sql, args in [
     ("purge: tokens", "DELETE FROM link_tokens AS t WHERE (t.used_at IS NOT NULL OR t.superseded_at IS NOT NULL OR t.expires_at <= ?1) "
      "AND t.issued_at <= ?2 AND NOT (t.purpose = 'activation' AND EXISTS "
      "(SELECT 1 FROM accounts a WHERE a.id = t.account_id AND a.activated_at IS NULL))", (now, now - H)),
-    ("purge: sessions", "DELETE FROM sessions WHERE last_seen_at <= ?1 OR created_at <= ?2", (now - H // 2, now - 12 * H)),
+    ("purge: idle sessions", "DELETE FROM sessions WHERE last_seen_at <= ?1", (now - H // 2,)),
+    ("purge: aged sessions", "DELETE FROM sessions WHERE created_at <= ?1", (now - 12 * H,)),
     ("purge: sent emails", "DELETE FROM email_outbox WHERE status = 'sent' AND finished_at < ?1", (now - 7 * D,)),
     ("audit list --since 1h", "SELECT id, at, event, username, client_addr, outcome FROM audit_events WHERE 1 AND at >= ? ORDER BY at, id LIMIT 500", (now - H,)),
     ("audit list --username", "SELECT id, at, event, username, client_addr, outcome FROM audit_events WHERE 1 AND lower(username) = lower(?) "

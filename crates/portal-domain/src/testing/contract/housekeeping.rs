@@ -49,6 +49,12 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
     let absolute = Duration::hours(12);
     logged_in(&s.store, &account, 20, at(0)).await;
     logged_in(&s.store, &account, 21, at(3600)).await;
+    // Busy all along: only its absolute age ends it.
+    logged_in(&s.store, &account, 22, at(0)).await;
+    s.store
+        .touch_session(&token(22).hash(), at(3600 + 30))
+        .await
+        .unwrap();
     let open = RegistrationFlow::start(
         flow_id(9, 9),
         sample::acme_group(),
@@ -73,11 +79,16 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
     assert_eq!(counts.sessions, 1);
     assert_eq!(stored_session(&s.store, &token(20).hash()).await, None);
     assert!(stored_session(&s.store, &token(21).hash()).await.is_some());
+    assert!(stored_session(&s.store, &token(22).hash()).await.is_some());
     assert!(
         s.store.load_flow(&open.id).await.unwrap().is_some(),
         "kept 24 h after expiry"
     );
     let later = T0 + Duration::hours(25);
+    s.store
+        .touch_session(&token(22).hash(), later - Duration::minutes(1))
+        .await
+        .unwrap();
     let counts = s
         .store
         .purge_expired(
@@ -90,6 +101,10 @@ pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRo
         )
         .await
         .unwrap();
+    // 21 is idle and over age (counted once), 22 over age only.
+    assert_eq!(counts.sessions, 2);
+    assert_eq!(stored_session(&s.store, &token(21).hash()).await, None);
+    assert_eq!(stored_session(&s.store, &token(22).hash()).await, None);
     assert!(counts.flows >= 1);
     assert_eq!(s.store.load_flow(&open.id).await.unwrap(), None);
     assert!(s.store.account_by_id(account.id).await.unwrap().is_some());
