@@ -69,10 +69,16 @@ impl Accounts for PgStore {
             // step 1): deleted with its tokens, sessions and support checks
             // (ON DELETE CASCADE), its username freed. Its row lock queues a
             // concurrent activation or replacement; on any error below the
-            // transaction rolls back and it stays.
+            // transaction rolls back and it stays. The row is found through
+            // the registrant's unique index in a subquery of its own: for
+            // `registrant_key = $1 AND activated_at IS NULL`, the generic
+            // plan a connection caches after five executions, when made
+            // while the table was young (no statistics yet), read every
+            // pending account through `accounts_pending` at each
+            // registration until the next ANALYZE.
             let replaced: Option<String> = sqlx::query_scalar(
-                "DELETE FROM accounts WHERE registrant_key = $1 AND activated_at IS NULL AND NOT disabled \
-                 RETURNING username",
+                "DELETE FROM accounts WHERE id = (SELECT id FROM accounts WHERE registrant_key = $1) \
+                 AND activated_at IS NULL AND NOT disabled RETURNING username",
             )
             .bind(account.provider.registrant_key().to_storage_key())
             .fetch_optional(&mut *tx)
