@@ -272,6 +272,7 @@ async fn redeem(
 }
 
 // After the macros above, which the port files use.
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod credentials;

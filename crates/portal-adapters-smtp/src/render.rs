@@ -14,9 +14,10 @@ use askama::Template;
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
-use portal_domain::email::{Email, EmailKind};
+use portal_domain::email::{Email, EmailKind, SecondFactor, SecurityNotice};
 use portal_domain::ports::MailError;
 use portal_domain::service::HelpLine;
+use portal_domain::service::PortalSettings;
 use time::Duration;
 
 use crate::config::MailSettings;
@@ -91,6 +92,62 @@ struct ChangedText<'a> {
 struct ChangedHtml<'a> {
     subject: &'a str,
     frame: &'a Frame<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email_change.txt")]
+struct EmailChangeText<'a> {
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email_change.html")]
+struct EmailChangeHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+    link: &'a str,
+    lifetime: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "security_notice.txt")]
+struct NoticeText<'a> {
+    frame: &'a Frame<'a>,
+    change: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "security_notice.html")]
+struct NoticeHtml<'a> {
+    subject: &'a str,
+    frame: &'a Frame<'a>,
+    change: &'a str,
+}
+
+/// The sentence that tells what changed.
+fn notice_sentence(notice: SecurityNotice, brand: &str) -> String {
+    let factor = |factor: SecondFactor| match factor {
+        SecondFactor::Totp => "An authenticator app (with its recovery codes)",
+        SecondFactor::Passkey => "A passkey",
+    };
+    match notice {
+        SecurityNotice::EmailChanged => format!(
+            "The email of your {brand} Provider Portal account was just changed from this address to another one. This address gets no further emails about the account."
+        ),
+        SecurityNotice::SecurityQuestionChanged => format!(
+            "The security question of your {brand} Provider Portal account was just changed."
+        ),
+        SecurityNotice::FactorAdded(f) => format!(
+            "{} was just added as a second factor of your {brand} Provider Portal account.",
+            factor(f)
+        ),
+        SecurityNotice::FactorRemoved(f) => format!(
+            "{} was just removed from the second factors of your {brand} Provider Portal account.",
+            factor(f)
+        ),
+    }
 }
 
 /// A rendered email: subject, the two bodies and the link. The link (and
@@ -202,6 +259,40 @@ pub fn render(settings: &MailSettings, email: &Email) -> Result<RenderedEmail, R
             }
             .render()?,
         ),
+        EmailKind::EmailChange { .. } => {
+            let lifetime = lifetime(PortalSettings::EMAIL_CHANGE_TTL);
+            (
+                EmailChangeText {
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+                EmailChangeHtml {
+                    subject: &subject,
+                    frame: &frame,
+                    link: link_str,
+                    lifetime: &lifetime,
+                }
+                .render()?,
+            )
+        }
+        EmailKind::Notice(notice) => {
+            let change = notice_sentence(*notice, &settings.branding.brand);
+            (
+                NoticeText {
+                    frame: &frame,
+                    change: &change,
+                }
+                .render()?,
+                NoticeHtml {
+                    subject: &subject,
+                    frame: &frame,
+                    change: &change,
+                }
+                .render()?,
+            )
+        }
     };
     Ok(RenderedEmail {
         subject,

@@ -248,6 +248,7 @@ where
 }
 
 // After the macros above, which the port files use.
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod credentials;

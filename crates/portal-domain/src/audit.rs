@@ -36,10 +36,16 @@ pub enum AuditAction {
     /// was never activated (SPEC §3 step 1); the event names the old username.
     PendingAccountReplaced,
     EmailFailed,
+    /// A logged-in account asked to change its email: the link went to the
+    /// new address (SPEC §4a).
+    EmailChangeRequested,
+    /// An email change link was used: the account has its new address.
+    EmailChanged,
+    SecurityQuestionChanged,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 24] = [
         Self::RegistrationStarted,
         Self::AgreementAccepted,
         Self::AccountCreated,
@@ -61,6 +67,9 @@ impl AuditAction {
         Self::PendingAccountPurged,
         Self::PendingAccountReplaced,
         Self::EmailFailed,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::SecurityQuestionChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +95,9 @@ impl AuditAction {
             Self::PendingAccountPurged => "pending_account_purged",
             Self::PendingAccountReplaced => "pending_account_replaced",
             Self::EmailFailed => "email_failed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::SecurityQuestionChanged => "security_question_changed",
         }
     }
 

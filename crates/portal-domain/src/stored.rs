@@ -382,10 +382,9 @@ impl StoredEmail {
         };
         let kind = match self.kind.as_str() {
             "activation" => EmailKind::Activation { token: token()? },
-            "email_verification" => EmailKind::EmailVerification,
             "password_reset" => EmailKind::PasswordReset { token: token()? },
-            "password_changed" => EmailKind::PasswordChanged,
-            other => return Err(corrupt(T, "kind", other)),
+            "email_change" => EmailKind::EmailChange { token: token()? },
+            other => EmailKind::without_token(other).ok_or_else(|| corrupt(T, "kind", other))?,
         };
         Ok(Email {
             to: EmailAddress::parse(&self.recipient).map_err(|e| corrupt(T, "recipient", e))?,
@@ -478,5 +477,28 @@ mod tests {
         let mut no_token = StoredEmail::from_email(&email);
         no_token.token = None;
         assert!(no_token.into_email().is_err());
+    }
+
+    #[test]
+    fn notices_and_email_changes_round_trip() {
+        use crate::email::SecurityNotice;
+        let token = RawToken::from_random_bytes([4; 32]);
+        let mut kinds: Vec<EmailKind> = SecurityNotice::ALL.map(EmailKind::Notice).to_vec();
+        kinds.push(EmailKind::EmailChange { token });
+        for kind in kinds {
+            let email = Email {
+                to: EmailAddress::parse("a@b.org").unwrap(),
+                username: Username::parse("dr.doe").unwrap(),
+                kind,
+            };
+            let stored = StoredEmail::from_email(&email);
+            assert_eq!(stored.token.is_some(), email.kind.token().is_some());
+            let back = stored.into_email().unwrap();
+            assert_eq!(back.kind.name(), email.kind.name());
+            assert_eq!(
+                back.kind.token().map(RawToken::hash),
+                email.kind.token().map(RawToken::hash)
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use portal_adapters_smtp::{BodyEncoding, Branding, MailSettings, compose, render};
 use portal_domain::delivery::DeliveryPolicy;
-use portal_domain::email::{Email, EmailKind};
+use portal_domain::email::{Email, EmailKind, SecondFactor, SecurityNotice};
 use portal_domain::prelude::*;
 use portal_domain::service::HelpLine;
 use portal_domain::testing::sample;
@@ -162,6 +162,73 @@ async fn html_escapes_the_brand_and_help_lines_and_text_keeps_them() {
         Some("A&B <Health> Provider Portal Password")
     );
     assert!(parsed.html.contains("A&#38;B &#60;Health&#62;"));
+}
+
+/// Every security notice (SPEC §4a) arrives from `webmaster` with its
+/// exact subject, says what changed, and carries no link but the portal's
+/// own address.
+#[tokio::test]
+async fn security_notices_arrive_from_webmaster_without_a_link() {
+    let sink = SmtpSink::start().await;
+    let mailer = support::smtp_mailer(&sink.url(), support::mail_settings());
+    let says = [
+        (SecurityNotice::EmailChanged, "email of your"),
+        (SecurityNotice::SecurityQuestionChanged, "security question"),
+        (
+            SecurityNotice::FactorAdded(SecondFactor::Totp),
+            "authenticator app",
+        ),
+        (
+            SecurityNotice::FactorAdded(SecondFactor::Passkey),
+            "A passkey was just added",
+        ),
+        (
+            SecurityNotice::FactorRemoved(SecondFactor::Totp),
+            "authenticator app",
+        ),
+        (
+            SecurityNotice::FactorRemoved(SecondFactor::Passkey),
+            "A passkey was just removed",
+        ),
+    ];
+    for (notice, _) in says {
+        portal_domain::ports::Mailer::send(&mailer, &email(EmailKind::Notice(notice)))
+            .await
+            .unwrap();
+    }
+    let received = sink.wait_for(says.len()).await;
+    for (message, (notice, phrase)) in received.iter().zip(says) {
+        let parsed = parse(&message.data);
+        assert_envelope(&parsed, notice.subject());
+        assert!(parsed.text.contains(phrase), "{notice:?}: {}", parsed.text);
+        assert!(!parsed.text.contains("token="), "{}", parsed.text);
+        assert_eq!(hrefs(&parsed.html), Vec::<String>::new(), "{notice:?}");
+    }
+    assert_eq!(
+        parse(&received[0].data).subject.as_deref(),
+        Some("Your Provider Portal email was changed")
+    );
+}
+
+/// The email change link goes to the new address with a **Confirm Email**
+/// link to `/confirm-email`, and says it lives an hour.
+#[tokio::test]
+async fn an_email_change_link_confirms_at_the_confirmation_page() {
+    let token = RawToken::from_random_bytes([9; 32]);
+    let rendered = render(
+        &support::mail_settings(),
+        &email(EmailKind::EmailChange {
+            token: token.clone(),
+        }),
+    )
+    .unwrap();
+    assert_eq!(rendered.subject, "Confirm Your New Provider Portal Email");
+    let link = format!("{PUBLIC_URL}confirm-email?token={}", token.expose());
+    assert_eq!(rendered.link(), Some(link.as_str()));
+    assert!(rendered.text.contains("Confirm Email"));
+    assert!(rendered.text.contains(&link), "{}", rendered.text);
+    assert!(hrefs(&rendered.html).contains(&link));
+    assert!(rendered.text.contains("expires in 1 hour"));
 }
 
 #[test]

@@ -25,6 +25,10 @@ pub enum RedeemError {
 pub enum TokenPurpose {
     Activation,
     PasswordReset,
+    /// A change of email's confirmation link, sent to the new address; the
+    /// address waits with the token
+    /// ([`AccountSettings`](super::AccountSettings)).
+    EmailChange,
 }
 
 impl TokenPurpose {
@@ -32,6 +36,7 @@ impl TokenPurpose {
         match self {
             Self::Activation => "activation",
             Self::PasswordReset => "password_reset",
+            Self::EmailChange => "email_change",
         }
     }
 }

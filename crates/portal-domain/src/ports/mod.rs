@@ -15,6 +15,7 @@
 //! belongs to the port of its use case's main aggregate (see
 //! `docs/decisions.md`).
 
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod clock;
@@ -31,6 +32,7 @@ mod sessions;
 mod store;
 mod tokens;
 
+pub use account_settings::*;
 pub use accounts::*;
 pub use audit_log::*;
 pub use clock::*;

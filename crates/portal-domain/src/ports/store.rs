@@ -2,8 +2,8 @@
 //! take; and [`Storage`], what a database adapter provides.
 
 use super::{
-    Accounts, AuditLog, Credentials, Housekeeping, IdentityChecks, LoginAttempts, OutboxStore,
-    ProviderRoster, Registrations, Sessions,
+    AccountSettings, Accounts, AuditLog, Credentials, Housekeeping, IdentityChecks, LoginAttempts,
+    OutboxStore, ProviderRoster, Registrations, Sessions,
 };
 
 /// Accounts, registration flows, credentials, sessions, counters, audit
@@ -19,6 +19,7 @@ pub trait UserStore:
     + IdentityChecks
     + Housekeeping
     + AuditLog
+    + AccountSettings
 {
 }
 
@@ -31,6 +32,7 @@ impl<T> UserStore for T where
         + IdentityChecks
         + Housekeeping
         + AuditLog
+        + AccountSettings
         + ?Sized
 {
 }

@@ -86,7 +86,36 @@ pub enum PasswordChangeError {
     Fault(Fault),
 }
 
-faults_into!(LoginError, AuthError, PasswordChangeError);
+/// Why a logged-in account's current password was not accepted
+/// (`Portal::verify_current_password`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CurrentPasswordError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the account is locked")]
+    AccountLocked { locked_until: OffsetDateTime },
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+faults_into!(
+    LoginError,
+    AuthError,
+    PasswordChangeError,
+    CurrentPasswordError
+);
+
+impl From<CurrentPasswordError> for PasswordChangeError {
+    fn from(error: CurrentPasswordError) -> Self {
+        match error {
+            CurrentPasswordError::InvalidCredentials => Self::InvalidCredentials,
+            CurrentPasswordError::AccountLocked { locked_until } => {
+                Self::AccountLocked { locked_until }
+            }
+            CurrentPasswordError::Fault(fault) => Self::Fault(fault),
+        }
+    }
+}
 
 impl<S, R, H, C, T> Portal<S, R, H, C, T>
 where
@@ -480,28 +509,33 @@ where
         result
     }
 
-    async fn try_change_password(
+    /// Verifies a logged-in account's current password, as every change
+    /// that asks for it does (SPEC §4): the account as stored now, a lock
+    /// refused without verifying, and a wrong password counted toward the
+    /// lockout with its place taken before it is verified, so that no
+    /// number of attempts in flight verifies more than the limit allows.
+    /// A right password gives its place back; the change's own write must
+    /// still judge the lock ([`CredentialWrite::judge`]), since another
+    /// attempt may set it meanwhile.
+    pub(crate) async fn verify_current_password(
         &self,
         auth: &Authenticated,
         current: &Password,
-        new: &Password,
         ctx: RequestContext,
-    ) -> Result<(), PasswordChangeError> {
+    ) -> Result<Account, CurrentPasswordError> {
         let now = self.now();
         // Fresh state: the lock may have been set since the session began.
         let account = self
             .store
             .account_by_id(auth.account.id)
             .await?
-            .ok_or(PasswordChangeError::InvalidCredentials)?;
+            .ok_or(CurrentPasswordError::InvalidCredentials)?;
         if let Some(locked_until) = account.lock.locked_until(now) {
-            return Err(PasswordChangeError::AccountLocked { locked_until });
+            return Err(CurrentPasswordError::AccountLocked { locked_until });
         }
-        // Wrong current passwords count toward the lockout, and cannot race
-        // it either: the place is taken before the password is verified.
         let place = match self.take_place(&account, now).await? {
             Ok(place) => place,
-            Err(locked_until) => return Err(PasswordChangeError::AccountLocked { locked_until }),
+            Err(locked_until) => return Err(CurrentPasswordError::AccountLocked { locked_until }),
         };
         let verified = self
             .hasher
@@ -516,10 +550,21 @@ where
             return Err(self
                 .count_failure(&account, place, now, ctx)
                 .await?
-                .map_or(PasswordChangeError::InvalidCredentials, |locked_until| {
-                    PasswordChangeError::AccountLocked { locked_until }
+                .map_or(CurrentPasswordError::InvalidCredentials, |locked_until| {
+                    CurrentPasswordError::AccountLocked { locked_until }
                 }));
         }
+        Ok(account)
+    }
+
+    async fn try_change_password(
+        &self,
+        auth: &Authenticated,
+        current: &Password,
+        new: &Password,
+        ctx: RequestContext,
+    ) -> Result<(), PasswordChangeError> {
+        let account = self.verify_current_password(auth, current, ctx).await?;
         let context = PolicyContext {
             username: Some(account.username.clone()),
             email: Some(account.email.clone()),
@@ -598,6 +643,17 @@ impl AuthError {
         match self {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::AgreementNotAccepted => ErrorCode::AgreementNotAccepted,
+            Self::Fault(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl CurrentPasswordError {
+    /// The code this error is answered and audited with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountLocked { .. } => ErrorCode::AccountLocked,
             Self::Fault(_) => ErrorCode::Internal,
         }
     }

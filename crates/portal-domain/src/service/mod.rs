@@ -12,6 +12,7 @@ mod operator;
 mod registration;
 mod reset;
 mod scope;
+mod settings;
 mod support;
 
 use std::net::IpAddr;
@@ -21,7 +22,9 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 pub use activation::{ActivationError, LinkActivation};
-pub use auth::{AuthError, Authenticated, LoggedIn, LoginError, PasswordChangeError};
+pub use auth::{
+    AuthError, Authenticated, CurrentPasswordError, LoggedIn, LoginError, PasswordChangeError,
+};
 pub use maintenance::PurgeReport;
 pub use operator::{AccountReport, OperatorAction, OperatorError};
 pub use registration::{
@@ -29,6 +32,9 @@ pub use registration::{
 };
 pub use reset::ResetConfirmError;
 pub use scope::ProviderItem;
+pub use settings::{
+    EmailChangeError, EmailConfirmError, SecurityQuestionChangeError, SecurityQuestionInput,
+};
 pub use support::{SupportCheck, SupportError};
 
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
@@ -100,6 +106,8 @@ impl PortalSettings {
     pub const RESET_MAX_REFUSALS: u32 = 10;
     /// How long finished and expired flows stay addressable (409 / 410).
     pub const FLOW_RETENTION: Duration = Duration::hours(24);
+    /// How long an email change link lives (SPEC §4a).
+    pub const EMAIL_CHANGE_TTL: Duration = Duration::hours(1);
     /// How long sent outbox rows are kept.
     pub const SENT_EMAIL_RETENTION: Duration = Duration::days(7);
 

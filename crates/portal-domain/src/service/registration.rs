@@ -488,14 +488,26 @@ fn is_finished(flow: &RegistrationFlow) -> bool {
 /// The security answer may not equal the username, the email or the
 /// password (SPEC §6), compared in the answer's normalised form.
 fn answer_reveals_credentials(input: &AccountInput) -> bool {
-    let answer = input.security_answer.expose_normalized();
-    [
-        input.username.as_str(),
-        input.email.as_str(),
-        input.password.expose(),
-    ]
-    .into_iter()
-    .any(|credential| comparison_key(&normalize_display(credential)) == answer)
+    answer_equals_any(
+        &input.security_answer,
+        [
+            input.username.as_str(),
+            input.email.as_str(),
+            input.password.expose(),
+        ],
+    )
+}
+
+/// Whether `answer` equals one of `credentials`, compared in the answer's
+/// normalised form (SPEC §6).
+pub(super) fn answer_equals_any<'a>(
+    answer: &SecurityAnswer,
+    credentials: impl IntoIterator<Item = &'a str>,
+) -> bool {
+    let answer = answer.expose_normalized();
+    credentials
+        .into_iter()
+        .any(|credential| comparison_key(&normalize_display(credential)) == answer)
 }
 
 /// Until the oldest counted mismatch leaves the hour, at least a second.

@@ -546,6 +546,7 @@ async fn issue_reset<S: UserStore>(store: &S, account: &Account, n: u8) {
     );
 }
 
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod cases;
@@ -558,6 +559,7 @@ mod registrations;
 mod roster;
 mod sessions;
 
+pub use account_settings::*;
 pub use accounts::*;
 pub use audit_log::*;
 pub use credentials::*;

@@ -31,6 +31,7 @@ use crate::session::Session;
 use crate::stored::StoredEmail;
 use crate::values::{PasswordHash, ProviderId, RawToken, TaxId, TokenHash, Username};
 
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod credentials;
@@ -112,6 +113,8 @@ struct State {
     audit: Vec<AuditEvent>,
     outbox: Vec<OutboxRow>,
     next_outbox: u64,
+    /// The new address of each email change link, by the link's hash.
+    email_changes: HashMap<TokenHash, crate::values::EmailAddress>,
 }
 
 impl State {

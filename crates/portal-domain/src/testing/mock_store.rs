@@ -10,10 +10,11 @@ use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::Email;
 use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
 use crate::ports::{
-    Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials, EmailCap,
-    FlowUpdateError, Housekeeping, IdentityChecks, IssueOutcome, LinkToken, LoginAttempts,
-    LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
-    Registrations, Sessions, StoreError, TokenPurpose, WindowRecord,
+    AccountSettings, Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials,
+    EmailCap, EmailChangeIssue, EmailChangeRequest, FlowUpdateError, Housekeeping, IdentityChecks,
+    IssueOutcome, LinkToken, LoginAttempts, LoginRead, NewToken, PasswordChange, ProofingFailures,
+    ProviderRead, PurgeCounts, RedeemError, Registrations, SecurityQuestionChange, Sessions,
+    StoreError, TokenPurpose, WindowRecord,
 };
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::RegistrantKey;
@@ -193,6 +194,30 @@ mockall::mock! {
             session_idle: Duration,
             session_absolute: Duration,
         ) -> Result<PurgeCounts, StoreError>;
+    }
+
+    #[async_trait]
+    impl AccountSettings for UserStore {
+        async fn issue_email_change(
+            &self,
+            request: &EmailChangeRequest,
+            email: &Email,
+            cap: EmailCap,
+        ) -> Result<EmailChangeIssue, StoreError>;
+        async fn redeem_email_change(
+            &self,
+            hash: &TokenHash,
+            now: OffsetDateTime,
+            notice: &Email,
+            audit: &AuditEvent,
+        ) -> Result<Account, RedeemError>;
+        async fn change_security_question(
+            &self,
+            change: &SecurityQuestionChange,
+            notice: &Email,
+            audit: &AuditEvent,
+            now: OffsetDateTime,
+        ) -> Result<CredentialWrite, StoreError>;
     }
 
     #[async_trait]

@@ -69,6 +69,14 @@ macro_rules! __contract_cases {
             sessions: [
                 sessions_touch_forward_and_revoke,
             ],
+            account_settings: [
+                an_email_change_link_changes_the_email_once,
+                a_newer_email_change_link_supersedes_and_links_expire,
+                email_change_links_count_toward_the_email_cap,
+                settings_changes_after_a_reset_a_logout_or_a_lock_write_nothing,
+                a_security_question_change_writes_its_notice_with_it,
+                parallel_email_change_redemptions_succeed_once,
+            ],
             identity_checks: [
                 proofing_mismatches_are_counted_in_the_window,
                 parallel_proofing_mismatches_stop_at_the_limit,
