@@ -102,6 +102,7 @@ mod documents;
 mod registration;
 mod reset;
 mod sessions;
+mod settings;
 pub(crate) use sessions::{end_replaced_session, refuse_overloaded, run_login};
 
 pub use account::*;
@@ -110,6 +111,7 @@ pub use documents::*;
 pub use registration::*;
 pub use reset::*;
 pub use sessions::*;
+pub use settings::*;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -40,6 +40,9 @@ pub const BODY_LIMIT: usize = 16 * 1024;
         api::me,
         api::accept_current_agreement,
         api::change_password,
+        api::request_email_change,
+        api::confirm_email_change,
+        api::change_security_question,
         api::request_password_reset,
         api::confirm_password_reset,
         api::security_questions,
@@ -126,6 +129,12 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
             post(api::confirm_password_reset),
         )
         .route("/api/v1/me/password", post(api::change_password))
+        .route("/api/v1/me/email", post(api::request_email_change))
+        .route("/api/v1/me/email/confirm", post(api::confirm_email_change))
+        .route(
+            "/api/v1/me/security-question",
+            post(api::change_security_question),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
 }
 

@@ -13,6 +13,7 @@ use portal_domain::service::{
     ActivationError, AgreementStepError, AuthError, CreateAccountStepError, Fault, HelpLine,
     InvalidInput, LoginError, PasswordChangeError, ResetConfirmError, StartError,
 };
+use portal_domain::service::{EmailChangeError, EmailConfirmError, SecurityQuestionChangeError};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -465,6 +466,41 @@ impl From<ResetConfirmError> for ApiError {
             ResetConfirmError::InvalidToken => Self::InvalidToken,
             ResetConfirmError::PasswordPolicy(v) => Self::PasswordPolicy(v),
             ResetConfirmError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<EmailChangeError> for ApiError {
+    fn from(e: EmailChangeError) -> Self {
+        match e {
+            EmailChangeError::InvalidInput(errors) => Self::InvalidInput(errors),
+            EmailChangeError::InvalidCredentials => Self::InvalidCredentials,
+            EmailChangeError::AccountLocked { locked_until } => {
+                Self::AccountLocked { locked_until }
+            }
+            EmailChangeError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<EmailConfirmError> for ApiError {
+    fn from(e: EmailConfirmError) -> Self {
+        match e {
+            EmailConfirmError::InvalidToken => Self::InvalidToken,
+            EmailConfirmError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<SecurityQuestionChangeError> for ApiError {
+    fn from(e: SecurityQuestionChangeError) -> Self {
+        match e {
+            SecurityQuestionChangeError::InvalidInput(errors) => Self::InvalidInput(errors),
+            SecurityQuestionChangeError::InvalidCredentials => Self::InvalidCredentials,
+            SecurityQuestionChangeError::AccountLocked { locked_until } => {
+                Self::AccountLocked { locked_until }
+            }
+            SecurityQuestionChangeError::Fault(f) => f.into(),
         }
     }
 }

@@ -12,6 +12,14 @@ pub struct TokenRequest {
 
 crate::redact::debug_redacting!(TokenRequest {} redacting { token });
 
+impl TokenRequest {
+    /// The token member, required.
+    pub fn token(&self) -> Result<&str, ApiError> {
+        let mut errors = InvalidInput::default();
+        required(&mut errors, "token", &self.token).ok_or(ApiError::InvalidInput(errors))
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/activations", request_body = TokenRequest,
     responses((status = 200, body = FlowState), (status = 400, description = "invalid_token")))]
 pub async fn activate(

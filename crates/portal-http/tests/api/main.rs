@@ -25,3 +25,4 @@ mod policies;
 mod readme;
 mod replace;
 mod runbook;
+mod settings;
