@@ -87,5 +87,6 @@ mod rehash;
 mod reset;
 mod scope;
 mod sessions;
+mod settings;
 mod support;
 mod user_inputs;

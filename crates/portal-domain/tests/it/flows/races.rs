@@ -294,3 +294,73 @@ async fn a_right_password_verified_after_wrong_ones_locked_the_account_is_locked
         "still locked"
     );
 }
+
+#[tokio::test]
+async fn a_right_current_password_verified_after_wrong_ones_locked_the_account_changes_nothing() {
+    use portal_domain::service::SecurityQuestionInput;
+    use portal_domain::service::{EmailChangeError, SecurityQuestionChangeError};
+    use portal_domain::values::SecurityQuestionId;
+    let p = portal();
+    active_account(&p).await;
+    let session = logged_in(&p).await;
+    let (instance, hasher) = racing(&p, Argon2Settings::minimal());
+    let auth = instance.authenticate(session.token.expose()).await.unwrap();
+    let new_email = EmailAddress::parse("front.desk@clinic.example.org").unwrap();
+
+    // The email change: its right password waits while wrong logins lock.
+    let (reached, release) = hasher.arm(Stop::AfterVerify);
+    let change = tokio::spawn({
+        let (instance, auth, new_email) = (instance.clone(), auth.clone(), new_email.clone());
+        async move {
+            instance
+                .request_email_change(&auth, &password(sample::PASSWORD), &new_email, CTX)
+                .await
+        }
+    });
+    reached.await.unwrap();
+    for _ in 0..5 {
+        let _ = p.login("dr.doe", "Not-The-Password-42", CTX).await;
+    }
+    let emails_before = p.store.emails().len();
+    release.send(()).unwrap();
+    let answer = change.await.unwrap();
+    assert!(
+        matches!(answer, Err(EmailChangeError::AccountLocked { .. })),
+        "a success never lifts a lock: {answer:?}"
+    );
+    assert_eq!(p.store.emails().len(), emails_before, "no link was sent");
+
+    // The question change, once the lock is over: a lock set while it
+    // verifies holds it back too.
+    p.clock.advance(Duration::hours(25));
+    let (reached, release) = hasher.arm(Stop::AfterVerify);
+    let emails_before = p.store.emails().len();
+    let change = tokio::spawn({
+        let instance = instance.clone();
+        let session = logged_in(&p).await;
+        let auth = instance.authenticate(session.token.expose()).await.unwrap();
+        async move {
+            let input = SecurityQuestionInput {
+                question: SecurityQuestionId::parse(2).unwrap(),
+                answer: SecurityAnswer::parse("Maple Street").unwrap(),
+            };
+            instance
+                .change_security_question(&auth, &password(sample::PASSWORD), &input, CTX)
+                .await
+        }
+    });
+    reached.await.unwrap();
+    for _ in 0..5 {
+        let _ = p.login("dr.doe", "Not-The-Password-42", CTX).await;
+    }
+    release.send(()).unwrap();
+    let answer = change.await.unwrap();
+    assert!(
+        matches!(
+            answer,
+            Err(SecurityQuestionChangeError::AccountLocked { .. })
+        ),
+        "{answer:?}"
+    );
+    assert_eq!(p.store.emails().len(), emails_before, "no notice was sent");
+}
