@@ -41,11 +41,13 @@ mod activation;
 mod recovery;
 mod registration;
 mod session;
+mod settings;
 
 use activation::*;
 use recovery::*;
 use registration::*;
 use session::*;
+use settings::*;
 
 /// The CSRF cookie's name over http.
 pub const CSRF_COOKIE: &str = "portal_csrf";
@@ -76,6 +78,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register/agreement", post(agreement_submit))
         .route("/register/account", post(account_submit))
         .route("/password", post(password_submit))
+        .route("/email", post(email_submit))
+        .route("/security-question", post(question_submit))
+        .route(
+            "/confirm-email",
+            get(confirm_email_page).post(confirm_email_submit),
+        )
         // `rate_limit` counts the POSTs and `GET /activate` (it activates):
         // the other GETs pass through.
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
@@ -177,6 +185,7 @@ where
                 let link = match parts.uri.path() {
                     "/register" => ("/register", "Register Here"),
                     "/reset-password" => ("/forgot-password", "Forgot password?"),
+                    "/confirm-email" => ("/", "Home"),
                     _ => ("/login", "Login"),
                 };
                 Err(message_page(

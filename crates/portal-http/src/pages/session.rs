@@ -196,6 +196,7 @@ struct HomePage {
     agreement: Option<(String, String)>,
     providers: Vec<ProviderRow>,
     rules: Vec<RuleLine>,
+    questions: Vec<(u8, &'static str)>,
 }
 
 pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -248,12 +249,13 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
             })
             .collect(),
         rules: password_rules(&state, PasswordUse::Replacement),
+        questions: SECURITY_QUESTIONS.to_vec(),
     };
     html(&state, &csrf, StatusCode::OK, page.render())
 }
 
 /// The session of a page request: without a live one, the login page.
-async fn page_session(
+pub(super) async fn page_session(
     state: &AppState,
     headers: &HeaderMap,
     csrf: &str,

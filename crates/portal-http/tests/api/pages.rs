@@ -9,6 +9,7 @@ mod activation;
 mod recovery;
 mod registration;
 mod session;
+mod settings;
 
 /// A client that shows redirects instead of following them.
 fn browser() -> reqwest::Client {
