@@ -33,9 +33,10 @@ use serde_json::json;
 mod steps;
 
 use steps::{
-    forgot_password_while_pending, group_registers_with_the_keyboard_only,
-    lockout_and_forgot_password_while_active, pages_off_the_main_path,
-    practitioner_registers_again_and_activates, practitioner_registers_with_a_mistyped_email,
+    account_settings_from_the_home_page, forgot_password_while_pending,
+    group_registers_with_the_keyboard_only, lockout_and_forgot_password_while_active,
+    pages_off_the_main_path, practitioner_registers_again_and_activates,
+    practitioner_registers_with_a_mistyped_email,
 };
 
 use crate::helpers::{
@@ -423,6 +424,7 @@ async fn scenario(walk: &mut Walk<'_>) -> Result<(), CmdError> {
     practitioner_registers_again_and_activates(walk).await?;
     lockout_and_forgot_password_while_active(walk).await?;
     group_registers_with_the_keyboard_only(walk).await?;
+    account_settings_from_the_home_page(walk).await?;
     pages_off_the_main_path(walk).await?;
     // Every page the portal shows, in its default and error states.
     for page in [
@@ -445,6 +447,10 @@ async fn scenario(walk: &mut Walk<'_>) -> Result<(), CmdError> {
         "reset-form",
         "reset-refused",
         "password-changed",
+        "security-question-changed",
+        "email-change-sent",
+        "confirm-email",
+        "email-changed",
         "group-form",
         "already-registered",
         "registration-cannot-continue",

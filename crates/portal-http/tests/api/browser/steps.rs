@@ -374,3 +374,53 @@ async fn accept_the_agreement(walk: &mut Walk<'_>) -> Result<(), CmdError> {
         .await?;
     walk.submit("Next").await
 }
+
+/// The group's office changes the account's security question and its
+/// email from the home page (SPEC §4a), and confirms the new address from
+/// the link emailed to it.
+pub(super) async fn account_settings_from_the_home_page(
+    walk: &mut Walk<'_>,
+) -> Result<(), CmdError> {
+    const NEW_EMAIL: &str = "front.desk@acme.example.org";
+    walk.log_in(GROUP_USERNAME, PASSWORD).await?;
+    walk.wait_heading(&format!("Welcome, {GROUP_USERNAME}"))
+        .await?;
+    walk.fill("question_current_password", PASSWORD).await?;
+    walk.client
+        .execute(
+            "document.getElementById('security_question_id').value = '2';",
+            Vec::new(),
+        )
+        .await?;
+    walk.fill("security_answer", "Maple Street").await?;
+    walk.submit("Change Security Question").await?;
+    walk.wait_heading("Change security question").await?;
+    let done = walk.body().await?;
+    assert!(done.contains("security question was changed"), "{done}");
+    walk.step("security-question-changed").await?;
+
+    walk.goto("/").await?;
+    walk.fill("email_current_password", PASSWORD).await?;
+    walk.fill("new_email", NEW_EMAIL).await?;
+    walk.submit("Change Email").await?;
+    walk.wait_heading("Change email").await?;
+    walk.step("email-change-sent").await?;
+    let link = walk
+        .emailed_link(
+            NEW_EMAIL,
+            "Confirm Your New Provider Portal Email",
+            1,
+            "/confirm-email?token=",
+        )
+        .await;
+    walk.goto(&link).await?;
+    walk.wait_heading("Confirm your new email").await?;
+    walk.step("confirm-email").await?;
+    walk.submit("Confirm Email").await?;
+    walk.wait_heading("Email changed").await?;
+    let changed = walk.body().await?;
+    assert!(changed.contains(NEW_EMAIL), "{changed}");
+    walk.step("email-changed").await?;
+    walk.goto("/").await?;
+    walk.submit("Log out").await
+}
