@@ -42,10 +42,17 @@ pub enum AuditAction {
     /// An email change link was used: the account has its new address.
     EmailChanged,
     SecurityQuestionChanged,
+    /// A right password on an account with a second factor: a login
+    /// challenge was issued, no session yet.
+    MfaChallengeIssued,
+    SecondFactorAdded,
+    SecondFactorRemoved,
+    /// An operator removed every second factor of an account (`reset-mfa`).
+    SecondFactorsReset,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 28] = [
         Self::RegistrationStarted,
         Self::AgreementAccepted,
         Self::AccountCreated,
@@ -70,6 +77,10 @@ impl AuditAction {
         Self::EmailChangeRequested,
         Self::EmailChanged,
         Self::SecurityQuestionChanged,
+        Self::MfaChallengeIssued,
+        Self::SecondFactorAdded,
+        Self::SecondFactorRemoved,
+        Self::SecondFactorsReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +109,10 @@ impl AuditAction {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::SecurityQuestionChanged => "security_question_changed",
+            Self::MfaChallengeIssued => "mfa_challenge_issued",
+            Self::SecondFactorAdded => "second_factor_added",
+            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::SecondFactorsReset => "second_factors_reset",
         }
     }
 

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     RateLimited,
     Overloaded,
     AgreementRequired,
+    MfaEnrolmentRequired,
     CsrfRejected,
     // --- answered for a use case's error ---
     InvalidInput,
@@ -42,10 +43,17 @@ pub enum ErrorCode {
     ProviderInactive,
     AccountDisabled,
     AccountLocked,
+    InvalidCode,
+    MfaAlreadyEnrolled,
+    MfaNotEnrolled,
+    // --- no refusal ---
+    /// `202 {status: "mfa_required"}`: a right password whose login needs
+    /// its second step (SPEC §4a); recorded as a login's outcome.
+    MfaRequired,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 33] = [
         Self::MalformedRequest,
         Self::UnsupportedMediaType,
         Self::BodyTooLarge,
@@ -53,6 +61,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Overloaded,
         Self::AgreementRequired,
+        Self::MfaEnrolmentRequired,
         Self::CsrfRejected,
         Self::InvalidInput,
         Self::Unauthenticated,
@@ -74,6 +83,10 @@ impl ErrorCode {
         Self::ProviderInactive,
         Self::AccountDisabled,
         Self::AccountLocked,
+        Self::InvalidCode,
+        Self::MfaAlreadyEnrolled,
+        Self::MfaNotEnrolled,
+        Self::MfaRequired,
     ];
 
     /// The wire text.
@@ -86,6 +99,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Overloaded => "overloaded",
             Self::AgreementRequired => "agreement_required",
+            Self::MfaEnrolmentRequired => "mfa_enrolment_required",
             Self::CsrfRejected => "csrf_rejected",
             Self::InvalidInput => "invalid_input",
             Self::Unauthenticated => "unauthenticated",
@@ -107,6 +121,10 @@ impl ErrorCode {
             Self::ProviderInactive => "provider_inactive",
             Self::AccountDisabled => "account_disabled",
             Self::AccountLocked => "account_locked",
+            Self::InvalidCode => "invalid_code",
+            Self::MfaAlreadyEnrolled => "mfa_already_enrolled",
+            Self::MfaNotEnrolled => "mfa_not_enrolled",
+            Self::MfaRequired => "mfa_required",
         }
     }
 

@@ -62,6 +62,7 @@ pub mod registration;
 pub mod roster;
 pub mod roster_csv;
 pub mod schema;
+pub mod second_factor;
 pub mod service;
 pub mod session;
 pub mod stored;

@@ -3,7 +3,7 @@
 
 use super::{
     AccountSettings, Accounts, AuditLog, Credentials, Housekeeping, IdentityChecks, LoginAttempts,
-    OutboxStore, ProviderRoster, Registrations, Sessions,
+    OutboxStore, ProviderRoster, Registrations, SecondFactors, Sessions,
 };
 
 /// Accounts, registration flows, credentials, sessions, counters, audit
@@ -16,6 +16,7 @@ pub trait UserStore:
     + LoginAttempts
     + Credentials
     + Sessions
+    + SecondFactors
     + IdentityChecks
     + Housekeeping
     + AuditLog
@@ -29,6 +30,7 @@ impl<T> UserStore for T where
         + LoginAttempts
         + Credentials
         + Sessions
+        + SecondFactors
         + IdentityChecks
         + Housekeeping
         + AuditLog

@@ -4,6 +4,7 @@
 use crate::codes::ErrorCode;
 use time::OffsetDateTime;
 
+use super::mfa::IssuedChallenge;
 use super::registration::name_pieces;
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
@@ -44,6 +45,10 @@ pub enum LoginError {
     AccountDisabled,
     #[error("the account's provider is no longer on the roster")]
     ProviderInactive,
+    /// Not a refusal: the password was right, and the account has a second
+    /// factor. No session yet: the second step (`finish_mfa_login`) makes it.
+    #[error("the login needs its second step")]
+    SecondStepRequired(IssuedChallenge),
     #[error(transparent)]
     Fault(Fault),
 }
@@ -58,6 +63,9 @@ pub struct Authenticated {
     pub session_expires_at: OffsetDateTime,
     /// A newer agreement awaits: only the agreement and logout are allowed.
     pub agreement_required: bool,
+    /// `PORTAL_MFA_REQUIRED` is set and the account has no second factor:
+    /// only enrolment and logout are allowed.
+    pub mfa_enrolment_required: bool,
 }
 
 /// Why a request is not authenticated.
@@ -143,10 +151,23 @@ where
         let password = Password::parse(password).ok();
         let result = self.try_login(username, password.as_ref(), ctx).await;
         // A success stored its audit event with the session.
-        if let Err(e) = &result {
-            let outcome = AuditOutcome::Error(e.code());
-            self.audit(AuditAction::LoginFailed, Some(username), ctx, outcome)
+        match &result {
+            Ok(_) => {}
+            Err(LoginError::SecondStepRequired(_)) => {
+                let outcome = AuditOutcome::Success;
+                self.audit(
+                    AuditAction::MfaChallengeIssued,
+                    Some(username),
+                    ctx,
+                    outcome,
+                )
                 .await;
+            }
+            Err(e) => {
+                let outcome = AuditOutcome::Error(e.code());
+                self.audit(AuditAction::LoginFailed, Some(username), ctx, outcome)
+                    .await;
+            }
         }
         result
     }
@@ -218,8 +239,10 @@ where
         let finished = self
             .finish_login(username, rehash, account.clone(), provider, ctx)
             .await;
-        // A right password that did not log in (the account may not, or a
-        // fault) was not a failure: its place is given back. A lock stays.
+        // A right password that did not log in (the account may not, a
+        // second step is due, or a fault) was not a failure: its place is
+        // given back, and the count is not cleared (only a finished login
+        // clears it, so wrong second-step codes keep adding up). A lock stays.
         if let Err(error) = &finished
             && !matches!(error, LoginError::AccountLocked { .. })
         {
@@ -246,6 +269,11 @@ where
         }
         if self.active_provider(&account, provider).await?.is_none() {
             return Err(LoginError::ProviderInactive);
+        }
+        let factors = self.store.second_factors_of(account.id).await?;
+        if factors.any() {
+            let challenge = self.issue_challenge(&account, factors).await?;
+            return Err(LoginError::SecondStepRequired(challenge));
         }
         let rehashed = match rehash {
             Some(password) => Some(self.hasher.hash_password(password).await?),
@@ -299,7 +327,7 @@ where
     /// Gives this attempt its place in the count before its password is
     /// verified; `Err` holds the lock's end when it is refused instead (the
     /// account is locked, or the attempts in flight took every place).
-    async fn take_place(
+    pub(super) async fn take_place(
         &self,
         account: &Account,
         now: OffsetDateTime,
@@ -330,7 +358,7 @@ where
     /// Gives back the place of an attempt that was not judged. A store
     /// failure here leaves the place counted (as a failure would be): it is
     /// logged, and the answer already decided stands.
-    async fn give_place_back(&self, account: &Account) {
+    pub(super) async fn give_place_back(&self, account: &Account) {
         if let Err(error) = self.store.release_login_attempt(account.id).await {
             tracing::warn!(%error, "an attempt's place in the lockout count was not given back");
         }
@@ -341,7 +369,7 @@ where
     /// the one that did). Its place already counted it: only a place that
     /// reached the limit can set the lock, so only that one is written (one
     /// transaction less for every other wrong password).
-    async fn count_failure(
+    pub(super) async fn count_failure(
         &self,
         account: &Account,
         place: ReservedAttempt,
@@ -366,7 +394,7 @@ where
 
     /// The account's own roster entry, when it is active: as the store read
     /// it with the account, or else from the roster.
-    async fn active_provider(
+    pub(super) async fn active_provider(
         &self,
         account: &Account,
         read: ProviderRead,
@@ -382,7 +410,7 @@ where
         Ok(entry.filter(RosterEntry::is_active))
     }
 
-    fn agreement_pending(&self, account: &Account) -> bool {
+    pub(super) fn agreement_pending(&self, account: &Account) -> bool {
         account.agreement.version != self.settings.agreement.version
     }
 
@@ -418,8 +446,11 @@ where
         } else {
             session
         };
+        let mfa_enrolment_required =
+            self.settings.mfa.required && !self.store.second_factors_of(account.id).await?.any();
         Ok(Authenticated {
             agreement_required: self.agreement_pending(&account),
+            mfa_enrolment_required,
             account,
             provider,
             session_hash: hash,
@@ -632,6 +663,7 @@ impl LoginError {
             Self::AccountNotActivated => ErrorCode::AccountNotActivated,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::ProviderInactive => ErrorCode::ProviderInactive,
+            Self::SecondStepRequired(_) => ErrorCode::MfaRequired,
             Self::Fault(_) => ErrorCode::Internal,
         }
     }

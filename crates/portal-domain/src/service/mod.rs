@@ -8,6 +8,7 @@
 mod activation;
 mod auth;
 mod maintenance;
+mod mfa;
 mod operator;
 mod registration;
 mod reset;
@@ -26,6 +27,7 @@ pub use auth::{
     AuthError, Authenticated, CurrentPasswordError, LoggedIn, LoginError, PasswordChangeError,
 };
 pub use maintenance::PurgeReport;
+pub use mfa::{IssuedChallenge, MfaLoginError, SecondFactorError, TotpEnrolment};
 pub use operator::{AccountReport, OperatorAction, OperatorError};
 pub use registration::{
     AccountInput, AgreementInput, AgreementStepError, CreateAccountStepError, StartError, Started,
@@ -94,6 +96,29 @@ pub struct PortalSettings {
     pub password_policy: PasswordPolicy,
     pub help_lines: Vec<HelpLine>,
     pub agreement: Agreement,
+    pub mfa: MfaSettings,
+}
+
+/// Second factors (SPEC §4a, §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaSettings {
+    /// `PORTAL_MFA_REQUIRED`: every account without a factor must enrol
+    /// before it can do anything else.
+    pub required: bool,
+    /// `PORTAL_DATA_KEY`: seals TOTP secrets; needed once any account enrols.
+    pub data_key: Option<crate::second_factor::DataKey>,
+    /// The issuer an authenticator app shows (the brand).
+    pub issuer: String,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            required: false,
+            data_key: None,
+            issuer: "Provider Portal".to_owned(),
+        }
+    }
 }
 
 impl PortalSettings {
@@ -144,6 +169,7 @@ impl Default for PortalSettings {
                 },
             ],
             agreement: Agreement::new(AgreementVersion::sample(), SAMPLE_AGREEMENT),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -202,6 +228,10 @@ pub enum Fault {
     Hash(#[from] HashError),
     #[error(transparent)]
     Randomness(#[from] RandomnessError),
+    /// A second-factor secret could not be sealed or opened (no data key,
+    /// or the wrong one).
+    #[error(transparent)]
+    Seal(#[from] crate::second_factor::SealError),
 }
 
 /// Gives a use-case error `From` impls for every fault.

@@ -3,10 +3,11 @@
 
 use time::OffsetDateTime;
 
-use super::{Fault, Portal, RequestContext, faults_into};
+use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::{Account, AccountProvider, AccountStatus};
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::codes::ErrorCode;
+use crate::email::{Email, EmailKind};
 use crate::ports::{Clock, OutboxStore, PasswordHasher, ProviderRoster, TokenSource, UserStore};
 use crate::values::{EmailAddress, Username};
 
@@ -23,6 +24,8 @@ pub struct AccountReport {
     pub pending_emails: u64,
     /// Why the newest failed attempt of a pending email failed.
     pub last_delivery_error: Option<String>,
+    /// Which second factors the account has (never a secret).
+    pub second_factors: crate::second_factor::FactorSummary,
 }
 
 /// Why an operator command was refused.
@@ -70,7 +73,9 @@ where
         let report = match result {
             Ok(account) => {
                 let pending = self.store.pending_for(&account.username).await?;
+                let second_factors = self.store.second_factors_of(account.id).await?;
                 Ok(AccountReport {
+                    second_factors,
                     status: account.status(self.now()),
                     failed_logins: account.lock.failed_count,
                     pending_emails: pending.count,
@@ -122,6 +127,58 @@ where
             Err(OperatorError::Fault(_)) => AuditOutcome::Error(ErrorCode::Internal),
         };
         self.audit(audit_action, Some(username), ctx, outcome).await;
+        result
+    }
+
+    /// `account reset-mfa`: removes the account's second factors (TOTP and
+    /// recovery codes), notifies its address and records the event.
+    /// `Ok(false)` when it had none.
+    pub async fn reset_second_factors(
+        &self,
+        username: &str,
+        ctx: RequestContext,
+    ) -> Result<bool, OperatorError> {
+        let result = match self.operator_account(username).await {
+            Ok(account) => {
+                let notice = Email {
+                    to: account.email.clone(),
+                    username: account.username.clone(),
+                    kind: EmailKind::Notice(crate::email::SecurityNotice::FactorRemoved(
+                        crate::email::SecondFactor::Totp,
+                    )),
+                };
+                let audit = self.audit_event(
+                    AuditAction::SecondFactorsReset,
+                    Some(account.username.as_str()),
+                    ctx,
+                    AuditOutcome::Success,
+                );
+                let removed = self
+                    .store
+                    .remove_second_factors(account.id, &notice, &audit, self.now())
+                    .await
+                    .map_err(OperatorError::from);
+                if matches!(removed, Ok(true)) {
+                    trace_audit(&audit);
+                }
+                removed
+            }
+            Err(e) => Err(e),
+        };
+        // A removal stored its own event with the change.
+        let outcome = match &result {
+            Ok(true) => return result,
+            Ok(false) => AuditOutcome::Error(ErrorCode::MfaNotEnrolled),
+            Err(OperatorError::UnknownUsername) => AuditOutcome::UnknownUsername,
+            Err(OperatorError::Fault(_)) => AuditOutcome::Error(ErrorCode::Internal),
+        };
+        self.audit(
+            AuditAction::SecondFactorsReset,
+            Some(username),
+            ctx,
+            outcome,
+        )
+        .await;
         result
     }
 }

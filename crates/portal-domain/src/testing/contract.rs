@@ -557,6 +557,7 @@ mod login_attempts;
 mod outbox;
 mod registrations;
 mod roster;
+mod second_factors;
 mod sessions;
 
 pub use account_settings::*;
@@ -569,6 +570,7 @@ pub use login_attempts::*;
 pub use outbox::*;
 pub use registrations::*;
 pub use roster::*;
+pub use second_factors::*;
 pub use sessions::*;
 
 /// Helps adapters build a registrant key in their own tests.

@@ -41,6 +41,7 @@ mod login_attempts;
 mod outbox;
 mod registrations;
 mod roster;
+mod second_factors;
 mod sessions;
 mod system;
 
@@ -115,6 +116,10 @@ struct State {
     next_outbox: u64,
     /// The new address of each email change link, by the link's hash.
     email_changes: HashMap<TokenHash, crate::values::EmailAddress>,
+    totp: HashMap<AccountId, crate::second_factor::TotpFactor>,
+    /// Recovery codes: account, hash, when used.
+    recovery_codes: Vec<(AccountId, TokenHash, Option<OffsetDateTime>)>,
+    challenges: HashMap<TokenHash, crate::second_factor::MfaChallenge>,
 }
 
 impl State {

@@ -13,11 +13,12 @@ use crate::ports::{
     AccountSettings, Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials,
     EmailCap, EmailChangeIssue, EmailChangeRequest, FlowUpdateError, Housekeeping, IdentityChecks,
     IssueOutcome, LinkToken, LoginAttempts, LoginRead, NewToken, PasswordChange, ProofingFailures,
-    ProviderRead, PurgeCounts, RedeemError, Registrations, SecurityQuestionChange, Sessions,
-    StoreError, TokenPurpose, WindowRecord,
+    ProviderRead, PurgeCounts, RedeemError, Registrations, SecondFactors, SecurityQuestionChange,
+    Sessions, StoreError, TokenPurpose, WindowRecord,
 };
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::RegistrantKey;
+use crate::second_factor::{FactorSummary, MfaChallenge, SealedSecret, TimeStep, TotpFactor};
 use crate::session::Session;
 use crate::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
 
@@ -229,5 +230,55 @@ mockall::mock! {
             after: Option<AuditCursor>,
             limit: u32,
         ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError>;
+    }
+
+    #[async_trait]
+    impl SecondFactors for UserStore {
+        async fn totp_factor(&self, id: AccountId) -> Result<Option<TotpFactor>, StoreError>;
+        async fn start_totp_enrolment(
+            &self,
+            id: AccountId,
+            sealed: &SealedSecret,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        #[allow(clippy::too_many_arguments)]
+        async fn confirm_totp(
+            &self,
+            id: AccountId,
+            sealed: &SealedSecret,
+            step: TimeStep,
+            recovery_codes: &[TokenHash],
+            notice: &Email,
+            audit: &AuditEvent,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn accept_totp_step(&self, id: AccountId, step: TimeStep) -> Result<bool, StoreError>;
+        async fn use_recovery_code(
+            &self,
+            id: AccountId,
+            code: &TokenHash,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn second_factors_of(&self, id: AccountId) -> Result<FactorSummary, StoreError>;
+        async fn any_totp_secret(&self) -> Result<bool, StoreError>;
+        async fn remove_second_factors(
+            &self,
+            id: AccountId,
+            notice: &Email,
+            audit: &AuditEvent,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn create_mfa_challenge(
+            &self,
+            challenge: &MfaChallenge,
+            now: OffsetDateTime,
+        ) -> Result<(), StoreError>;
+        async fn find_mfa_challenge(&self, hash: &TokenHash)
+        -> Result<Option<MfaChallenge>, StoreError>;
+        async fn spend_mfa_challenge(
+            &self,
+            hash: &TokenHash,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
     }
 }

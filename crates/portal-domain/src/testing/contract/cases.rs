@@ -77,6 +77,13 @@ macro_rules! __contract_cases {
                 a_security_question_change_writes_its_notice_with_it,
                 parallel_email_change_redemptions_succeed_once,
             ],
+            second_factors: [
+                totp_is_confirmed_once_with_its_codes_notice_and_event,
+                totp_steps_are_accepted_once_and_only_forward,
+                recovery_codes_are_used_once_also_racing,
+                removal_takes_every_factor_and_challenge,
+                challenges_are_spent_once_and_expire,
+            ],
             identity_checks: [
                 proofing_mismatches_are_counted_in_the_window,
                 parallel_proofing_mismatches_stop_at_the_limit,

@@ -305,6 +305,10 @@ impl<H: PasswordHasher> Fx<H> {
             audit.push(event.clone());
             if audit_fails { Err(down()) } else { Ok(()) }
         });
+        // No account here has a second factor (its flows use the memory store).
+        store
+            .expect_second_factors_of()
+            .returning(|_| Ok(portal_domain::second_factor::FactorSummary::default()));
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
         Portal::new(

@@ -285,6 +285,7 @@ pub(super) fn authenticated(account: Account) -> Authenticated {
         session_hash: raw_token(5).hash(),
         session_expires_at: NOW + Duration::minutes(30),
         agreement_required: true,
+        mfa_enrolment_required: false,
     }
 }
 
