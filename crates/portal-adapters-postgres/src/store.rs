@@ -280,4 +280,5 @@ mod housekeeping;
 mod identity_checks;
 mod login_attempts;
 mod registrations;
+mod second_factors;
 mod sessions;

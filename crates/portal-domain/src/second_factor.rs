@@ -99,6 +99,14 @@ impl TotpSecret {
         Self(SecretBox::new(Box::new(bytes)))
     }
 
+    /// Reads a secret as an authenticator app takes it typed (base32), as
+    /// a test playing the app does.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let bytes = totp_rs::Secret::try_from_base32(text).ok()?;
+        let bytes: [u8; Self::BYTES] = bytes.as_ref().try_into().ok()?;
+        Some(Self::from_bytes(bytes))
+    }
+
     fn totp(&self) -> Option<totp_rs::Totp> {
         totp_rs::Builder::new()
             .with_secret(self.0.expose_secret().to_vec())
@@ -522,6 +530,8 @@ mod tests {
         let sealed = key.seal(&secret(), AccountId::new(7)).unwrap();
         let opened = key.open(&sealed, AccountId::new(7)).unwrap();
         assert_eq!(opened.expose_base32(), secret().expose_base32());
+        let typed = TotpSecret::from_base32(&secret().expose_base32()).unwrap();
+        assert_eq!(typed.code_at(1), "287082");
         assert_eq!(
             key.open(&sealed, AccountId::new(8)).err(),
             Some(SealError::DoesNotOpen)

@@ -99,15 +99,17 @@ pub struct FlowState {
 mod account;
 mod activation;
 mod documents;
+mod mfa;
 mod registration;
 mod reset;
 mod sessions;
 mod settings;
-pub(crate) use sessions::{end_replaced_session, refuse_overloaded, run_login};
+pub(crate) use sessions::{end_replaced_session, refuse_overloaded, run_login, session_created};
 
 pub use account::*;
 pub use activation::*;
 pub use documents::*;
+pub use mfa::*;
 pub use registration::*;
 pub use reset::*;
 pub use sessions::*;

@@ -43,6 +43,10 @@ pub const BODY_LIMIT: usize = 16 * 1024;
         api::request_email_change,
         api::confirm_email_change,
         api::change_security_question,
+        api::finish_mfa_login,
+        api::start_totp_enrolment,
+        api::confirm_totp,
+        api::remove_totp,
         api::request_password_reset,
         api::confirm_password_reset,
         api::security_questions,
@@ -123,6 +127,7 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
         .route("/api/v1/activations", post(api::activate))
         .route("/api/v1/activations/resend", post(api::resend_activation))
         .route("/api/v1/sessions", post(api::login))
+        .route("/api/v1/sessions/mfa", post(api::finish_mfa_login))
         .route("/api/v1/password-resets", post(api::request_password_reset))
         .route(
             "/api/v1/password-resets/confirm",
@@ -135,6 +140,11 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
             "/api/v1/me/security-question",
             post(api::change_security_question),
         )
+        .route(
+            "/api/v1/me/mfa/totp",
+            post(api::start_totp_enrolment).delete(api::remove_totp),
+        )
+        .route("/api/v1/me/mfa/totp/confirm", post(api::confirm_totp))
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
 }
 

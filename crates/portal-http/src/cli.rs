@@ -108,6 +108,12 @@ pub enum AccountCommand {
         #[arg(long)]
         username: String,
     },
+    /// Remove the account's second factors (authenticator app and recovery
+    /// codes), after the support check; the account's address is notified.
+    ResetMfa {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +317,7 @@ async fn verify_answer(
 async fn account(state: &AppState, command: AccountCommand, out: &mut impl Write) -> ExitCode {
     let (username, action) = match command {
         AccountCommand::Show { username } => return show_account(state, &username, out).await,
+        AccountCommand::ResetMfa { username } => return reset_mfa(state, &username, out).await,
         AccountCommand::Unlock { username } => (username, OperatorAction::Unlock),
         AccountCommand::Disable { username } => (username, OperatorAction::Disable),
         AccountCommand::Enable { username } => (username, OperatorAction::Enable),
@@ -327,6 +334,30 @@ async fn account(state: &AppState, command: AccountCommand, out: &mut impl Write
                 OperatorAction::Enable => "enabled",
             };
             let _ = writeln!(out, "{username}: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(OperatorError::UnknownUsername) => {
+            fail(format!("no account has the username {username:?}"))
+        }
+        Err(OperatorError::Fault(e)) => fail(e),
+    }
+}
+
+async fn reset_mfa(state: &AppState, username: &str, out: &mut impl Write) -> ExitCode {
+    match state
+        .portal
+        .reset_second_factors(username, operator())
+        .await
+    {
+        Ok(true) => {
+            let _ = writeln!(
+                out,
+                "{username}: second factors removed; the account's address was notified"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            let _ = writeln!(out, "{username}: had no second factor; nothing changed");
             ExitCode::SUCCESS
         }
         Err(OperatorError::UnknownUsername) => {
@@ -368,6 +399,16 @@ async fn show_account(state: &AppState, username: &str, out: &mut impl Write) ->
                     .last_login_at
                     .map_or_else(|| "never".to_owned(), rfc3339)
             );
+            let factors = &report.second_factors;
+            let second = if factors.totp {
+                format!(
+                    "authenticator app, {} unused recovery codes",
+                    factors.recovery_codes_left
+                )
+            } else {
+                "none".to_owned()
+            };
+            let _ = writeln!(out, "second factors:  {second}");
             let _ = writeln!(out, "pending emails:  {}", report.pending_emails);
             if let Some(error) = &report.last_delivery_error {
                 let _ = writeln!(out, "last delivery error: {error}");

@@ -15,7 +15,8 @@ use portal_adapters_smtp::{
 use portal_domain::hashing::Argon2Settings;
 use portal_domain::lockout::LockoutPolicy;
 use portal_domain::password_policy::PasswordPolicy;
-use portal_domain::service::{Agreement, HelpLine, PortalSettings, SAMPLE_AGREEMENT};
+use portal_domain::second_factor::DataKey;
+use portal_domain::service::{Agreement, HelpLine, MfaSettings, PortalSettings, SAMPLE_AGREEMENT};
 use portal_domain::session::SessionPolicy;
 use portal_domain::values::AgreementVersion;
 use secrecy::SecretString;
@@ -73,6 +74,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTAL_PENDING_PURGE_AFTER",
     "PORTAL_MAX_CONNECTIONS",
     "PORTAL_METRICS_LISTEN",
+    "PORTAL_MFA_REQUIRED",
+    "PORTAL_DATA_KEY",
     "PORTAL_AGREEMENT_FILE",
 ];
 
@@ -301,6 +304,29 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
         Ok(wait)
     }
 
+    /// `PORTAL_MFA_REQUIRED` and `PORTAL_DATA_KEY`: requiring second
+    /// factors needs the key that seals them.
+    fn mfa(&self) -> Result<MfaSettings, ConfigError> {
+        let data_key = self
+            .raw("PORTAL_DATA_KEY")
+            .map(DataKey::parse)
+            .transpose()
+            .map_err(|e| error("PORTAL_DATA_KEY", e.to_string()))?;
+        let required = self.boolean("PORTAL_MFA_REQUIRED", false)?;
+        if required && data_key.is_none() {
+            return Err(error(
+                "PORTAL_DATA_KEY",
+                "is required when PORTAL_MFA_REQUIRED is true (32 bytes in base64: `openssl rand -base64 32`)"
+                    .to_owned(),
+            ));
+        }
+        Ok(MfaSettings {
+            required,
+            data_key,
+            issuer: self.text("PORTAL_BRAND", "CareSource"),
+        })
+    }
+
     fn boolean(&self, variable: &str, default: bool) -> Result<bool, ConfigError> {
         match self.raw(variable).map(str::to_ascii_lowercase).as_deref() {
             None => Ok(default),
@@ -360,6 +386,7 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
                 "Medicaid=1-855-202-1058;Marketplace=1-833-230-2030",
             ))?,
             agreement: self.agreement()?,
+            mfa: self.mfa()?,
         };
         let mail = MailSettings {
             public_url: PublicUrl::parse(public_url.as_str())

@@ -215,9 +215,15 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 /// A live session whose account may act: a pending newer agreement is
-/// refused with `403 agreement_required`.
+/// refused with `403 agreement_required`, a second factor the account must
+/// still enrol (`PORTAL_MFA_REQUIRED`) with `403 mfa_enrolment_required`.
 #[derive(Debug, Clone)]
 pub struct Session(pub Authenticated);
+
+/// A live session that may enrol a second factor: refused while a newer
+/// agreement awaits, allowed while enrolment is required.
+#[derive(Debug, Clone)]
+pub struct SessionForEnrolment(pub Authenticated);
 
 /// A live session, even while a newer agreement awaits acceptance: for
 /// accepting it and for logging out.
@@ -264,6 +270,25 @@ pub fn same_origin(headers: &HeaderMap, state: &AppState) -> bool {
 }
 
 impl<S> FromRequestParts<S> for Session
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let auth = authenticate(parts, state).await?;
+        if auth.agreement_required {
+            return Err(ApiError::AgreementRequired);
+        }
+        if auth.mfa_enrolment_required {
+            return Err(ApiError::MfaEnrolmentRequired);
+        }
+        Ok(Self(auth))
+    }
+}
+
+impl<S> FromRequestParts<S> for SessionForEnrolment
 where
     AppState: FromRef<S>,
     S: Send + Sync,

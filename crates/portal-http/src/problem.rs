@@ -11,7 +11,8 @@ use portal_domain::password_policy::PolicyViolations;
 use portal_domain::ports::{HashError, StoreError};
 use portal_domain::service::{
     ActivationError, AgreementStepError, AuthError, CreateAccountStepError, Fault, HelpLine,
-    InvalidInput, LoginError, PasswordChangeError, ResetConfirmError, StartError,
+    InvalidInput, LoginError, MfaLoginError, PasswordChangeError, ResetConfirmError,
+    SecondFactorError, StartError,
 };
 use portal_domain::service::{EmailChangeError, EmailConfirmError, SecurityQuestionChangeError};
 use serde_json::{Value, json};
@@ -63,6 +64,15 @@ pub enum ApiError {
         locked_until: OffsetDateTime,
     },
     CsrfRejected,
+    /// A wrong, used or expired code where the account confirms or
+    /// removes a factor (`422`).
+    InvalidCode,
+    /// A login's second step refused: a wrong, used or expired code, or an
+    /// unknown challenge (`401`).
+    InvalidLoginCode,
+    MfaAlreadyEnrolled,
+    MfaNotEnrolled,
+    MfaEnrolmentRequired,
 }
 
 /// The problem body waiting for its request id, carried as a response
@@ -84,8 +94,11 @@ impl ApiError {
             | Self::ProviderMismatch
             | Self::WrongProviderType
             | Self::AgreementNotAccepted
+            | Self::InvalidCode
             | Self::PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidLoginCode => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound | Self::ProviderNotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } | Self::ProofingLimited { .. } => {
@@ -93,11 +106,14 @@ impl ApiError {
             }
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::AlreadyRegistered { .. } | Self::InvalidTransition | Self::UsernameTaken => {
-                StatusCode::CONFLICT
-            }
+            Self::AlreadyRegistered { .. }
+            | Self::InvalidTransition
+            | Self::UsernameTaken
+            | Self::MfaAlreadyEnrolled
+            | Self::MfaNotEnrolled => StatusCode::CONFLICT,
             Self::RegistrationExpired => StatusCode::GONE,
             Self::AgreementRequired
+            | Self::MfaEnrolmentRequired
             | Self::AccountNotActivated
             | Self::ProviderInactive
             | Self::AccountDisabled
@@ -144,6 +160,10 @@ impl ApiError {
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::AccountLocked { .. } => ErrorCode::AccountLocked,
             Self::CsrfRejected => ErrorCode::CsrfRejected,
+            Self::InvalidCode | Self::InvalidLoginCode => ErrorCode::InvalidCode,
+            Self::MfaAlreadyEnrolled => ErrorCode::MfaAlreadyEnrolled,
+            Self::MfaNotEnrolled => ErrorCode::MfaNotEnrolled,
+            Self::MfaEnrolmentRequired => ErrorCode::MfaEnrolmentRequired,
         }
     }
 
@@ -202,6 +222,16 @@ impl ApiError {
                  to reset your password, or wait 24 hours."
                 .to_owned(),
             Self::CsrfRejected => "This request did not come from the portal's own pages.".to_owned(),
+            Self::InvalidCode | Self::InvalidLoginCode => {
+                "The code is wrong, already used or expired. Enter the current code from your authenticator app, \
+                 or an unused recovery code."
+                    .to_owned()
+            }
+            Self::MfaAlreadyEnrolled => "This account already has an authenticator app.".to_owned(),
+            Self::MfaNotEnrolled => "This account has no authenticator app.".to_owned(),
+            Self::MfaEnrolmentRequired => {
+                "Set up an authenticator app for this account to continue.".to_owned()
+            }
         }
     }
 
@@ -432,6 +462,10 @@ impl From<LoginError> for ApiError {
             LoginError::AccountNotActivated => Self::AccountNotActivated,
             LoginError::AccountDisabled => Self::AccountDisabled,
             LoginError::ProviderInactive => Self::ProviderInactive,
+            // Not a refusal: the handlers answer it `202` before any mapping.
+            LoginError::SecondStepRequired(_) => {
+                Self::Internal("a second step was answered as a refusal".to_owned())
+            }
             LoginError::Fault(f) => f.into(),
         }
     }
@@ -456,6 +490,33 @@ impl From<PasswordChangeError> for ApiError {
             }
             PasswordChangeError::PasswordPolicy(v) => Self::PasswordPolicy(v),
             PasswordChangeError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<SecondFactorError> for ApiError {
+    fn from(e: SecondFactorError) -> Self {
+        match e {
+            SecondFactorError::InvalidCredentials => Self::InvalidCredentials,
+            SecondFactorError::AccountLocked { locked_until } => {
+                Self::AccountLocked { locked_until }
+            }
+            SecondFactorError::AlreadyEnrolled => Self::MfaAlreadyEnrolled,
+            SecondFactorError::NotEnrolled => Self::MfaNotEnrolled,
+            SecondFactorError::InvalidCode => Self::InvalidCode,
+            SecondFactorError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<MfaLoginError> for ApiError {
+    fn from(e: MfaLoginError) -> Self {
+        match e {
+            MfaLoginError::InvalidCode => Self::InvalidLoginCode,
+            MfaLoginError::AccountLocked { locked_until } => Self::AccountLocked { locked_until },
+            MfaLoginError::AccountDisabled => Self::AccountDisabled,
+            MfaLoginError::ProviderInactive => Self::ProviderInactive,
+            MfaLoginError::Fault(f) => f.into(),
         }
     }
 }
@@ -589,6 +650,27 @@ mod tests {
             LoginError::AccountNotActivated,
             LoginError::AccountDisabled,
             LoginError::ProviderInactive,
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            SecondFactorError::InvalidCredentials,
+            SecondFactorError::AccountLocked {
+                locked_until: until,
+            },
+            SecondFactorError::AlreadyEnrolled,
+            SecondFactorError::NotEnrolled,
+            SecondFactorError::InvalidCode,
+        ] {
+            answered.push((e.code(), e.into()));
+        }
+        for e in [
+            MfaLoginError::InvalidCode,
+            MfaLoginError::AccountLocked {
+                locked_until: until,
+            },
+            MfaLoginError::AccountDisabled,
+            MfaLoginError::ProviderInactive,
         ] {
             answered.push((e.code(), e.into()));
         }

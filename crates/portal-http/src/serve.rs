@@ -255,12 +255,34 @@ async fn purge_loop(state: AppState, mut stop: Stop) {
 /// The sample roster `serve --demo` loads (`docs/roster-example.csv`).
 const DEMO_ROSTER: &[u8] = include_bytes!("../../../docs/roster-example.csv");
 
+/// Refuses to serve without `PORTAL_DATA_KEY` once an account has a TOTP
+/// secret stored: its second step could never be checked. The message
+/// names the variable.
+pub async fn data_key_check(state: &AppState) -> Result<(), String> {
+    if state.config.portal.mfa.data_key.is_some() {
+        return Ok(());
+    }
+    match state.storage.any_totp_secret().await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(
+            "configuration error: PORTAL_DATA_KEY is required: accounts have second-factor secrets \
+             sealed with it (32 bytes in base64)"
+                .to_owned(),
+        ),
+        Err(error) => Err(format!("DATABASE_URL: {error}")),
+    }
+}
+
 /// `serve`: binds `PORTAL_LISTEN`, optionally loads the demo roster, and
 /// serves until SIGTERM/SIGINT.
 pub async fn run(state: AppState, demo: bool) -> std::process::ExitCode {
     use portal_domain::ports::{Clock, ImportMode};
     if let Err(e) = state.config.check_serve() {
         eprintln!("portal-http: configuration error: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    if let Err(refusal) = data_key_check(&state).await {
+        eprintln!("portal-http: {refusal}");
         return std::process::ExitCode::from(2);
     }
     if demo {

@@ -79,6 +79,7 @@ fn practitioner(provider_id: &str, first: &str, last: &str, zip: &str) -> Proofi
 mod activation;
 mod audit;
 mod login;
+mod mfa;
 mod operator;
 mod password_change;
 mod races;

@@ -53,7 +53,9 @@ pub fn cleared_cookie(state: &AppState) -> HeaderValue {
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions", request_body = LoginRequest,
-    responses((status = 201, body = SessionCreated), (status = 401, description = "invalid_credentials"),
+    responses((status = 201, body = SessionCreated),
+        (status = 202, body = MfaRequired, description = "the password is right and the account has a second factor: finish with POST /api/v1/sessions/mfa"),
+        (status = 401, description = "invalid_credentials"),
         (status = 403, description = "account_not_activated, provider_inactive, account_disabled"),
         (status = 423, description = "account_locked (with locked_until)")))]
 pub async fn login(
@@ -83,7 +85,7 @@ pub async fn login(
     };
     let outcome = match &result {
         Ok(_) => "success",
-        Err(e) => ApiError::from(e.clone()).code(),
+        Err(e) => e.code().as_str(),
     };
     state.metrics.login(outcome);
     if matches!(
@@ -92,8 +94,23 @@ pub async fn login(
     ) {
         state.metrics.lockout();
     }
-    let session = result?;
+    let session = match result {
+        Ok(session) => session,
+        // The password was right: the second step makes the session.
+        Err(portal_domain::service::LoginError::SecondStepRequired(challenge)) => {
+            return Ok((StatusCode::ACCEPTED, Json(MfaRequired::new(&challenge))).into_response());
+        }
+        Err(refused) => return Err(refused.into()),
+    };
     end_replaced_session(&state, &headers).await;
+    Ok(session_created(&state, &session))
+}
+
+/// `201` with the new session's token, also set as the cookie.
+pub(crate) fn session_created(
+    state: &AppState,
+    session: &portal_domain::service::LoggedIn,
+) -> Response {
     let mut response = (
         StatusCode::CREATED,
         Json(SessionCreated {
@@ -104,9 +121,9 @@ pub async fn login(
         .into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        session_cookie(&state, session.token.expose()),
+        session_cookie(state, session.token.expose()),
     );
-    Ok(response)
+    response
 }
 
 #[utoipa::path(delete, path = "/api/v1/sessions/current", responses((status = 204, description = "logged out"),

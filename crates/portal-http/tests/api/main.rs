@@ -18,6 +18,7 @@ mod errors;
 mod flows;
 mod hostile;
 mod logs;
+mod mfa;
 mod migrations;
 mod operations;
 mod pages;

@@ -1,0 +1,279 @@
+//! [`SecondFactors`] on SQLite: TOTP secrets (sealed), recovery codes and
+//! login challenges (hashed). Each single-use guard is one conditional
+//! statement, so two racing uses write once; the changes that queue a
+//! notice run under `BEGIN IMMEDIATE`.
+
+use portal_domain::ports::SecondFactors;
+use portal_domain::second_factor::{
+    FactorSummary, MfaChallenge, SealedSecret, TimeStep, TotpFactor,
+};
+
+use super::*;
+
+fn hash_of(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Unexpected("a stored hash is not 32 bytes".to_owned()))?;
+    Ok(TokenHash::from_bytes(bytes))
+}
+
+#[async_trait]
+impl SecondFactors for SqliteStore {
+    async fn totp_factor(&self, id: AccountId) -> Result<Option<TotpFactor>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sealed, confirmed, last_step FROM totp_factors WHERE account_id = ?1",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("read TOTP factor"))?;
+        row.map(|row| {
+            Ok(TotpFactor {
+                sealed: SealedSecret::from_stored(
+                    row.try_get("sealed").map_err(op("read sealed"))?,
+                ),
+                confirmed: row.try_get("confirmed").map_err(op("read confirmed"))?,
+                last_step: row.try_get("last_step").map_err(op("read last step"))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn start_totp_enrolment(
+        &self,
+        id: AccountId,
+        sealed: &SealedSecret,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Replaces an unconfirmed secret; a confirmed one stays.
+        let written = sqlx::query(
+            "INSERT INTO totp_factors (account_id, sealed, confirmed, last_step, created_at) \
+             VALUES (?1, ?2, 0, NULL, ?3) \
+             ON CONFLICT (account_id) DO UPDATE SET sealed = excluded.sealed, \
+                 created_at = excluded.created_at, last_step = NULL \
+             WHERE totp_factors.confirmed = 0",
+        )
+        .bind(id.get())
+        .bind(sealed.as_bytes())
+        .bind(Ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(op("start TOTP enrolment"))?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn confirm_totp(
+        &self,
+        id: AccountId,
+        sealed: &SealedSecret,
+        step: TimeStep,
+        recovery_codes: &[TokenHash],
+        notice: &Email,
+        audit: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        let confirmed = sqlx::query(
+            "UPDATE totp_factors SET confirmed = 1, last_step = ?3 \
+             WHERE account_id = ?1 AND sealed = ?2 AND confirmed = 0",
+        )
+        .bind(id.get())
+        .bind(sealed.as_bytes())
+        .bind(step)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("confirm TOTP"))?;
+        if confirmed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("drop recovery codes"))?;
+        for code in recovery_codes {
+            sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
+                .bind(id.get())
+                .bind(hash_bytes(code))
+                .execute(&mut *tx)
+                .await
+                .map_err(op("store recovery code"))?;
+        }
+        enqueue(&mut tx, notice, now, None).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(op("commit TOTP confirmation"))?;
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, id: AccountId, step: TimeStep) -> Result<bool, StoreError> {
+        let written = sqlx::query(
+            "UPDATE totp_factors SET last_step = ?2 \
+             WHERE account_id = ?1 AND confirmed = 1 AND (last_step IS NULL OR last_step < ?2)",
+        )
+        .bind(id.get())
+        .bind(step)
+        .execute(&self.pool)
+        .await
+        .map_err(op("accept TOTP step"))?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        id: AccountId,
+        code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let written = sqlx::query(
+            "UPDATE recovery_codes SET used_at = ?3 \
+             WHERE account_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        )
+        .bind(id.get())
+        .bind(hash_bytes(code))
+        .bind(Ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(op("use recovery code"))?;
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn second_factors_of(&self, id: AccountId) -> Result<FactorSummary, StoreError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE account_id = ?1 AND confirmed = 1) AS totp, \
+                    (SELECT count(*) FROM recovery_codes WHERE account_id = ?1 AND used_at IS NULL) AS codes_left",
+        )
+        .bind(id.get())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(op("read second factors"))?;
+        let left: i64 = row.try_get("codes_left").map_err(op("read codes left"))?;
+        Ok(FactorSummary {
+            totp: row.try_get("totp").map_err(op("read TOTP"))?,
+            recovery_codes_left: u32::try_from(left).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn any_totp_secret(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM totp_factors) AS any_secret")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("look for TOTP secrets"))?;
+        row.try_get("any_secret").map_err(op("read TOTP secrets"))
+    }
+
+    async fn remove_second_factors(
+        &self,
+        id: AccountId,
+        notice: &Email,
+        audit: &AuditEvent,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        let removed = sqlx::query("DELETE FROM totp_factors WHERE account_id = ?1")
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("remove TOTP factor"))?
+            .rows_affected()
+            > 0;
+        for statement in [
+            "DELETE FROM recovery_codes WHERE account_id = ?1",
+            "DELETE FROM mfa_challenges WHERE account_id = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(id.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(op("remove second factors"))?;
+        }
+        if removed {
+            enqueue(&mut tx, notice, now, None).await?;
+            insert_audit(&mut *tx, audit).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(op("commit second-factor removal"))?;
+        Ok(removed)
+    }
+
+    async fn create_mfa_challenge(
+        &self,
+        challenge: &MfaChallenge,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(op("begin"))?;
+        sqlx::query("DELETE FROM mfa_challenges WHERE account_id = ?1 AND expires_at <= ?2")
+            .bind(challenge.account_id.get())
+            .bind(Ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("drop expired challenges"))?;
+        sqlx::query(
+            "INSERT INTO mfa_challenges (id_hash, account_id, password_check, expires_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(hash_bytes(&challenge.hash))
+        .bind(challenge.account_id.get())
+        .bind(hash_bytes(&challenge.password_check))
+        .bind(Ts(challenge.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(op("store challenge"))?;
+        tx.commit().await.map_err(op("commit challenge"))?;
+        Ok(())
+    }
+
+    async fn find_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, password_check, expires_at FROM mfa_challenges WHERE id_hash = ?1",
+        )
+        .bind(hash_bytes(hash))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(op("find challenge"))?;
+        row.map(|row| {
+            Ok(MfaChallenge {
+                hash: *hash,
+                account_id: AccountId::new(
+                    row.try_get("account_id").map_err(op("read challenge"))?,
+                ),
+                password_check: hash_of(
+                    row.try_get("password_check")
+                        .map_err(op("read challenge"))?,
+                )?,
+                expires_at: time(&row, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn spend_mfa_challenge(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let spent =
+            sqlx::query("DELETE FROM mfa_challenges WHERE id_hash = ?1 AND expires_at > ?2")
+                .bind(hash_bytes(hash))
+                .bind(Ts(now))
+                .execute(&self.pool)
+                .await
+                .map_err(op("spend challenge"))?;
+        Ok(spent.rows_affected() == 1)
+    }
+}
