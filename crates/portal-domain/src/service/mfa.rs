@@ -138,6 +138,14 @@ where
         })
     }
 
+    /// The second factors of a logged-in account (for its account page).
+    pub async fn second_factors(
+        &self,
+        auth: &super::Authenticated,
+    ) -> Result<FactorSummary, Fault> {
+        Ok(self.store.second_factors_of(auth.account.id).await?)
+    }
+
     /// Starts a TOTP enrolment, with the current password: a fresh secret,
     /// stored sealed and unconfirmed (a second start replaces it).
     pub async fn start_totp_enrolment(

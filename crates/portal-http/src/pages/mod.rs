@@ -38,12 +38,14 @@ use crate::problem::{ApiError, PendingProblem};
 use crate::state::AppState;
 
 mod activation;
+mod mfa;
 mod recovery;
 mod registration;
 mod session;
 mod settings;
 
 use activation::*;
+use mfa::*;
 use recovery::*;
 use registration::*;
 use session::*;
@@ -84,6 +86,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/confirm-email",
             get(confirm_email_page).post(confirm_email_submit),
         )
+        .route("/login/mfa", post(mfa_login_submit))
+        .route("/mfa/totp", post(totp_start_submit))
+        .route("/mfa/totp/confirm", post(totp_confirm_submit))
+        .route("/mfa/totp/remove", post(totp_remove_submit))
         // `rate_limit` counts the POSTs and `GET /activate` (it activates):
         // the other GETs pass through.
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))

@@ -58,7 +58,7 @@ fn remaining(left: time::Duration) -> String {
     format!("{count} {unit}{plural}")
 }
 
-fn login_view(
+pub(super) fn login_view(
     state: &AppState,
     csrf: &str,
     status: StatusCode,
@@ -155,6 +155,12 @@ pub(super) async fn login_submit(
             }
             response
         }
+        Err(LoginError::SecondStepRequired(challenge)) => {
+            state
+                .metrics
+                .login(portal_domain::codes::ErrorCode::MfaRequired.as_str());
+            second_step_page(&state, &csrf, &challenge)
+        }
         Err(e) => {
             if matches!(e, LoginError::AccountLocked { .. }) {
                 state.metrics.lockout();
@@ -194,6 +200,10 @@ struct HomePage {
     note: Option<String>,
     /// While a newer agreement awaits: its version and text.
     agreement: Option<(String, String)>,
+    /// `PORTAL_MFA_REQUIRED` and no factor yet: only enrolment is offered.
+    mfa_enrolment_required: bool,
+    has_totp: bool,
+    recovery_codes_left: u32,
     providers: Vec<ProviderRow>,
     rules: Vec<RuleLine>,
     questions: Vec<(u8, &'static str)>,
@@ -208,8 +218,14 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
         Ok(auth) => auth,
         Err(response) => return *response,
     };
+    let factors = match state.portal.second_factors(&auth).await {
+        Ok(factors) => factors,
+        Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
+    };
     let (note, providers) = if auth.agreement_required {
         (Some(ApiError::AgreementRequired.detail()), Vec::new())
+    } else if auth.mfa_enrolment_required {
+        (Some(ApiError::MfaEnrolmentRequired.detail()), Vec::new())
     } else {
         match state.portal.visible_providers_of(&auth).await {
             Ok(providers) => (None, providers),
@@ -221,6 +237,9 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
         title: "Home",
         username: auth.account.username.as_str().to_owned(),
         note,
+        mfa_enrolment_required: auth.mfa_enrolment_required,
+        has_totp: factors.totp,
+        recovery_codes_left: factors.recovery_codes_left,
         agreement: auth.agreement_required.then(|| {
             let agreement = &state.config.portal.agreement;
             (
@@ -385,7 +404,7 @@ pub(super) async fn password_submit(
         Err(refused) => return *refused,
     };
     let auth = match page_session(&state, &headers, &csrf).await {
-        Ok(auth) if !auth.agreement_required => auth,
+        Ok(auth) if !auth.agreement_required && !auth.mfa_enrolment_required => auth,
         Ok(_) => return see_other("/"),
         Err(response) => return *response,
     };

@@ -3,7 +3,8 @@
 //! seed's printed instructions step by step: a practitioner registers with
 //! a mistyped email, asks Forgot password? while pending, registers again
 //! with the right one, activates with one click, logs in, locks itself out
-//! and resets its password from the emailed link; a group's office staff
+//! and resets its password from the emailed link, turns on an
+//! authenticator app and logs in with its codes; a group's office staff
 //! registers with the keyboard only (Tab and Enter; Space ticks the
 //! agreement's checkbox, the arrow key picks the security question).
 //! Each step leaves a screenshot in `target/e2e-screenshots/`, and every
@@ -35,8 +36,8 @@ mod steps;
 use steps::{
     account_settings_from_the_home_page, forgot_password_while_pending,
     group_registers_with_the_keyboard_only, lockout_and_forgot_password_while_active,
-    pages_off_the_main_path, practitioner_registers_again_and_activates,
-    practitioner_registers_with_a_mistyped_email,
+    pages_off_the_main_path, practitioner_enrols_an_authenticator_app,
+    practitioner_registers_again_and_activates, practitioner_registers_with_a_mistyped_email,
 };
 
 use crate::helpers::{
@@ -392,6 +393,7 @@ async fn the_seeds_instructions_walked_in_chromium() {
         &[
             ("PORTAL_LOCKOUT_MAX_FAILED", &max_failed),
             ("PORTAL_LOCKOUT_DURATION", LOCKOUT),
+            ("PORTAL_DATA_KEY", crate::mfa::DATA_KEY),
         ],
     )
     .await;
@@ -425,6 +427,7 @@ async fn scenario(walk: &mut Walk<'_>) -> Result<(), CmdError> {
     lockout_and_forgot_password_while_active(walk).await?;
     group_registers_with_the_keyboard_only(walk).await?;
     account_settings_from_the_home_page(walk).await?;
+    practitioner_enrols_an_authenticator_app(walk).await?;
     pages_off_the_main_path(walk).await?;
     // Every page the portal shows, in its default and error states.
     for page in [
@@ -455,6 +458,11 @@ async fn scenario(walk: &mut Walk<'_>) -> Result<(), CmdError> {
         "already-registered",
         "registration-cannot-continue",
         "page-not-found",
+        "mfa-setup",
+        "mfa-recovery-codes",
+        "mfa-login",
+        "mfa-login-refused",
+        "mfa-removed",
     ] {
         assert!(
             walk.checked.iter().any(|c| c.ends_with(page)),

@@ -424,3 +424,83 @@ pub(super) async fn account_settings_from_the_home_page(
     walk.goto("/").await?;
     walk.submit("Log out").await
 }
+
+/// The practitioner turns on an authenticator app from the home page (the
+/// test plays the app: it computes the codes from the key the page shows),
+/// logs out, logs in with a code, then once with a recovery code, and
+/// removes the app again.
+pub(super) async fn practitioner_enrols_an_authenticator_app(
+    walk: &mut Walk<'_>,
+) -> Result<(), CmdError> {
+    use crate::mfa::code;
+    walk.goto("/login").await?;
+    walk.log_in(USERNAME, NEW_PASSWORD).await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.fill("mfa_current_password", NEW_PASSWORD).await?;
+    walk.submit("Set up authenticator app").await?;
+    walk.wait_heading("Set up your authenticator app").await?;
+    walk.wait_for("//main//figure[@class='qr']/*[local-name()='svg']")
+        .await?;
+    walk.step("mfa-setup").await?;
+    let key = walk
+        .client
+        .find(Locator::Id("totp-secret"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    let secret = portal_domain::second_factor::TotpSecret::from_base32(&key)
+        .unwrap_or_else(|| panic!("not a base32 key: {key:?}"));
+    walk.fill("code", &code(&secret, 0)).await?;
+    walk.submit("Turn on").await?;
+    walk.wait_heading("Your recovery codes").await?;
+    walk.step("mfa-recovery-codes").await?;
+    let codes = walk
+        .client
+        .find_all(Locator::Css("#recovery-codes code"))
+        .await?;
+    assert_eq!(codes.len(), 10);
+    let mut recovery = Vec::new();
+    for code in &codes {
+        recovery.push(code.text().await?);
+    }
+    walk.click_and_load("//main//a[normalize-space()='Continue']")
+        .await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.submit("Log out").await?;
+    // The password alone no longer logs in: the second step asks a code.
+    walk.log_in(USERNAME, NEW_PASSWORD).await?;
+    walk.wait_heading("Enter your code").await?;
+    walk.step("mfa-login").await?;
+    walk.fill("code", "000000").await?;
+    walk.submit("Verify").await?;
+    walk.wait_heading("Enter your code").await?;
+    assert!(walk.alert().await?.contains("code is wrong"));
+    walk.step("mfa-login-refused").await?;
+    walk.fill("code", &code(&secret, 1)).await?;
+    walk.submit("Verify").await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.submit("Log out").await?;
+    // A recovery code, once.
+    walk.log_in(USERNAME, NEW_PASSWORD).await?;
+    walk.wait_heading("Enter your code").await?;
+    walk.fill("code", &recovery[0]).await?;
+    walk.submit("Verify").await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.step("home-with-mfa").await?;
+    // Removed with the password and a recovery code: the password alone again.
+    let home = walk.body().await?;
+    assert!(home.contains("9 unused recovery codes"), "{home}");
+    walk.fill("remove_current_password", NEW_PASSWORD).await?;
+    walk.fill("remove_code", &recovery[1]).await?;
+    walk.submit("Remove authenticator app").await?;
+    walk.wait_heading("Authenticator app").await?;
+    walk.step("mfa-removed").await?;
+    walk.click_and_load("//main//a[normalize-space()='Back']")
+        .await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.submit("Log out").await?;
+    walk.log_in(USERNAME, NEW_PASSWORD).await?;
+    walk.wait_heading(&format!("Welcome, {USERNAME}")).await?;
+    walk.submit("Log out").await
+}
