@@ -211,28 +211,41 @@ impl SecondFactors for PgStore {
     async fn create_mfa_challenge(
         &self,
         challenge: &MfaChallenge,
+        verified: &PasswordHash,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        sqlx::query("DELETE FROM mfa_challenges WHERE account_id = $1 AND expires_at <= $2")
+    ) -> Result<CredentialWrite, StoreError> {
+        retry_contention(move || async move {
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            // Under the account's row lock: a lock set by a failure that
+            // committed first is seen, and one that comes later waits.
+            let Some(row) = lock_account(&mut tx, challenge.account_id).await? else {
+                return Ok(CredentialWrite::Stale);
+            };
+            let judged = CredentialWrite::judge(&rows::account(&row)?, verified, now);
+            if judged != CredentialWrite::Applied {
+                return Ok(judged);
+            }
+            sqlx::query("DELETE FROM mfa_challenges WHERE account_id = $1 AND expires_at <= $2")
+                .bind(challenge.account_id.get())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("drop expired challenges"))?;
+            sqlx::query(
+                "INSERT INTO mfa_challenges (id_hash, account_id, password_check, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(hash_bytes(&challenge.hash))
             .bind(challenge.account_id.get())
-            .bind(now)
+            .bind(hash_bytes(&challenge.password_check))
+            .bind(challenge.expires_at)
             .execute(&mut *tx)
             .await
-            .map_err(op("drop expired challenges"))?;
-        sqlx::query(
-            "INSERT INTO mfa_challenges (id_hash, account_id, password_check, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(hash_bytes(&challenge.hash))
-        .bind(challenge.account_id.get())
-        .bind(hash_bytes(&challenge.password_check))
-        .bind(challenge.expires_at)
-        .execute(&mut *tx)
+            .map_err(op("store challenge"))?;
+            tx.commit().await.map_err(op("commit challenge"))?;
+            Ok(CredentialWrite::Applied)
+        })
         .await
-        .map_err(op("store challenge"))?;
-        tx.commit().await.map_err(op("commit challenge"))?;
-        Ok(())
     }
 
     async fn find_mfa_challenge(

@@ -207,13 +207,21 @@ impl SecondFactors for SqliteStore {
     async fn create_mfa_challenge(
         &self,
         challenge: &MfaChallenge,
+        verified: &PasswordHash,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
+        // Judged under the write lock: a lock set by a failure that
+        // committed first is seen.
+        let account = fetch_account(&mut tx, challenge.account_id).await?;
+        let judged = CredentialWrite::judge(&account, verified, now);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
+        }
         sqlx::query("DELETE FROM mfa_challenges WHERE account_id = ?1 AND expires_at <= ?2")
             .bind(challenge.account_id.get())
             .bind(Ts(now))
@@ -232,7 +240,7 @@ impl SecondFactors for SqliteStore {
         .await
         .map_err(op("store challenge"))?;
         tx.commit().await.map_err(op("commit challenge"))?;
-        Ok(())
+        Ok(CredentialWrite::Applied)
     }
 
     async fn find_mfa_challenge(

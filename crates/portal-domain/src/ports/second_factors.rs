@@ -5,12 +5,12 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::StoreError;
+use super::{CredentialWrite, StoreError};
 use crate::account::AccountId;
 use crate::audit::AuditEvent;
 use crate::email::Email;
 use crate::second_factor::{FactorSummary, MfaChallenge, SealedSecret, TimeStep, TotpFactor};
-use crate::values::TokenHash;
+use crate::values::{PasswordHash, TokenHash};
 
 /// The second factors and login challenges (SPEC §4a). TOTP secrets come
 /// sealed (encrypted by the domain), recovery codes and challenge ids only
@@ -87,12 +87,17 @@ pub trait SecondFactors: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Stores a login challenge, and drops the account's expired ones.
+    /// Stores a login challenge, and drops the account's expired ones, only
+    /// while the account's password hash is still `verified` and no lock is
+    /// in force at `now` ([`CredentialWrite::judge`], under the account's
+    /// lock): a right password verified after another attempt set the lock
+    /// gets no challenge, as it would get no session.
     async fn create_mfa_challenge(
         &self,
         challenge: &MfaChallenge,
+        verified: &PasswordHash,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<CredentialWrite, StoreError>;
 
     /// The challenge with this id hash, live or expired.
     async fn find_mfa_challenge(

@@ -272,8 +272,10 @@ where
         }
         let factors = self.store.second_factors_of(account.id).await?;
         if factors.any() {
-            let challenge = self.issue_challenge(&account, factors).await?;
-            return Err(LoginError::SecondStepRequired(challenge));
+            return Err(match self.issue_challenge(&account, factors).await {
+                Ok(challenge) => LoginError::SecondStepRequired(challenge),
+                Err(refused) => refused,
+            });
         }
         let rehashed = match rehash {
             Some(password) => Some(self.hasher.hash_password(password).await?),

@@ -121,21 +121,32 @@ where
     }
 
     /// Issues the challenge a right password answers with on an account
-    /// that has a second factor.
+    /// that has a second factor: as a login's session, only while that
+    /// password is still the account's and no lock is in force (another
+    /// attempt may have set one while this one was verified).
     pub(super) async fn issue_challenge(
         &self,
         account: &Account,
         factors: FactorSummary,
-    ) -> Result<IssuedChallenge, Fault> {
+    ) -> Result<IssuedChallenge, super::LoginError> {
         let id = self.tokens.token()?;
         let now = self.now();
         let challenge = MfaChallenge::new(&id, account.id, &account.password_hash, now);
-        self.store.create_mfa_challenge(&challenge, now).await?;
-        Ok(IssuedChallenge {
-            id,
-            methods: factors.methods(),
-            expires_at: challenge.expires_at,
-        })
+        match self
+            .store
+            .create_mfa_challenge(&challenge, &account.password_hash, now)
+            .await?
+        {
+            CredentialWrite::Applied => Ok(IssuedChallenge {
+                id,
+                methods: factors.methods(),
+                expires_at: challenge.expires_at,
+            }),
+            CredentialWrite::Stale => Err(super::LoginError::InvalidCredentials),
+            CredentialWrite::Locked { locked_until } => {
+                Err(super::LoginError::AccountLocked { locked_until })
+            }
+        }
     }
 
     /// The second factors of a logged-in account (for its account page).

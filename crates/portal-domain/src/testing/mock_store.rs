@@ -271,8 +271,9 @@ mockall::mock! {
         async fn create_mfa_challenge(
             &self,
             challenge: &MfaChallenge,
+            verified: &PasswordHash,
             now: OffsetDateTime,
-        ) -> Result<(), StoreError>;
+        ) -> Result<CredentialWrite, StoreError>;
         async fn find_mfa_challenge(&self, hash: &TokenHash)
         -> Result<Option<MfaChallenge>, StoreError>;
         async fn spend_mfa_challenge(

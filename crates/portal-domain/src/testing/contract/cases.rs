@@ -83,6 +83,7 @@ macro_rules! __contract_cases {
                 recovery_codes_are_used_once_also_racing,
                 removal_takes_every_factor_and_challenge,
                 challenges_are_spent_once_and_expire,
+                a_challenge_is_issued_only_while_unlocked_and_current,
             ],
             identity_checks: [
                 proofing_mismatches_are_counted_in_the_window,

@@ -277,7 +277,7 @@ pub async fn removal_takes_every_factor_and_challenge<
     let store = &s.store;
     let challenge = MfaChallenge::new(&token(90), account.id, &account.password_hash, at(10));
     store
-        .create_mfa_challenge(&challenge, at(10))
+        .create_mfa_challenge(&challenge, &account.password_hash, at(10))
         .await
         .unwrap();
     drain(store, at(10)).await;
@@ -342,7 +342,13 @@ pub async fn challenges_are_spent_once_and_expire<S: UserStore + OutboxStore, R:
     let account = enrolled(s).await;
     let store = &s.store;
     let first = MfaChallenge::new(&token(90), account.id, &account.password_hash, at(0));
-    store.create_mfa_challenge(&first, at(0)).await.unwrap();
+    assert_eq!(
+        store
+            .create_mfa_challenge(&first, &account.password_hash, at(0))
+            .await
+            .unwrap(),
+        CredentialWrite::Applied
+    );
     assert_eq!(
         store.find_mfa_challenge(&first.hash).await.unwrap(),
         Some(first.clone())
@@ -360,7 +366,10 @@ pub async fn challenges_are_spent_once_and_expire<S: UserStore + OutboxStore, R:
     );
     // A newer challenge of the account drops the expired ones.
     let second = MfaChallenge::new(&token(92), account.id, &account.password_hash, at(400));
-    store.create_mfa_challenge(&second, at(400)).await.unwrap();
+    store
+        .create_mfa_challenge(&second, &account.password_hash, at(400))
+        .await
+        .unwrap();
     assert_eq!(store.find_mfa_challenge(&first.hash).await.unwrap(), None);
     let results = join_all((0..16).map(|_| store.spend_mfa_challenge(&second.hash, at(401)))).await;
     assert_eq!(
@@ -374,5 +383,54 @@ pub async fn challenges_are_spent_once_and_expire<S: UserStore + OutboxStore, R:
             .await
             .unwrap(),
         "spent"
+    );
+}
+
+pub async fn a_challenge_is_issued_only_while_unlocked_and_current<
+    S: UserStore + OutboxStore,
+    R: ProviderRoster,
+>(
+    s: &Subject<S, R>,
+) {
+    let account = enrolled(s).await;
+    let store = &s.store;
+    let challenge = MfaChallenge::new(&token(90), account.id, &account.password_hash, at(10));
+    // The password verified is no longer the account's.
+    assert_eq!(
+        store
+            .create_mfa_challenge(&challenge, &hash("an older one"), at(10))
+            .await
+            .unwrap(),
+        CredentialWrite::Stale
+    );
+    // Another attempt set a lock while this one was verified.
+    let policy = lockout(3, Duration::hours(24));
+    for _ in 0..3 {
+        failed_login(store, account.id, at(10), policy)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .create_mfa_challenge(&challenge, &account.password_hash, at(11))
+            .await
+            .unwrap(),
+        CredentialWrite::Locked { .. }
+    ));
+    assert_eq!(
+        store.find_mfa_challenge(&challenge.hash).await.unwrap(),
+        None
+    );
+    // Once the lock has ended, it is issued.
+    assert_eq!(
+        store
+            .create_mfa_challenge(
+                &challenge,
+                &account.password_hash,
+                at(10) + Duration::hours(25)
+            )
+            .await
+            .unwrap(),
+        CredentialWrite::Applied
     );
 }

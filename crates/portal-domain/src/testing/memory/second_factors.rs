@@ -132,15 +132,20 @@ impl SecondFactors for InMemoryStore {
     async fn create_mfa_challenge(
         &self,
         challenge: &MfaChallenge,
+        verified: &PasswordHash,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<CredentialWrite, StoreError> {
         let mut state = lock(&self.state);
-        state.account_mut(challenge.account_id)?;
+        let judged =
+            CredentialWrite::judge(state.account_mut(challenge.account_id)?, verified, now);
+        if judged != CredentialWrite::Applied {
+            return Ok(judged);
+        }
         state
             .challenges
             .retain(|_, c| c.account_id != challenge.account_id || c.is_live(now));
         state.challenges.insert(challenge.hash, challenge.clone());
-        Ok(())
+        Ok(CredentialWrite::Applied)
     }
 
     async fn find_mfa_challenge(
