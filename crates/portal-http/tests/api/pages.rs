@@ -6,6 +6,7 @@ use crate::helpers::{
 };
 
 mod activation;
+mod mfa;
 mod recovery;
 mod registration;
 mod session;
