@@ -446,7 +446,7 @@ for n in $SIZES; do
 done
 
 # The plans of the hot statements at the largest size: the SQL of the
-# adapters (crates/portal-adapters-*/src/store/*.rs), parameters as literals;
+# adapters (crates/portal-adapters-sql/src/, written once for both), parameters as literals;
 # those that write run under EXPLAIN ANALYZE in a transaction rolled back.
 ACCOUNT_COLUMNS="id, username, email, password_hash, provider_kind, tax_id, provider_id, activated_at, disabled,
   failed_logins, locked_until, agreement_version, agreement_hash, agreement_accepted_at,

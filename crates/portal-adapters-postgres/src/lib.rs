@@ -19,6 +19,7 @@ mod store;
 
 use std::time::Duration;
 
+use portal_adapters_sql::schema as sql;
 use portal_domain::schema::{EmbeddedMigration, RecordedMigration, SchemaCheck};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
@@ -84,18 +85,15 @@ impl PgStore {
     /// How the database's schema stands against the embedded migrations.
     /// Reads only: a database without a migration table keeps having none.
     pub async fn schema(&self) -> Result<SchemaCheck, ConnectError> {
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(ConnectError::Schema)?;
-        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
-            sqlx::query_as(
-                "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
-            )
-            .fetch_all(&self.pool)
+        let has_table: bool = sqlx::query_scalar(sql::HAS_MIGRATION_TABLE.postgres)
+            .fetch_one(&self.pool)
             .await
-            .map_err(ConnectError::Schema)?
+            .map_err(ConnectError::Schema)?;
+        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
+            sqlx::query_as(sql::RECORDED_MIGRATIONS)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ConnectError::Schema)?
         } else {
             Vec::new()
         };
@@ -107,19 +105,16 @@ impl PgStore {
                 checksum,
             })
             .collect();
-        let has_tables: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_tables \
-             WHERE schemaname = current_schema() AND tablename <> '_sqlx_migrations')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(ConnectError::Schema)?;
+        let has_tables: bool = sqlx::query_scalar(sql::HAS_OTHER_TABLES.postgres)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(ConnectError::Schema)?;
         Ok(SchemaCheck::compare(&embedded(), &recorded, has_tables))
     }
 
     /// True when the database answers a trivial query.
     pub async fn is_ready(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query(sql::READY).execute(&self.pool).await.is_ok()
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -3,6 +3,7 @@
 //! on it, so a mark for a claim that is no longer current changes nothing.
 
 use async_trait::async_trait;
+use portal_adapters_sql::outbox as sql;
 use portal_domain::email::{
     ClaimedEmail, EmailKind, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail,
 };
@@ -54,21 +55,14 @@ impl OutboxStore for PgStore {
     ) -> Result<Vec<ClaimedEmail>, StoreError> {
         // Rows another claimer has locked are skipped, not waited for; the
         // lease moves `due_at` so that later claims skip them too.
-        let claimed = sqlx::query(
-            "UPDATE email_outbox o SET due_at = $2, claims = o.claims + 1 WHERE o.id IN ( \
-                 SELECT id FROM email_outbox WHERE status = 'queued' AND due_at <= $1 \
-                 AND kind = ANY($4) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING o.id, o.claims, o.recipient, o.username, o.kind, o.token, o.attempts, o.link_expires_at, \
-                 EXISTS (SELECT 1 FROM accounts a WHERE lower(a.username) = lower(o.username)) \
-                 AS account_exists",
-        )
-        .bind(now)
-        .bind(now + lease)
-        .bind(i64::from(limit))
-        .bind(&EmailKind::NAMES[..])
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("claim emails"))?;
+        let claimed = sqlx::query(sql::CLAIM_DUE.postgres)
+            .bind(now)
+            .bind(now + lease)
+            .bind(i64::from(limit))
+            .bind(&EmailKind::NAMES[..])
+            .fetch_all(&self.pool)
+            .await
+            .map_err(op("claim emails"))?;
         let mut emails = claimed
             .iter()
             .map(read_claimed)
@@ -78,16 +72,13 @@ impl OutboxStore for PgStore {
     }
 
     async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET status = 'sent', last_error = NULL, finished_at = $3, attempts = attempts + 1, token = NULL \
-             WHERE id = $1 AND claims = $2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(op("mark email sent"))?;
+        let done = sqlx::query(sql::MARK_SENT)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(op("mark email sent"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -97,17 +88,14 @@ impl OutboxStore for PgStore {
         retry_at: OffsetDateTime,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET due_at = $3, attempts = attempts + 1, last_error = $4 \
-             WHERE id = $1 AND claims = $2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(retry_at)
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(op("reschedule email"))?;
+        let done = sqlx::query(sql::MARK_RETRY)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(retry_at)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(op("reschedule email"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -117,33 +105,25 @@ impl OutboxStore for PgStore {
         now: OffsetDateTime,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET status = 'failed', finished_at = $3, attempts = attempts + 1, last_error = $4, \
-             token = NULL WHERE id = $1 AND claims = $2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(now)
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(op("mark email failed"))?;
+        let done = sqlx::query(sql::MARK_FAILED)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(now)
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(op("mark email failed"))?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError> {
         // The newest error among the queued emails: the one an operator
         // asking about a missing email wants to read.
-        let row = sqlx::query(
-            "SELECT count(*) AS pending, \
-             (SELECT last_error FROM email_outbox WHERE status = 'queued' AND lower(username) = $1 \
-              AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1) AS last_error \
-             FROM email_outbox WHERE status = 'queued' AND lower(username) = $1",
-        )
-        .bind(username.key())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count queued emails"))?;
+        let row = sqlx::query(sql::PENDING_FOR)
+            .bind(username.key())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count queued emails"))?;
         let read = op("read queued emails");
         let count: i64 = row.try_get("pending").map_err(&read)?;
         Ok(PendingEmails {

@@ -2,6 +2,7 @@
 //! transaction.
 
 use async_trait::async_trait;
+use portal_adapters_sql::roster as sql;
 use portal_domain::ports::{ImportMode, ImportSummary, ProviderRoster, RosterSource, StoreError};
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::StoredProvider;
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::PgStore;
 use crate::error::op;
-use crate::rows::{self, provider_columns};
+use crate::rows;
 
 /// Rows per multi-row `INSERT`: well under PostgreSQL's 65,535 bind limit.
 const CHUNK: usize = 2_000;
@@ -23,30 +24,21 @@ impl ProviderRoster for PgStore {
         tax_id: &TaxId,
         provider_id: &ProviderId,
     ) -> Result<Option<RosterEntry>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            provider_columns!(),
-            ", inactive_since FROM roster_entries WHERE tax_id = $1 AND provider_id = $2"
-        ))
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find roster entry"))?;
+        let row = sqlx::query(sql::FIND)
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find roster entry"))?;
         row.as_ref().map(rows::provider).transpose()
     }
 
     async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError> {
-        let found = sqlx::query(concat!(
-            "SELECT ",
-            provider_columns!(),
-            ", inactive_since FROM roster_entries \
-             WHERE tax_id = $1 AND inactive_since IS NULL ORDER BY provider_id"
-        ))
-        .bind(tax_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("list roster entries"))?;
+        let found = sqlx::query(sql::ACTIVE_UNDER_TAX_ID)
+            .bind(tax_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(op("list roster entries"))?;
         found.iter().map(rows::provider).collect()
     }
 
@@ -60,7 +52,7 @@ impl ProviderRoster for PgStore {
         let mut tx = self.pool.begin().await.map_err(op("begin import"))?;
         // One import at a time: two concurrent `--replace` runs would each
         // deactivate the other's entries.
-        sqlx::query("LOCK TABLE roster_entries IN SHARE ROW EXCLUSIVE MODE")
+        sqlx::query(sql::LOCK_ROSTER)
             .execute(&mut *tx)
             .await
             .map_err(op("lock roster"))?;
@@ -68,24 +60,15 @@ impl ProviderRoster for PgStore {
         // compared and applied there: neither it nor the stored roster is
         // ever held in memory whole. A failing source returns before the
         // commit, so the transaction rolls back.
-        sqlx::query(
-            "CREATE TEMP TABLE roster_incoming (tax_id text NOT NULL, provider_id text NOT NULL, \
-             kind text NOT NULL, first_name text, last_name text, group_name text, payee text, \
-             zips text NOT NULL, lines_of_business text NOT NULL, PRIMARY KEY (tax_id, provider_id)) \
-             ON COMMIT DROP",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(op("create the import table"))?;
+        sqlx::query(sql::CREATE_INCOMING.postgres)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("create the import table"))?;
         while let Some(batch) = entries.next_batch()? {
             let incoming: Vec<StoredProvider> =
                 batch.iter().map(StoredProvider::from_entry).collect();
             for chunk in incoming.chunks(CHUNK) {
-                let mut query = QueryBuilder::<Postgres>::new(concat!(
-                    "INSERT INTO roster_incoming (",
-                    provider_columns!(),
-                    ") "
-                ));
+                let mut query = QueryBuilder::<Postgres>::new(sql::INSERT_INCOMING);
                 query.push_values(chunk, |mut row, entry| {
                     row.push_bind(&entry.tax_id)
                         .push_bind(&entry.provider_id)
@@ -104,27 +87,16 @@ impl ProviderRoster for PgStore {
                     .map_err(op("stage roster entries"))?;
             }
         }
-        sqlx::query("ANALYZE roster_incoming")
+        sqlx::query(sql::ANALYZE_INCOMING)
             .execute(&mut *tx)
             .await
             .map_err(op("analyze the import table"))?;
 
         // The summary compares with what is stored now.
-        let counts = sqlx::query(
-            "SELECT count(*) FILTER (WHERE r.tax_id IS NULL) AS added, \
-             count(*) FILTER (WHERE r.tax_id IS NOT NULL AND NOT same) AS changed, \
-             count(*) FILTER (WHERE same AND r.inactive_since IS NULL) AS unchanged, \
-             count(*) FILTER (WHERE same AND r.inactive_since IS NOT NULL) AS reactivated \
-             FROM (SELECT r.tax_id, r.inactive_since, \
-                 (r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business) \
-                 IS NOT DISTINCT FROM \
-                 (i.kind, i.first_name, i.last_name, i.group_name, i.payee, i.zips, i.lines_of_business) AS same \
-                 FROM roster_incoming i LEFT JOIN roster_entries r \
-                 ON r.tax_id = i.tax_id AND r.provider_id = i.provider_id) r",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(op("compare the roster"))?;
+        let counts = sqlx::query(sql::COMPARE)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("compare the roster"))?;
         let count = |column: &str| -> Result<u64, StoreError> {
             let n: i64 = counts.try_get(column).map_err(op("compare the roster"))?;
             Ok(u64::try_from(n).unwrap_or(0))
@@ -137,7 +109,7 @@ impl ProviderRoster for PgStore {
             deactivated: 0,
         };
         if mode == ImportMode::Replace {
-            let left_out: i64 = sqlx::query_scalar(LEFT_OUT_COUNT)
+            let left_out: i64 = sqlx::query_scalar(sql::COUNT_LEFT_OUT)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(op("count entries left out"))?;
@@ -149,42 +121,18 @@ impl ProviderRoster for PgStore {
         }
 
         // Only what is new, changed or inactive is written.
-        sqlx::query(concat!(
-            "INSERT INTO roster_entries (",
-            provider_columns!(),
-            ") SELECT ",
-            provider_columns!(),
-            " FROM roster_incoming \
-             ON CONFLICT (tax_id, provider_id) DO UPDATE SET kind = EXCLUDED.kind, \
-             first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, group_name = EXCLUDED.group_name, \
-             payee = EXCLUDED.payee, zips = EXCLUDED.zips, lines_of_business = EXCLUDED.lines_of_business, \
-             inactive_since = NULL \
-             WHERE roster_entries.inactive_since IS NOT NULL OR \
-             (roster_entries.kind, roster_entries.first_name, roster_entries.last_name, roster_entries.group_name, \
-              roster_entries.payee, roster_entries.zips, roster_entries.lines_of_business) IS DISTINCT FROM \
-             (EXCLUDED.kind, EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.group_name, \
-              EXCLUDED.payee, EXCLUDED.zips, EXCLUDED.lines_of_business)"
-        ))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("upsert roster entries"))?;
-        if mode == ImportMode::Replace {
-            sqlx::query(
-                "UPDATE roster_entries r SET inactive_since = $1 WHERE r.inactive_since IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
-                 WHERE i.tax_id = r.tax_id AND i.provider_id = r.provider_id)",
-            )
-            .bind(now)
+        sqlx::query(sql::UPSERT)
             .execute(&mut *tx)
             .await
-            .map_err(op("deactivate roster entries"))?;
+            .map_err(op("upsert roster entries"))?;
+        if mode == ImportMode::Replace {
+            sqlx::query(sql::DEACTIVATE_LEFT_OUT)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("deactivate roster entries"))?;
         }
         tx.commit().await.map_err(op("commit import"))?;
         Ok(summary)
     }
 }
-
-/// Active entries the file left out (what `--replace` deactivates).
-const LEFT_OUT_COUNT: &str = "SELECT count(*) FROM roster_entries r WHERE r.inactive_since IS NULL \
-     AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
-     WHERE i.tax_id = r.tax_id AND i.provider_id = r.provider_id)";

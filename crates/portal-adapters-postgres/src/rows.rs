@@ -12,37 +12,7 @@ use sqlx::postgres::PgRow;
 
 use crate::error::op;
 
-/// The account columns [`account`] reads, as a literal for `concat!`
-/// (queries are static strings: nothing outside is ever spliced into SQL).
-macro_rules! account_columns {
-    () => {
-        "id, username, email, password_hash, provider_kind, tax_id, provider_id, activated_at, disabled, \
-         failed_logins, locked_until, agreement_version, agreement_hash, agreement_accepted_at, \
-         agreement_client_addr, security_question, security_answer_hash, created_at, last_login_at"
-    };
-}
-pub(crate) use account_columns;
-
-/// The roster columns [`provider`] reads.
-macro_rules! provider_columns {
-    () => {
-        "tax_id, provider_id, kind, first_name, last_name, group_name, payee, zips, lines_of_business"
-    };
-}
-pub(crate) use provider_columns;
-
-/// The roster columns besides the key, of the entry joined to an account as
-/// `r` (the key is the account's own `tax_id`, `provider_id`):
-/// [`joined_provider`] reads them.
-macro_rules! joined_provider_columns {
-    () => {
-        "r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business, \
-         r.inactive_since"
-    };
-}
-pub(crate) use joined_provider_columns;
-
-/// The roster entry left-joined to an account ([`joined_provider_columns`]);
+/// The roster entry left-joined to an account (`joined_provider_columns!()`);
 /// no `kind` means the account's provider has no entry.
 pub(crate) fn joined_provider(row: &PgRow) -> Result<ProviderRead, StoreError> {
     let kind: Option<String> = row.try_get("kind").map_err(op("read provider"))?;

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use portal_adapters_sql::schema as sql;
 use portal_domain::schema::{EmbeddedMigration, RecordedMigration, SchemaCheck};
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
@@ -95,11 +96,10 @@ impl SqliteStore {
     /// locks, which closing any other handle on the database file would
     /// release. An in-memory database has no other process and no lock.
     async fn lock_migrations(&self) -> Result<Option<File>, ConnectError> {
-        let database: String =
-            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(ConnectError::Connect)?;
+        let database: String = sqlx::query_scalar(sql::DATABASE_FILE)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(ConnectError::Connect)?;
         if database.is_empty() {
             return Ok(None);
         }
@@ -125,20 +125,15 @@ impl SqliteStore {
     /// How the database's schema stands against the embedded migrations.
     /// Reads only: a database without a migration table keeps having none.
     pub async fn schema(&self) -> Result<SchemaCheck, ConnectError> {
-        let has_table: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-             WHERE type = 'table' AND name = '_sqlx_migrations')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(ConnectError::Schema)?;
-        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
-            sqlx::query_as(
-                "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
-            )
-            .fetch_all(&self.pool)
+        let has_table: bool = sqlx::query_scalar(sql::HAS_MIGRATION_TABLE.sqlite)
+            .fetch_one(&self.pool)
             .await
-            .map_err(ConnectError::Schema)?
+            .map_err(ConnectError::Schema)?;
+        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
+            sqlx::query_as(sql::RECORDED_MIGRATIONS)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ConnectError::Schema)?
         } else {
             Vec::new()
         };
@@ -150,19 +145,16 @@ impl SqliteStore {
                 checksum,
             })
             .collect();
-        let has_tables: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-             AND name <> '_sqlx_migrations' AND substr(name, 1, 7) <> 'sqlite_')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(ConnectError::Schema)?;
+        let has_tables: bool = sqlx::query_scalar(sql::HAS_OTHER_TABLES.sqlite)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(ConnectError::Schema)?;
         Ok(SchemaCheck::compare(&embedded(), &recorded, has_tables))
     }
 
     /// True when the database answers a trivial query.
     pub async fn is_ready(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query(sql::READY).execute(&self.pool).await.is_ok()
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -4,6 +4,7 @@
 //! on it, so a mark for a claim that is no longer current changes nothing.
 
 use async_trait::async_trait;
+use portal_adapters_sql::outbox as sql;
 use portal_domain::email::{
     ClaimedEmail, EmailKind, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail,
 };
@@ -61,22 +62,14 @@ impl OutboxStore for SqliteStore {
         lease: Duration,
     ) -> Result<Vec<ClaimedEmail>, StoreError> {
         // The lease moves `due_at`, so that later claims skip these rows.
-        let claimed = sqlx::query(
-            "UPDATE email_outbox SET due_at = ?2, claims = claims + 1 WHERE id IN ( \
-                 SELECT id FROM email_outbox WHERE status = 'queued' AND due_at <= ?1 \
-                 AND kind IN (SELECT value FROM json_each(?4)) \
-                 ORDER BY id LIMIT ?3) \
-             RETURNING id, claims, recipient, username, kind, token, attempts, link_expires_at, \
-                 EXISTS (SELECT 1 FROM accounts a WHERE lower(a.username) = lower(email_outbox.username)) \
-                 AS account_exists",
-        )
-        .bind(Ts(now))
-        .bind(Ts(now + lease))
-        .bind(i64::from(limit))
-        .bind(known_kinds())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("claim emails"))?;
+        let claimed = sqlx::query(sql::CLAIM_DUE.sqlite)
+            .bind(Ts(now))
+            .bind(Ts(now + lease))
+            .bind(i64::from(limit))
+            .bind(known_kinds())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(op("claim emails"))?;
         let mut emails = claimed
             .iter()
             .map(read_claimed)
@@ -86,16 +79,13 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_sent(&self, claim: OutboxClaim, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET status = 'sent', last_error = NULL, finished_at = ?3, attempts = attempts + 1, token = NULL \
-             WHERE id = ?1 AND claims = ?2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(Ts(now))
-        .execute(&self.pool)
-        .await
-        .map_err(op("mark email sent"))?;
+        let done = sqlx::query(sql::MARK_SENT)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(Ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(op("mark email sent"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -105,17 +95,14 @@ impl OutboxStore for SqliteStore {
         retry_at: OffsetDateTime,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET due_at = ?3, attempts = attempts + 1, last_error = ?4 \
-             WHERE id = ?1 AND claims = ?2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(Ts(retry_at))
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(op("reschedule email"))?;
+        let done = sqlx::query(sql::MARK_RETRY)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(Ts(retry_at))
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(op("reschedule email"))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -125,33 +112,25 @@ impl OutboxStore for SqliteStore {
         now: OffsetDateTime,
         error: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE email_outbox SET status = 'failed', finished_at = ?3, attempts = attempts + 1, last_error = ?4, \
-             token = NULL WHERE id = ?1 AND claims = ?2 AND status = 'queued'",
-        )
-        .bind(claim.id.0)
-        .bind(claim.generation)
-        .bind(Ts(now))
-        .bind(error)
-        .execute(&self.pool)
-        .await
-        .map_err(op("mark email failed"))?;
+        let done = sqlx::query(sql::MARK_FAILED)
+            .bind(claim.id.0)
+            .bind(claim.generation)
+            .bind(Ts(now))
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map_err(op("mark email failed"))?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn pending_for(&self, username: &Username) -> Result<PendingEmails, StoreError> {
         // The newest error among the queued emails: the one an operator
         // asking about a missing email wants to read.
-        let row = sqlx::query(
-            "SELECT count(*) AS pending, \
-             (SELECT last_error FROM email_outbox WHERE status = 'queued' AND lower(username) = ?1 \
-              AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1) AS last_error \
-             FROM email_outbox WHERE status = 'queued' AND lower(username) = ?1",
-        )
-        .bind(username.key())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count queued emails"))?;
+        let row = sqlx::query(sql::PENDING_FOR)
+            .bind(username.key())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count queued emails"))?;
         let read = op("read queued emails");
         let count: i64 = row.try_get("pending").map_err(&read)?;
         Ok(PendingEmails {

@@ -2,6 +2,7 @@
 //! transaction.
 
 use async_trait::async_trait;
+use portal_adapters_sql::roster as sql;
 use portal_domain::ports::{ImportMode, ImportSummary, ProviderRoster, RosterSource, StoreError};
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::StoredProvider;
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::error::op;
-use crate::rows::{self, provider_columns};
+use crate::rows;
 use crate::ts::Ts;
 
 /// Rows per multi-row `INSERT`: 9 binds a row, under SQLite's 32,766 bind limit.
@@ -24,30 +25,21 @@ impl ProviderRoster for SqliteStore {
         tax_id: &TaxId,
         provider_id: &ProviderId,
     ) -> Result<Option<RosterEntry>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            provider_columns!(),
-            ", inactive_since FROM roster_entries WHERE tax_id = ?1 AND provider_id = ?2"
-        ))
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find roster entry"))?;
+        let row = sqlx::query(sql::FIND)
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find roster entry"))?;
         row.as_ref().map(rows::provider).transpose()
     }
 
     async fn active_under_tax_id(&self, tax_id: &TaxId) -> Result<Vec<RosterEntry>, StoreError> {
-        let found = sqlx::query(concat!(
-            "SELECT ",
-            provider_columns!(),
-            ", inactive_since FROM roster_entries \
-             WHERE tax_id = ?1 AND inactive_since IS NULL ORDER BY provider_id"
-        ))
-        .bind(tax_id.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(op("list roster entries"))?;
+        let found = sqlx::query(sql::ACTIVE_UNDER_TAX_ID)
+            .bind(tax_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(op("list roster entries"))?;
         found.iter().map(rows::provider).collect()
     }
 
@@ -70,12 +62,7 @@ impl ProviderRoster for SqliteStore {
         // ever held in memory whole. A failing source returns before the
         // commit, so the transaction rolls back. (A temporary table lives
         // as long as the pooled connection: it is dropped first and last.)
-        for statement in [
-            "DROP TABLE IF EXISTS temp.roster_incoming",
-            "CREATE TEMP TABLE roster_incoming (tax_id TEXT NOT NULL, provider_id TEXT NOT NULL, \
-             kind TEXT NOT NULL, first_name TEXT, last_name TEXT, group_name TEXT, payee TEXT, \
-             zips TEXT NOT NULL, lines_of_business TEXT NOT NULL, PRIMARY KEY (tax_id, provider_id))",
-        ] {
+        for statement in [sql::DROP_INCOMING_IF_EXISTS, sql::CREATE_INCOMING.sqlite] {
             sqlx::query(statement)
                 .execute(&mut *tx)
                 .await
@@ -85,11 +72,7 @@ impl ProviderRoster for SqliteStore {
             let incoming: Vec<StoredProvider> =
                 batch.iter().map(StoredProvider::from_entry).collect();
             for chunk in incoming.chunks(CHUNK) {
-                let mut query = QueryBuilder::<Sqlite>::new(concat!(
-                    "INSERT INTO roster_incoming (",
-                    provider_columns!(),
-                    ") "
-                ));
+                let mut query = QueryBuilder::<Sqlite>::new(sql::INSERT_INCOMING);
                 query.push_values(chunk, |mut row, entry| {
                     row.push_bind(entry.tax_id.clone())
                         .push_bind(entry.provider_id.clone())
@@ -110,20 +93,10 @@ impl ProviderRoster for SqliteStore {
         }
 
         // The summary compares with what is stored now.
-        let counts = sqlx::query(
-            "SELECT coalesce(sum(r.tax_id IS NULL), 0) AS added, \
-             coalesce(sum(r.tax_id IS NOT NULL AND NOT same), 0) AS changed, \
-             coalesce(sum(same AND r.inactive_since IS NULL), 0) AS unchanged, \
-             coalesce(sum(same AND r.inactive_since IS NOT NULL), 0) AS reactivated \
-             FROM (SELECT r.tax_id, r.inactive_since, \
-                 coalesce((r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business) \
-                 IS (i.kind, i.first_name, i.last_name, i.group_name, i.payee, i.zips, i.lines_of_business), 0) AS same \
-                 FROM roster_incoming i LEFT JOIN roster_entries r \
-                 ON r.tax_id = i.tax_id AND r.provider_id = i.provider_id) r",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(op("compare the roster"))?;
+        let counts = sqlx::query(sql::COMPARE)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(op("compare the roster"))?;
         let count = |column: &str| -> Result<u64, StoreError> {
             let n: i64 = counts.try_get(column).map_err(op("compare the roster"))?;
             Ok(u64::try_from(n).unwrap_or(0))
@@ -136,14 +109,10 @@ impl ProviderRoster for SqliteStore {
             deactivated: 0,
         };
         if mode == ImportMode::Replace {
-            let left_out: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM roster_entries r WHERE r.inactive_since IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
-                 WHERE i.tax_id = r.tax_id AND i.provider_id = r.provider_id)",
-            )
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count entries left out"))?;
+            let left_out: i64 = sqlx::query_scalar(sql::COUNT_LEFT_OUT)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count entries left out"))?;
             summary.deactivated = u64::try_from(left_out).unwrap_or(0);
         }
         if dry_run {
@@ -151,39 +120,19 @@ impl ProviderRoster for SqliteStore {
             return Ok(summary);
         }
 
-        // Only what is new, changed or inactive is written. (`WHERE true`:
-        // SQLite's upsert after a SELECT needs a WHERE to parse.)
-        sqlx::query(concat!(
-            "INSERT INTO roster_entries (",
-            provider_columns!(),
-            ") SELECT ",
-            provider_columns!(),
-            " FROM roster_incoming WHERE true \
-             ON CONFLICT (tax_id, provider_id) DO UPDATE SET kind = excluded.kind, \
-             first_name = excluded.first_name, last_name = excluded.last_name, group_name = excluded.group_name, \
-             payee = excluded.payee, zips = excluded.zips, lines_of_business = excluded.lines_of_business, \
-             inactive_since = NULL \
-             WHERE roster_entries.inactive_since IS NOT NULL OR \
-             (roster_entries.kind, roster_entries.first_name, roster_entries.last_name, roster_entries.group_name, \
-              roster_entries.payee, roster_entries.zips, roster_entries.lines_of_business) IS NOT \
-             (excluded.kind, excluded.first_name, excluded.last_name, excluded.group_name, \
-              excluded.payee, excluded.zips, excluded.lines_of_business)"
-        ))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("upsert roster entries"))?;
-        if mode == ImportMode::Replace {
-            sqlx::query(
-                "UPDATE roster_entries SET inactive_since = ?1 WHERE inactive_since IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM roster_incoming i \
-                 WHERE i.tax_id = roster_entries.tax_id AND i.provider_id = roster_entries.provider_id)",
-            )
-            .bind(Ts(now))
+        // Only what is new, changed or inactive is written.
+        sqlx::query(sql::UPSERT)
             .execute(&mut *tx)
             .await
-            .map_err(op("deactivate roster entries"))?;
+            .map_err(op("upsert roster entries"))?;
+        if mode == ImportMode::Replace {
+            sqlx::query(sql::DEACTIVATE_LEFT_OUT)
+                .bind(Ts(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(op("deactivate roster entries"))?;
         }
-        sqlx::query("DROP TABLE temp.roster_incoming")
+        sqlx::query(sql::DROP_INCOMING)
             .execute(&mut *tx)
             .await
             .map_err(op("drop the import table"))?;

@@ -4,6 +4,7 @@
 //! audit event, redeeming a token, …) inside the caller's transaction.
 
 use async_trait::async_trait;
+use portal_adapters_sql::store as sql;
 use portal_domain::account::{Account, AccountId, NewAccount};
 use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
 use portal_domain::email::Email;
@@ -21,12 +22,14 @@ use portal_domain::roster::RegistrantKey;
 use portal_domain::session::Session;
 use portal_domain::stored::{StoredAcceptance, StoredEmail, StoredFlow};
 use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::{Duration, OffsetDateTime};
 
 use crate::SqliteStore;
 use crate::error::{op, store_error, violated_unique};
-use crate::rows::{self, account_columns, joined_provider_columns, opt_time, time};
+use crate::rows::{self, opt_time, time};
 use crate::ts::{Ts, ts};
 
 /// Queues an email in the caller's transaction, with the expiry of the
@@ -38,56 +41,46 @@ pub(crate) async fn enqueue(
     link_expires_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     let stored = StoredEmail::from_email(email);
-    sqlx::query(
-        "INSERT INTO email_outbox (recipient, username, kind, token, due_at, created_at, link_expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
-    )
-    .bind(stored.recipient)
-    .bind(stored.username)
-    .bind(stored.kind)
-    .bind(stored.token)
-    .bind(Ts(now))
-    .bind(link_expires_at.map(Ts))
-    .execute(conn)
-    .await
-    .map_err(op("queue email"))?;
+    sqlx::query(sql::ENQUEUE_EMAIL)
+        .bind(stored.recipient)
+        .bind(stored.username)
+        .bind(stored.kind)
+        .bind(stored.token)
+        .bind(Ts(now))
+        .bind(link_expires_at.map(Ts))
+        .execute(conn)
+        .await
+        .map_err(op("queue email"))?;
     Ok(())
 }
 
-macro_rules! flow_columns {
-    () => {
-        "id, version, state, tax_id, provider_id, kind, first_name, last_name, group_name, payee, zips, \
-         lines_of_business, agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, \
-         expires_at, finished_at"
-    };
-}
-
-/// Appends `(…)`: the flow's values in `flow_columns!()` order.
-fn push_flow_values(query: &mut QueryBuilder<Sqlite>, flow: &RegistrationFlow) {
+/// Binds a flow's values in `flow_columns!()` order (`$1`…`$18`).
+fn bind_flow<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    flow: &RegistrationFlow,
+) -> Query<'q, Sqlite, SqliteArguments> {
     let stored = StoredFlow::from_flow(flow);
     let provider = stored.provider;
     let acceptance = stored.acceptance;
-    query.push("(");
-    let mut values = query.separated(", ");
-    values.push_bind(stored.id);
-    values.push_bind(stored.version);
-    values.push_bind(stored.state);
-    values.push_bind(provider.as_ref().map(|p| p.tax_id.clone()));
-    values.push_bind(provider.as_ref().map(|p| p.provider_id.clone()));
-    values.push_bind(provider.as_ref().map(|p| p.kind.clone()));
-    values.push_bind(provider.as_ref().and_then(|p| p.first_name.clone()));
-    values.push_bind(provider.as_ref().and_then(|p| p.last_name.clone()));
-    values.push_bind(provider.as_ref().and_then(|p| p.group_name.clone()));
-    values.push_bind(provider.as_ref().and_then(|p| p.payee.clone()));
-    values.push_bind(provider.as_ref().map(|p| p.zips.clone()));
-    values.push_bind(provider.map(|p| p.lines_of_business));
-    values.push_bind(acceptance.as_ref().map(|a| a.version.clone()));
-    values.push_bind(acceptance.as_ref().map(|a| a.content_hash.clone()));
-    values.push_bind(ts(acceptance.as_ref().map(|a| a.accepted_at)));
-    values.push_bind(acceptance.and_then(|a| a.client_addr));
-    values.push_bind(ts(stored.expires_at));
-    values.push_bind(ts(stored.finished_at));
-    query.push(")");
+    query
+        .bind(stored.id)
+        .bind(stored.version)
+        .bind(stored.state)
+        .bind(provider.as_ref().map(|p| p.tax_id.clone()))
+        .bind(provider.as_ref().map(|p| p.provider_id.clone()))
+        .bind(provider.as_ref().map(|p| p.kind.clone()))
+        .bind(provider.as_ref().and_then(|p| p.first_name.clone()))
+        .bind(provider.as_ref().and_then(|p| p.last_name.clone()))
+        .bind(provider.as_ref().and_then(|p| p.group_name.clone()))
+        .bind(provider.as_ref().and_then(|p| p.payee.clone()))
+        .bind(provider.as_ref().map(|p| p.zips.clone()))
+        .bind(provider.map(|p| p.lines_of_business))
+        .bind(acceptance.as_ref().map(|a| a.version.clone()))
+        .bind(acceptance.as_ref().map(|a| a.content_hash.clone()))
+        .bind(ts(acceptance.as_ref().map(|a| a.accepted_at)))
+        .bind(acceptance.and_then(|a| a.client_addr))
+        .bind(ts(stored.expires_at))
+        .bind(ts(stored.finished_at))
 }
 
 /// The compare-and-set every step goes through: replaces the flow stored
@@ -96,20 +89,9 @@ async fn compare_and_set_flow(
     conn: &mut SqliteConnection,
     flow: &RegistrationFlow,
 ) -> Result<bool, StoreError> {
-    let mut query = QueryBuilder::<Sqlite>::new(concat!(
-        "UPDATE registration_flows SET (",
-        flow_columns!(),
-        ") = "
-    ));
-    push_flow_values(&mut query, flow);
-    query
-        .push(" WHERE id = ")
-        .push_bind(flow.id.as_str().to_owned());
-    query
-        .push(" AND version = ")
-        .push_bind(i64::from(flow.version) - 1);
-    let result = query
-        .build()
+    let result = bind_flow(sqlx::query(sql::COMPARE_AND_SET_FLOW), flow)
+        .bind(flow.id.as_str().to_owned())
+        .bind(i64::from(flow.version) - 1)
         .execute(conn)
         .await
         .map_err(op("update registration flow"))?;
@@ -143,16 +125,12 @@ async fn finish_redemption(
 }
 
 async fn fetch_account(conn: &mut SqliteConnection, id: AccountId) -> Result<Account, StoreError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        account_columns!(),
-        " FROM accounts WHERE id = ?1"
-    ))
-    .bind(id.get())
-    .fetch_optional(conn)
-    .await
-    .map_err(op("load account"))?
-    .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
+    let row = sqlx::query(portal_adapters_sql::store::accounts::BY_ID)
+        .bind(id.get())
+        .fetch_optional(conn)
+        .await
+        .map_err(op("load account"))?
+        .ok_or_else(|| StoreError::Unexpected(format!("no account {}", id.get())))?;
     rows::account(&row)
 }
 
@@ -163,18 +141,14 @@ async fn redeem(
     purpose: TokenPurpose,
     now: OffsetDateTime,
 ) -> Result<AccountId, RedeemError> {
-    let row = sqlx::query(
-        "UPDATE link_tokens SET used_at = ?3 \
-         WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?3 \
-         RETURNING account_id",
-    )
-    .bind(hash_bytes(hash))
-    .bind(purpose_name(purpose))
-    .bind(Ts(now))
-    .fetch_optional(conn)
-    .await
-    .map_err(op("redeem token"))?
-    .ok_or(RedeemError::InvalidToken)?;
+    let row = sqlx::query(sql::REDEEM_TOKEN)
+        .bind(hash_bytes(hash))
+        .bind(purpose_name(purpose))
+        .bind(Ts(now))
+        .fetch_optional(conn)
+        .await
+        .map_err(op("redeem token"))?
+        .ok_or(RedeemError::InvalidToken)?;
     Ok(AccountId::new(
         row.try_get("account_id").map_err(op("read token"))?,
     ))
@@ -189,7 +163,7 @@ async fn change_lock_state<T>(
     id: AccountId,
     change: impl FnOnce(LockState) -> (LockState, T),
 ) -> Result<((LockState, LockState), T), StoreError> {
-    let row = sqlx::query("SELECT failed_logins, locked_until FROM accounts WHERE id = ?1")
+    let row = sqlx::query(sql::LOCK_STATE_FOR_CHANGE.sqlite)
         .bind(id.get())
         .fetch_optional(&mut *conn)
         .await
@@ -209,7 +183,7 @@ async fn write_lock_state(
     id: AccountId,
     state: LockState,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE accounts SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")
+    sqlx::query(sql::WRITE_LOCK_STATE)
         .bind(id.get())
         .bind(i64::from(state.failed_count))
         .bind(state.locked_until.map(Ts))
@@ -220,7 +194,7 @@ async fn write_lock_state(
 }
 
 async fn insert_session(conn: &mut SqliteConnection, session: &Session) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4)")
+    sqlx::query(portal_adapters_sql::store::login_attempts::INSERT_SESSION)
         .bind(hash_bytes(&session.token_hash))
         .bind(session.account_id.get())
         .bind(Ts(session.created_at))
@@ -235,7 +209,7 @@ async fn insert_audit<'e, E>(executor: E, event: &AuditEvent) -> Result<(), Stor
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
-    sqlx::query("INSERT INTO audit_events (at, event, username, client_addr, outcome) VALUES (?1, ?2, ?3, ?4, ?5)")
+    sqlx::query(sql::INSERT_AUDIT)
         .bind(Ts(event.at))
         .bind(event.action.as_str())
         .bind(event.username.as_deref())
@@ -247,7 +221,6 @@ where
     Ok(())
 }
 
-// After the macros above, which the port files use.
 mod account_settings;
 mod accounts;
 mod audit_log;

@@ -1,6 +1,7 @@
 //! [`Accounts`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::accounts as sql;
 
 #[async_trait]
 impl Accounts for PgStore {
@@ -8,28 +9,20 @@ impl Accounts for PgStore {
         &self,
         username: &Username,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = $1"
-        ))
-        .bind(username.key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by username"))?;
+        let row = sqlx::query(sql::BY_USERNAME)
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by username"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = $1"
-        ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by id"))?;
+        let row = sqlx::query(sql::BY_ID)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by id"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -37,15 +30,11 @@ impl Accounts for PgStore {
         &self,
         key: &RegistrantKey,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE registrant_key = $1"
-        ))
-        .bind(key.to_storage_key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by registrant"))?;
+        let row = sqlx::query(sql::BY_REGISTRANT)
+            .bind(key.to_storage_key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by registrant"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -69,23 +58,15 @@ impl Accounts for PgStore {
             // step 1): deleted with its tokens, sessions and support checks
             // (ON DELETE CASCADE), its username freed. Its row lock queues a
             // concurrent activation or replacement; on any error below the
-            // transaction rolls back and it stays. The row is found through
-            // the registrant's unique index in a subquery of its own: for
-            // `registrant_key = $1 AND activated_at IS NULL`, the generic
-            // plan a connection caches after five executions, when made
-            // while the table was young (no statistics yet), read every
-            // pending account through `accounts_pending` at each
-            // registration until the next ANALYZE.
-            let replaced: Option<String> = sqlx::query_scalar(
-                "DELETE FROM accounts WHERE id = (SELECT id FROM accounts WHERE registrant_key = $1) \
-                 AND activated_at IS NULL AND NOT disabled RETURNING username",
-            )
-            .bind(account.provider.registrant_key().to_storage_key())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("replace pending account"))?;
+            // transaction rolls back and it stays. (Found through the
+            // registrant's unique index: see `sql::REPLACE_PENDING`.)
+            let replaced: Option<String> = sqlx::query_scalar(sql::REPLACE_PENDING)
+                .bind(account.provider.registrant_key().to_storage_key())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(op("replace pending account"))?;
             // The SPEC's order when both clash: username first.
-            let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = $1")
+            let taken = sqlx::query(sql::USERNAME_TAKEN)
                 .bind(account.username.key())
                 .fetch_optional(&mut *tx)
                 .await
@@ -97,26 +78,23 @@ impl Accounts for PgStore {
                 insert_audit(&mut tx, &AuditEvent::pending_replaced(audit, old)).await?;
             }
             let agreement = StoredAcceptance::from_acceptance(&account.agreement);
-            let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
-                 agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
-                 security_answer_hash, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ", account_columns!(), ""))
-            .bind(account.username.as_str())
-            .bind(account.email.as_str())
-            .bind(account.password_hash.as_phc())
-            .bind(account.provider.kind.as_str())
-            .bind(account.provider.tax_id.as_str())
-            .bind(account.provider.provider_id.as_str())
-            .bind(account.provider.registrant_key().to_storage_key())
-            .bind(agreement.version)
-            .bind(agreement.content_hash)
-            .bind(agreement.accepted_at)
-            .bind(agreement.client_addr)
-            .bind(i16::from(account.security_question.get()))
-            .bind(account.security_answer_hash.as_phc())
-            .bind(account.created_at)
-            .fetch_one(&mut *tx)
-            .await;
+            let inserted = sqlx::query(sql::INSERT.postgres)
+                .bind(account.username.as_str())
+                .bind(account.email.as_str())
+                .bind(account.password_hash.as_phc())
+                .bind(account.provider.kind.as_str())
+                .bind(account.provider.tax_id.as_str())
+                .bind(account.provider.provider_id.as_str())
+                .bind(account.provider.registrant_key().to_storage_key())
+                .bind(agreement.version)
+                .bind(agreement.content_hash)
+                .bind(agreement.accepted_at)
+                .bind(agreement.client_addr)
+                .bind(i16::from(account.security_question.get()))
+                .bind(account.security_answer_hash.as_phc())
+                .bind(account.created_at)
+                .fetch_one(&mut *tx)
+                .await;
             let row = match inserted {
                 Ok(row) => row,
                 Err(error) => {
@@ -128,18 +106,21 @@ impl Accounts for PgStore {
                 }
             };
             let created = rows::account(&row)?;
-            sqlx::query(
-                "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
-                 VALUES ($1, $2, 'activation', $3, $4, false)",
+            sqlx::query(sql::INSERT_ACTIVATION_TOKEN)
+                .bind(hash_bytes(&activation.hash))
+                .bind(created.id.get())
+                .bind(activation.issued_at)
+                .bind(activation.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("store activation token"))?;
+            enqueue(
+                &mut tx,
+                email,
+                account.created_at,
+                Some(activation.expires_at),
             )
-            .bind(hash_bytes(&activation.hash))
-            .bind(created.id.get())
-            .bind(activation.issued_at)
-            .bind(activation.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("store activation token"))?;
-            enqueue(&mut tx, email, account.created_at, Some(activation.expires_at)).await?;
+            .await?;
             insert_audit(&mut tx, audit).await?;
             tx.commit().await.map_err(op("commit account"))?;
             Ok(created)
@@ -153,32 +134,29 @@ impl Accounts for PgStore {
         acceptance: &AgreementAcceptance,
     ) -> Result<(), StoreError> {
         let stored = StoredAcceptance::from_acceptance(acceptance);
-        sqlx::query(
-            "UPDATE accounts SET agreement_version = $2, agreement_hash = $3, agreement_accepted_at = $4, \
-             agreement_client_addr = $5 WHERE id = $1",
-        )
-        .bind(id.get())
-        .bind(stored.version)
-        .bind(stored.content_hash)
-        .bind(stored.accepted_at)
-        .bind(stored.client_addr)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record agreement"))?;
+        sqlx::query(sql::RECORD_AGREEMENT)
+            .bind(id.get())
+            .bind(stored.version)
+            .bind(stored.content_hash)
+            .bind(stored.accepted_at)
+            .bind(stored.client_addr)
+            .execute(&self.pool)
+            .await
+            .map_err(op("record agreement"))?;
         Ok(())
     }
 
     async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            sqlx::query("UPDATE accounts SET disabled = $2 WHERE id = $1")
+            sqlx::query(sql::SET_DISABLED)
                 .bind(id.get())
                 .bind(disabled)
                 .execute(&mut *tx)
                 .await
                 .map_err(op("set disabled"))?;
             if disabled {
-                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                sqlx::query(portal_adapters_sql::store::REVOKE_SESSIONS)
                     .bind(id.get())
                     .execute(&mut *tx)
                     .await

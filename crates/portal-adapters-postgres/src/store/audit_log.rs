@@ -1,6 +1,7 @@
 //! [`AuditLog`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::audit_log as sql;
 
 #[async_trait]
 impl AuditLog for PgStore {
@@ -15,29 +16,25 @@ impl AuditLog for PgStore {
         after: Option<AuditCursor>,
         limit: u32,
     ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new(
-            "SELECT id, at, event, username, client_addr, outcome FROM audit_events WHERE true",
-        );
+        let mut query = QueryBuilder::<Postgres>::new(sql::PAGE);
         if let Some(username) = &filter.username {
             query
-                .push(" AND lower(username) = lower(")
+                .push(sql::AND_USERNAME)
                 .push_bind(username.clone())
-                .push(")");
+                .push(sql::CLOSE);
         }
         if let Some(since) = filter.since {
-            query.push(" AND at >= ").push_bind(since);
+            query.push(sql::AND_SINCE).push_bind(since);
         }
         if let Some(after) = after {
             query
-                .push(" AND (at, id) > (")
+                .push(sql::AND_AFTER)
                 .push_bind(after.at)
-                .push(", ")
+                .push(sql::SEPARATOR)
                 .push_bind(after.seq)
-                .push(")");
+                .push(sql::CLOSE);
         }
-        query
-            .push(" ORDER BY at, id LIMIT ")
-            .push_bind(i64::from(limit));
+        query.push(sql::ORDER_AND_LIMIT).push_bind(i64::from(limit));
         let rows = query
             .build()
             .fetch_all(&self.pool)

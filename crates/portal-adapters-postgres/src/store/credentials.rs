@@ -1,6 +1,7 @@
 //! [`Credentials`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::credentials as sql;
 
 #[async_trait]
 impl Credentials for PgStore {
@@ -11,52 +12,44 @@ impl Credentials for PgStore {
         cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
         retry_contention(move || async move {
-        let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-        let issued_at = token.link.issued_at;
-        // Lock the account row: concurrent requests for one account queue
-        // here, so the cap is exact, and a purge cannot delete the account
-        // under a fresh link. A purge that won first leaves nothing to send.
-        if lock_account(&mut tx, token.account_id).await?.is_none() {
-            return Ok(IssueOutcome::NoAccount);
-        }
-        if cap.max > 0 {
-            let recent: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM link_tokens WHERE account_id = $1 AND counts_toward_cap AND issued_at > $2",
-            )
-            .bind(token.account_id.get())
-            .bind(issued_at - cap.window)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count recent tokens"))?;
-            if recent >= i64::from(cap.max) {
-                return Ok(IssueOutcome::CapReached);
+            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+            let issued_at = token.link.issued_at;
+            // Lock the account row: concurrent requests for one account queue
+            // here, so the cap is exact, and a purge cannot delete the account
+            // under a fresh link. A purge that won first leaves nothing to send.
+            if lock_account(&mut tx, token.account_id).await?.is_none() {
+                return Ok(IssueOutcome::NoAccount);
             }
-        }
-        sqlx::query(
-            "UPDATE link_tokens SET superseded_at = $3 \
-             WHERE account_id = $1 AND purpose = $2 AND superseded_at IS NULL AND used_at IS NULL",
-        )
-        .bind(token.account_id.get())
-        .bind(purpose_name(token.purpose))
-        .bind(issued_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(op("supersede tokens"))?;
-        sqlx::query(
-            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
-             VALUES ($1, $2, $3, $4, $5, true)",
-        )
-        .bind(hash_bytes(&token.link.hash))
-        .bind(token.account_id.get())
-        .bind(purpose_name(token.purpose))
-        .bind(issued_at)
-        .bind(token.link.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(op("store token"))?;
-        enqueue(&mut tx, email, issued_at, Some(token.link.expires_at)).await?;
-        tx.commit().await.map_err(op("commit token"))?;
-        Ok(IssueOutcome::Issued)
+            if cap.max > 0 {
+                let recent: i64 = sqlx::query_scalar(sql::COUNT_RECENT_TOKENS)
+                    .bind(token.account_id.get())
+                    .bind(issued_at - cap.window)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(op("count recent tokens"))?;
+                if recent >= i64::from(cap.max) {
+                    return Ok(IssueOutcome::CapReached);
+                }
+            }
+            sqlx::query(sql::SUPERSEDE_TOKENS)
+                .bind(token.account_id.get())
+                .bind(purpose_name(token.purpose))
+                .bind(issued_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("supersede tokens"))?;
+            sqlx::query(sql::INSERT_TOKEN)
+                .bind(hash_bytes(&token.link.hash))
+                .bind(token.account_id.get())
+                .bind(purpose_name(token.purpose))
+                .bind(issued_at)
+                .bind(token.link.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("store token"))?;
+            enqueue(&mut tx, email, issued_at, Some(token.link.expires_at)).await?;
+            tx.commit().await.map_err(op("commit token"))?;
+            Ok(IssueOutcome::Issued)
         })
         .await
     }
@@ -67,18 +60,13 @@ impl Credentials for PgStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
-             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $3)"
-        ))
-        .bind(hash_bytes(hash))
-        .bind(purpose_name(purpose))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find token"))?;
+        let row = sqlx::query(sql::LIVE_TOKEN_ACCOUNT)
+            .bind(hash_bytes(hash))
+            .bind(purpose_name(purpose))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -87,17 +75,12 @@ impl Credentials for PgStore {
         hash: &TokenHash,
         purpose: TokenPurpose,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
-             WHERE token_hash = $1 AND purpose = $2)"
-        ))
-        .bind(hash_bytes(hash))
-        .bind(purpose_name(purpose))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find issued token"))?;
+        let row = sqlx::query(sql::ISSUED_TOKEN_ACCOUNT)
+            .bind(hash_bytes(hash))
+            .bind(purpose_name(purpose))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find issued token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -111,14 +94,12 @@ impl Credentials for PgStore {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
-            sqlx::query(
-                "UPDATE accounts SET activated_at = coalesce(activated_at, $2) WHERE id = $1",
-            )
-            .bind(id.get())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("activate account"))?;
+            sqlx::query(sql::ACTIVATE)
+                .bind(id.get())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("activate account"))?;
             Ok(finish_redemption(tx, id, email, audit, now, "commit activation").await?)
         })
         .await
@@ -135,14 +116,14 @@ impl Credentials for PgStore {
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
-            sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            sqlx::query(sql::SET_PASSWORD)
                 .bind(id.get())
                 .bind(new_hash.as_phc())
                 .execute(&mut *tx)
                 .await
                 .map_err(op("reset password"))?;
             write_lock_state(&mut tx, id, LockState::cleared()).await?;
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            sqlx::query(portal_adapters_sql::store::REVOKE_SESSIONS)
                 .bind(id.get())
                 .execute(&mut *tx)
                 .await
@@ -164,21 +145,18 @@ impl Credentials for PgStore {
         // for while holding it, so no deadlock with a redemption.
         retry_contention(move || async move {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            let refusals: i32 = sqlx::query_scalar(
-                "SELECT refusals FROM link_tokens WHERE token_hash = $1 AND purpose = 'password_reset' \
-                 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > $2 FOR UPDATE",
-            )
-            .bind(hash_bytes(hash))
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("lock reset token"))?
-            .ok_or(RedeemError::InvalidToken)?;
+            let refusals: i32 = sqlx::query_scalar(sql::RESET_REFUSALS_FOR_CHANGE.postgres)
+                .bind(hash_bytes(hash))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(op("lock reset token"))?
+                .ok_or(RedeemError::InvalidToken)?;
             let before = ResetRefusals {
                 refusals: u32::try_from(refusals).unwrap_or(0),
             };
             let (after, spent) = before.after_refusal(max_refusals);
-            sqlx::query("UPDATE link_tokens SET refusals = $2, used_at = $3 WHERE token_hash = $1")
+            sqlx::query(sql::WRITE_RESET_REFUSALS)
                 .bind(hash_bytes(hash))
                 .bind(i32::try_from(after.refusals).unwrap_or(i32::MAX))
                 .bind(spent.then_some(now))
@@ -206,14 +184,13 @@ impl Credentials for PgStore {
             let Some(row) = lock_account(&mut tx, id).await? else {
                 return Ok(CredentialWrite::Stale);
             };
-            let session_kept =
-                sqlx::query("SELECT 1 FROM sessions WHERE token_hash = $1 AND account_id = $2")
-                    .bind(hash_bytes(&change.keep))
-                    .bind(id.get())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(op("find session"))?
-                    .is_some();
+            let session_kept = sqlx::query(sql::SESSION_KEPT)
+                .bind(hash_bytes(&change.keep))
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(op("find session"))?
+                .is_some();
             if !session_kept {
                 return Ok(CredentialWrite::Stale);
             }
@@ -221,13 +198,13 @@ impl Credentials for PgStore {
             if judged != CredentialWrite::Applied {
                 return Ok(judged);
             }
-            sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
+            sqlx::query(sql::SET_PASSWORD)
                 .bind(id.get())
                 .bind(change.new_hash.as_phc())
                 .execute(&mut *tx)
                 .await
                 .map_err(op("change password"))?;
-            sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+            sqlx::query(sql::REVOKE_OTHER_SESSIONS)
                 .bind(id.get())
                 .bind(hash_bytes(&change.keep))
                 .execute(&mut *tx)

@@ -1,6 +1,7 @@
 //! [`IdentityChecks`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::identity_checks as sql;
 
 #[async_trait]
 impl IdentityChecks for PgStore {
@@ -16,38 +17,34 @@ impl IdentityChecks for PgStore {
             let mut tx = self.pool.begin().await.map_err(op("begin"))?;
             // One provider's mismatches queue on this lock, so the count
             // read below is the one the insert adds to.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('proofing:' || $1 || ':' || $2, 0))")
+            sqlx::query(sql::LOCK_PROVIDER_PROOFING)
                 .bind(tax_id.as_str())
                 .bind(provider_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(op("lock provider's proofing"))?;
             if limit > 0 {
-                let row = sqlx::query(
-                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-                     WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
-                )
-                .bind(tax_id.as_str())
-                .bind(provider_id.as_str())
-                .bind(since)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(op("count proofing mismatches"))?;
+                let row = sqlx::query(sql::PROOFING_WINDOW)
+                    .bind(tax_id.as_str())
+                    .bind(provider_id.as_str())
+                    .bind(since)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(op("count proofing mismatches"))?;
                 let count: i64 = row.try_get("count").map_err(op("read count"))?;
-                let oldest: Option<OffsetDateTime> = row.try_get("oldest").map_err(op("read oldest"))?;
+                let oldest: Option<OffsetDateTime> =
+                    row.try_get("oldest").map_err(op("read oldest"))?;
                 if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
                     return Ok(WindowRecord::Limited { oldest });
                 }
             }
-            sqlx::query(
-                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES ($1, $2, $3)",
-            )
-            .bind(tax_id.as_str())
-            .bind(provider_id.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record proofing mismatch"))?;
+            sqlx::query(sql::INSERT_PROOFING_FAILURE)
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("record proofing mismatch"))?;
             tx.commit().await.map_err(op("commit proofing mismatch"))?;
             Ok(WindowRecord::Recorded)
         })
@@ -60,16 +57,13 @@ impl IdentityChecks for PgStore {
         provider_id: &ProviderId,
         since: OffsetDateTime,
     ) -> Result<ProofingFailures, StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-             WHERE tax_id = $1 AND provider_id = $2 AND failed_at > $3",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count proofing mismatches"))?;
+        let row = sqlx::query(sql::PROOFING_WINDOW)
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count proofing mismatches"))?;
         let count: i64 = row.try_get("count").map_err(op("read count"))?;
         Ok(ProofingFailures {
             count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -82,13 +76,12 @@ impl IdentityChecks for PgStore {
         id: AccountId,
         since: OffsetDateTime,
     ) -> Result<u32, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM support_checks WHERE account_id = $1 AND NOT matched AND checked_at > $2")
-                .bind(id.get())
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(op("count support checks"))?;
+        let count: i64 = sqlx::query_scalar(sql::COUNT_SUPPORT_FAILURES)
+            .bind(id.get())
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count support checks"))?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
@@ -107,15 +100,12 @@ impl IdentityChecks for PgStore {
             if lock_account(&mut tx, id).await?.is_none() {
                 return Err(StoreError::Unexpected(format!("no account {}", id.get())));
             }
-            let row = sqlx::query(
-                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
-                 WHERE account_id = $1 AND NOT matched AND checked_at > $2",
-            )
-            .bind(id.get())
-            .bind(since)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count support checks"))?;
+            let row = sqlx::query(sql::SUPPORT_WINDOW)
+                .bind(id.get())
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count support checks"))?;
             let count: i64 = row.try_get("count").map_err(op("read count"))?;
             let oldest: Option<OffsetDateTime> =
                 row.try_get("oldest").map_err(op("read oldest"))?;
@@ -124,15 +114,13 @@ impl IdentityChecks for PgStore {
             {
                 return Ok(WindowRecord::Limited { oldest });
             }
-            sqlx::query(
-                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES ($1, $2, $3)",
-            )
-            .bind(id.get())
-            .bind(at)
-            .bind(matched)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record support check"))?;
+            sqlx::query(sql::INSERT_SUPPORT_CHECK)
+                .bind(id.get())
+                .bind(at)
+                .bind(matched)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("record support check"))?;
             tx.commit().await.map_err(op("commit support check"))?;
             Ok(WindowRecord::Recorded)
         })

@@ -1,6 +1,7 @@
 //! [`LoginAttempts`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::login_attempts as sql;
 
 #[async_trait]
 impl LoginAttempts for PgStore {
@@ -16,26 +17,14 @@ impl LoginAttempts for PgStore {
         first: Option<FirstPlace>,
     ) -> Result<Option<LoginRead>, StoreError> {
         let after = first.map(|first| first.after).unwrap_or_default();
-        let row = sqlx::query(concat!(
-            "WITH a AS (SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = $1), \
-             placed AS (UPDATE accounts SET failed_logins = $3, locked_until = $4 \
-                 WHERE $2 AND id = (SELECT id FROM a) \
-                 AND failed_logins = 0 AND locked_until IS NULL RETURNING id) \
-             SELECT a.*, ",
-            joined_provider_columns!(),
-            ", EXISTS (SELECT 1 FROM placed) AS placed_with_read \
-             FROM a LEFT JOIN roster_entries r \
-             ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
-        ))
-        .bind(username.key())
-        .bind(first.is_some())
-        .bind(failed_count(after))
-        .bind(after.locked_until)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account for login"))?;
+        let row = sqlx::query(sql::ACCOUNT_FOR_LOGIN.postgres)
+            .bind(username.key())
+            .bind(first.is_some())
+            .bind(failed_count(after))
+            .bind(after.locked_until)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account for login"))?;
         row.map(|row| {
             let placed: bool = row
                 .try_get("placed_with_read")
@@ -63,18 +52,15 @@ impl LoginAttempts for PgStore {
         // again under the row lock.
         let (after, reserved) = seen.reserve(now, policy);
         if matches!(reserved, ReservedAttempt::Granted { .. }) {
-            let written = sqlx::query(
-                "UPDATE accounts SET failed_logins = $2, locked_until = $3 \
-                 WHERE id = $1 AND failed_logins = $4 AND locked_until IS NOT DISTINCT FROM $5",
-            )
-            .bind(id.get())
-            .bind(failed_count(after))
-            .bind(after.locked_until)
-            .bind(failed_count(seen))
-            .bind(seen.locked_until)
-            .execute(&self.pool)
-            .await
-            .map_err(op("reserve login attempt"))?;
+            let written = sqlx::query(sql::RESERVE_IF_UNCHANGED)
+                .bind(id.get())
+                .bind(failed_count(after))
+                .bind(after.locked_until)
+                .bind(failed_count(seen))
+                .bind(seen.locked_until)
+                .execute(&self.pool)
+                .await
+                .map_err(op("reserve login attempt"))?;
             if written.rows_affected() == 1 {
                 return Ok(reserved);
             }
@@ -141,33 +127,23 @@ impl LoginAttempts for PgStore {
         // under the row lock.
         let cleared = LockState::cleared();
         let rehashed = rehashed.as_ref().map(PasswordHash::as_phc);
-        let written = sqlx::query(
-            "WITH account AS ( \
-                 UPDATE accounts SET failed_logins = $12, locked_until = $13, last_login_at = $3, \
-                 password_hash = coalesce($5, password_hash) WHERE id = $2 AND password_hash = $11 \
-                 AND locked_until IS NULL RETURNING id), \
-             session AS ( \
-                 INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
-                 SELECT $1, id, $3, $4 FROM account RETURNING account_id) \
-             INSERT INTO audit_events (at, event, username, client_addr, outcome) \
-             SELECT $6, $7, $8, $9, $10 FROM session",
-        )
-        .bind(hash_bytes(&session.token_hash))
-        .bind(id.get())
-        .bind(session.created_at)
-        .bind(session.last_seen_at)
-        .bind(rehashed)
-        .bind(audit.at)
-        .bind(audit.action.as_str())
-        .bind(audit.username.as_deref())
-        .bind(audit.client_addr.map(|addr| addr.to_string()))
-        .bind(audit.outcome.as_str())
-        .bind(verified.as_phc())
-        .bind(failed_count(cleared))
-        .bind(cleared.locked_until)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record login success"))?;
+        let written = sqlx::query(sql::LOGIN_SUCCESS)
+            .bind(hash_bytes(&session.token_hash))
+            .bind(id.get())
+            .bind(session.created_at)
+            .bind(session.last_seen_at)
+            .bind(rehashed)
+            .bind(audit.at)
+            .bind(audit.action.as_str())
+            .bind(audit.username.as_deref())
+            .bind(audit.client_addr.map(|addr| addr.to_string()))
+            .bind(audit.outcome.as_str())
+            .bind(verified.as_phc())
+            .bind(failed_count(cleared))
+            .bind(cleared.locked_until)
+            .execute(&self.pool)
+            .await
+            .map_err(op("record login success"))?;
         if written.rows_affected() == 1 {
             return Ok(CredentialWrite::Applied);
         }
@@ -184,27 +160,21 @@ impl LoginAttempts for PgStore {
                 return Ok(judged);
             }
             write_lock_state(&mut tx, id, cleared).await?;
-            sqlx::query(
-                "UPDATE accounts SET last_login_at = $2, password_hash = coalesce($3, password_hash) \
-                 WHERE id = $1",
-            )
-            .bind(id.get())
-            .bind(session.created_at)
-            .bind(rehashed)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record login success"))?;
-            sqlx::query(
-                "INSERT INTO sessions (token_hash, account_id, created_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(hash_bytes(&session.token_hash))
-            .bind(id.get())
-            .bind(session.created_at)
-            .bind(session.last_seen_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("store session"))?;
+            sqlx::query(sql::RECORD_LOGIN)
+                .bind(id.get())
+                .bind(session.created_at)
+                .bind(rehashed)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("record login success"))?;
+            sqlx::query(sql::INSERT_SESSION)
+                .bind(hash_bytes(&session.token_hash))
+                .bind(id.get())
+                .bind(session.created_at)
+                .bind(session.last_seen_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("store session"))?;
             insert_audit(&mut tx, audit).await?;
             tx.commit().await.map_err(op("commit login"))?;
             Ok(CredentialWrite::Applied)

@@ -1,18 +1,12 @@
 //! [`Registrations`] on PostgreSQL.
 
 use super::*;
+use portal_adapters_sql::store::registrations as sql;
 
 #[async_trait]
 impl Registrations for PgStore {
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new(concat!(
-            "INSERT INTO registration_flows (",
-            flow_columns!(),
-            ") VALUES "
-        ));
-        push_flow_values(&mut query, flow);
-        query
-            .build()
+        bind_flow(sqlx::query(sql::INSERT_FLOW), flow)
             .execute(&self.pool)
             .await
             .map_err(op("insert registration flow"))?;
@@ -20,7 +14,7 @@ impl Registrations for PgStore {
     }
 
     async fn load_flow(&self, id: &RegistrationId) -> Result<Option<RegistrationFlow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM registration_flows WHERE id = $1")
+        let row = sqlx::query(sql::FLOW_BY_ID)
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await

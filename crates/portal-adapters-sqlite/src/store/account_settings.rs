@@ -1,6 +1,8 @@
 //! [`AccountSettings`] on SQLite.
 
 use super::*;
+use portal_adapters_sql::store::account_settings as sql;
+use portal_adapters_sql::store::credentials::{COUNT_RECENT_TOKENS, SESSION_KEPT};
 use portal_domain::ports::{
     AccountSettings, EmailChangeIssue, EmailChangeRequest, SecurityQuestionChange,
 };
@@ -15,23 +17,18 @@ async fn judge_from_session(
     verified: &PasswordHash,
     now: OffsetDateTime,
 ) -> Result<CredentialWrite, StoreError> {
-    let session_kept =
-        sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1 AND account_id = ?2")
-            .bind(hash_bytes(session))
-            .bind(id.get())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(op("find session"))?
-            .is_some();
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        account_columns!(),
-        " FROM accounts WHERE id = ?1"
-    ))
-    .bind(id.get())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(op("load account"))?;
+    let session_kept = sqlx::query(SESSION_KEPT)
+        .bind(hash_bytes(session))
+        .bind(id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(op("find session"))?
+        .is_some();
+    let row = sqlx::query(portal_adapters_sql::store::accounts::BY_ID)
+        .bind(id.get())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(op("load account"))?;
     Ok(match row {
         Some(row) if session_kept => CredentialWrite::judge(&rows::account(&row)?, verified, now),
         _ => CredentialWrite::Stale,
@@ -61,40 +58,31 @@ impl AccountSettings for SqliteStore {
             return Ok(EmailChangeIssue::Refused(judged));
         }
         if cap.max > 0 {
-            let recent: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM link_tokens WHERE account_id = ?1 AND counts_toward_cap AND issued_at > ?2",
-            )
-            .bind(id.get())
-            .bind(Ts(issued_at - cap.window))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count recent tokens"))?;
+            let recent: i64 = sqlx::query_scalar(COUNT_RECENT_TOKENS)
+                .bind(id.get())
+                .bind(Ts(issued_at - cap.window))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count recent tokens"))?;
             if recent >= i64::from(cap.max) {
                 return Ok(EmailChangeIssue::CapReached);
             }
         }
-        sqlx::query(
-            "UPDATE link_tokens SET superseded_at = ?2 \
-             WHERE account_id = ?1 AND purpose = 'email_change' AND superseded_at IS NULL AND used_at IS NULL",
-        )
-        .bind(id.get())
-        .bind(Ts(issued_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("supersede email change links"))?;
-        sqlx::query(
-            "INSERT INTO link_tokens \
-             (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap, new_email) \
-             VALUES (?1, ?2, 'email_change', ?3, ?4, true, ?5)",
-        )
-        .bind(hash_bytes(&request.link.hash))
-        .bind(id.get())
-        .bind(Ts(issued_at))
-        .bind(Ts(request.link.expires_at))
-        .bind(request.new_email.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(op("store email change link"))?;
+        sqlx::query(sql::SUPERSEDE_EMAIL_CHANGES)
+            .bind(id.get())
+            .bind(Ts(issued_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("supersede email change links"))?;
+        sqlx::query(sql::INSERT_EMAIL_CHANGE)
+            .bind(hash_bytes(&request.link.hash))
+            .bind(id.get())
+            .bind(Ts(issued_at))
+            .bind(Ts(request.link.expires_at))
+            .bind(request.new_email.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store email change link"))?;
         enqueue(&mut tx, email, issued_at, Some(request.link.expires_at)).await?;
         tx.commit().await.map_err(op("commit email change link"))?;
         Ok(EmailChangeIssue::Issued)
@@ -114,15 +102,12 @@ impl AccountSettings for SqliteStore {
             .map_err(op("begin"))?;
         let id = redeem(&mut tx, hash, TokenPurpose::EmailChange, now).await?;
         // The address stored with the link, copied in one statement.
-        sqlx::query(
-            "UPDATE accounts SET email = (SELECT new_email FROM link_tokens WHERE token_hash = ?2) \
-             WHERE id = ?1",
-        )
-        .bind(id.get())
-        .bind(hash_bytes(hash))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("change email"))?;
+        sqlx::query(sql::CHANGE_EMAIL)
+            .bind(id.get())
+            .bind(hash_bytes(hash))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("change email"))?;
         Ok(finish_redemption(tx, id, notice, audit, now, "commit email change").await?)
     }
 
@@ -144,15 +129,13 @@ impl AccountSettings for SqliteStore {
         if judged != CredentialWrite::Applied {
             return Ok(judged);
         }
-        sqlx::query(
-            "UPDATE accounts SET security_question = ?2, security_answer_hash = ?3 WHERE id = ?1",
-        )
-        .bind(id.get())
-        .bind(i16::from(change.question.get()))
-        .bind(change.answer_hash.as_phc())
-        .execute(&mut *tx)
-        .await
-        .map_err(op("change security question"))?;
+        sqlx::query(sql::CHANGE_SECURITY_QUESTION)
+            .bind(id.get())
+            .bind(i16::from(change.question.get()))
+            .bind(change.answer_hash.as_phc())
+            .execute(&mut *tx)
+            .await
+            .map_err(op("change security question"))?;
         enqueue(&mut tx, notice, now, None).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit()

@@ -1,6 +1,7 @@
 //! [`Accounts`] on SQLite.
 
 use super::*;
+use portal_adapters_sql::store::accounts as sql;
 
 #[async_trait]
 impl Accounts for SqliteStore {
@@ -8,28 +9,20 @@ impl Accounts for SqliteStore {
         &self,
         username: &Username,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = ?1"
-        ))
-        .bind(username.key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by username"))?;
+        let row = sqlx::query(sql::BY_USERNAME)
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by username"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
     async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = ?1"
-        ))
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by id"))?;
+        let row = sqlx::query(sql::BY_ID)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by id"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -37,15 +30,11 @@ impl Accounts for SqliteStore {
         &self,
         key: &RegistrantKey,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE registrant_key = ?1"
-        ))
-        .bind(key.to_storage_key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account by registrant"))?;
+        let row = sqlx::query(sql::BY_REGISTRANT)
+            .bind(key.to_storage_key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account by registrant"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -71,7 +60,7 @@ impl Accounts for SqliteStore {
         // gives a deleted highest rowid out again, and an operation still
         // holding the replaced account's id (a resend in flight) must find
         // it gone, not find its successor.
-        let id: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) + 1 FROM accounts")
+        let id: i64 = sqlx::query_scalar(sql::NEXT_ID)
             .fetch_one(&mut *tx)
             .await
             .map_err(op("next account id"))?;
@@ -79,16 +68,13 @@ impl Accounts for SqliteStore {
         // 1): deleted with its tokens, sessions and support checks (ON
         // DELETE CASCADE), its username freed. On any error below the
         // transaction rolls back and it stays.
-        let replaced: Option<String> = sqlx::query_scalar(
-            "DELETE FROM accounts WHERE registrant_key = ?1 AND activated_at IS NULL AND NOT disabled \
-             RETURNING username",
-        )
-        .bind(account.provider.registrant_key().to_storage_key())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(op("replace pending account"))?;
+        let replaced: Option<String> = sqlx::query_scalar(sql::REPLACE_PENDING)
+            .bind(account.provider.registrant_key().to_storage_key())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("replace pending account"))?;
         // The SPEC's order when both clash: username first.
-        let taken = sqlx::query("SELECT 1 FROM accounts WHERE lower(username) = ?1")
+        let taken = sqlx::query(sql::USERNAME_TAKEN)
             .bind(account.username.key())
             .fetch_optional(&mut *tx)
             .await
@@ -100,27 +86,24 @@ impl Accounts for SqliteStore {
             insert_audit(&mut *tx, &AuditEvent::pending_replaced(audit, old)).await?;
         }
         let agreement = StoredAcceptance::from_acceptance(&account.agreement);
-        let inserted = sqlx::query(concat!("INSERT INTO accounts (username, email, password_hash, provider_kind, tax_id, provider_id, registrant_key, \
-             agreement_version, agreement_hash, agreement_accepted_at, agreement_client_addr, security_question, \
-             security_answer_hash, created_at, id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING ", account_columns!(), ""))
-        .bind(account.username.as_str())
-        .bind(account.email.as_str())
-        .bind(account.password_hash.as_phc())
-        .bind(account.provider.kind.as_str())
-        .bind(account.provider.tax_id.as_str())
-        .bind(account.provider.provider_id.as_str())
-        .bind(account.provider.registrant_key().to_storage_key())
-        .bind(agreement.version)
-        .bind(agreement.content_hash)
-        .bind(Ts(agreement.accepted_at))
-        .bind(agreement.client_addr)
-        .bind(i16::from(account.security_question.get()))
-        .bind(account.security_answer_hash.as_phc())
-        .bind(Ts(account.created_at))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await;
+        let inserted = sqlx::query(sql::INSERT.sqlite)
+            .bind(account.username.as_str())
+            .bind(account.email.as_str())
+            .bind(account.password_hash.as_phc())
+            .bind(account.provider.kind.as_str())
+            .bind(account.provider.tax_id.as_str())
+            .bind(account.provider.provider_id.as_str())
+            .bind(account.provider.registrant_key().to_storage_key())
+            .bind(agreement.version)
+            .bind(agreement.content_hash)
+            .bind(Ts(agreement.accepted_at))
+            .bind(agreement.client_addr)
+            .bind(i16::from(account.security_question.get()))
+            .bind(account.security_answer_hash.as_phc())
+            .bind(Ts(account.created_at))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await;
         let row = match inserted {
             Ok(row) => row,
             Err(error) => {
@@ -132,17 +115,14 @@ impl Accounts for SqliteStore {
             }
         };
         let created = rows::account(&row)?;
-        sqlx::query(
-            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
-             VALUES (?1, ?2, 'activation', ?3, ?4, false)",
-        )
-        .bind(hash_bytes(&activation.hash))
-        .bind(created.id.get())
-        .bind(Ts(activation.issued_at))
-        .bind(Ts(activation.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("store activation token"))?;
+        sqlx::query(sql::INSERT_ACTIVATION_TOKEN)
+            .bind(hash_bytes(&activation.hash))
+            .bind(created.id.get())
+            .bind(Ts(activation.issued_at))
+            .bind(Ts(activation.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store activation token"))?;
         enqueue(
             &mut tx,
             email,
@@ -161,18 +141,15 @@ impl Accounts for SqliteStore {
         acceptance: &AgreementAcceptance,
     ) -> Result<(), StoreError> {
         let stored = StoredAcceptance::from_acceptance(acceptance);
-        sqlx::query(
-            "UPDATE accounts SET agreement_version = ?2, agreement_hash = ?3, agreement_accepted_at = ?4, \
-             agreement_client_addr = ?5 WHERE id = ?1",
-        )
-        .bind(id.get())
-        .bind(stored.version)
-        .bind(stored.content_hash)
-        .bind(Ts(stored.accepted_at))
-        .bind(stored.client_addr)
-        .execute(&self.pool)
-        .await
-        .map_err(op("record agreement"))?;
+        sqlx::query(sql::RECORD_AGREEMENT)
+            .bind(id.get())
+            .bind(stored.version)
+            .bind(stored.content_hash)
+            .bind(Ts(stored.accepted_at))
+            .bind(stored.client_addr)
+            .execute(&self.pool)
+            .await
+            .map_err(op("record agreement"))?;
         Ok(())
     }
 
@@ -182,14 +159,14 @@ impl Accounts for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        sqlx::query("UPDATE accounts SET disabled = ?2 WHERE id = ?1")
+        sqlx::query(sql::SET_DISABLED)
             .bind(id.get())
             .bind(disabled)
             .execute(&mut *tx)
             .await
             .map_err(op("set disabled"))?;
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
+            sqlx::query(portal_adapters_sql::store::REVOKE_SESSIONS)
                 .bind(id.get())
                 .execute(&mut *tx)
                 .await

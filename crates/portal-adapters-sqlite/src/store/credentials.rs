@@ -1,6 +1,7 @@
 //! [`Credentials`] on SQLite.
 
 use super::*;
+use portal_adapters_sql::store::credentials as sql;
 
 #[async_trait]
 impl Credentials for SqliteStore {
@@ -19,7 +20,7 @@ impl Credentials for SqliteStore {
         // BEGIN IMMEDIATE holds the write lock: concurrent requests queue
         // on it, so the cap is exact. A purge that won first leaves nothing
         // to send.
-        let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?1")
+        let exists = sqlx::query(portal_adapters_sql::store::LOCK_ACCOUNT.sqlite)
             .bind(token.account_id.get())
             .fetch_optional(&mut *tx)
             .await
@@ -28,40 +29,32 @@ impl Credentials for SqliteStore {
             return Ok(IssueOutcome::NoAccount);
         }
         if cap.max > 0 {
-            let recent: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM link_tokens WHERE account_id = ?1 AND counts_toward_cap AND issued_at > ?2",
-            )
-            .bind(token.account_id.get())
-            .bind(Ts(issued_at - cap.window))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count recent tokens"))?;
+            let recent: i64 = sqlx::query_scalar(sql::COUNT_RECENT_TOKENS)
+                .bind(token.account_id.get())
+                .bind(Ts(issued_at - cap.window))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count recent tokens"))?;
             if recent >= i64::from(cap.max) {
                 return Ok(IssueOutcome::CapReached);
             }
         }
-        sqlx::query(
-            "UPDATE link_tokens SET superseded_at = ?3 \
-             WHERE account_id = ?1 AND purpose = ?2 AND superseded_at IS NULL AND used_at IS NULL",
-        )
-        .bind(token.account_id.get())
-        .bind(purpose_name(token.purpose))
-        .bind(Ts(issued_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("supersede tokens"))?;
-        sqlx::query(
-            "INSERT INTO link_tokens (token_hash, account_id, purpose, issued_at, expires_at, counts_toward_cap) \
-             VALUES (?1, ?2, ?3, ?4, ?5, true)",
-        )
-        .bind(hash_bytes(&token.link.hash))
-        .bind(token.account_id.get())
-        .bind(purpose_name(token.purpose))
-        .bind(Ts(issued_at))
-        .bind(Ts(token.link.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("store token"))?;
+        sqlx::query(sql::SUPERSEDE_TOKENS)
+            .bind(token.account_id.get())
+            .bind(purpose_name(token.purpose))
+            .bind(Ts(issued_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("supersede tokens"))?;
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(hash_bytes(&token.link.hash))
+            .bind(token.account_id.get())
+            .bind(purpose_name(token.purpose))
+            .bind(Ts(issued_at))
+            .bind(Ts(token.link.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store token"))?;
         enqueue(&mut tx, email, issued_at, Some(token.link.expires_at)).await?;
         tx.commit().await.map_err(op("commit token"))?;
         Ok(IssueOutcome::Issued)
@@ -73,18 +66,13 @@ impl Credentials for SqliteStore {
         purpose: TokenPurpose,
         now: OffsetDateTime,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
-             WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?3)"
-        ))
-        .bind(hash_bytes(hash))
-        .bind(purpose_name(purpose))
-        .bind(Ts(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find token"))?;
+        let row = sqlx::query(sql::LIVE_TOKEN_ACCOUNT)
+            .bind(hash_bytes(hash))
+            .bind(purpose_name(purpose))
+            .bind(Ts(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -93,17 +81,12 @@ impl Credentials for SqliteStore {
         hash: &TokenHash,
         purpose: TokenPurpose,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE id = (SELECT account_id FROM link_tokens \
-             WHERE token_hash = ?1 AND purpose = ?2)"
-        ))
-        .bind(hash_bytes(hash))
-        .bind(purpose_name(purpose))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find issued token"))?;
+        let row = sqlx::query(sql::ISSUED_TOKEN_ACCOUNT)
+            .bind(hash_bytes(hash))
+            .bind(purpose_name(purpose))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find issued token"))?;
         row.as_ref().map(rows::account).transpose()
     }
 
@@ -120,7 +103,7 @@ impl Credentials for SqliteStore {
             .await
             .map_err(op("begin"))?;
         let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
-        sqlx::query("UPDATE accounts SET activated_at = coalesce(activated_at, ?2) WHERE id = ?1")
+        sqlx::query(sql::ACTIVATE)
             .bind(id.get())
             .bind(Ts(now))
             .execute(&mut *tx)
@@ -143,14 +126,14 @@ impl Credentials for SqliteStore {
             .await
             .map_err(op("begin"))?;
         let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
-        sqlx::query("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")
+        sqlx::query(sql::SET_PASSWORD)
             .bind(id.get())
             .bind(new_hash.as_phc())
             .execute(&mut *tx)
             .await
             .map_err(op("reset password"))?;
         write_lock_state(&mut tx, id, LockState::cleared()).await?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = ?1")
+        sqlx::query(portal_adapters_sql::store::REVOKE_SESSIONS)
             .bind(id.get())
             .execute(&mut *tx)
             .await
@@ -171,21 +154,18 @@ impl Credentials for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        let refusals: i64 = sqlx::query_scalar(
-            "SELECT refusals FROM link_tokens WHERE token_hash = ?1 AND purpose = 'password_reset' \
-             AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2",
-        )
-        .bind(hash_bytes(hash))
-        .bind(Ts(now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(op("read reset token"))?
-        .ok_or(RedeemError::InvalidToken)?;
+        let refusals: i64 = sqlx::query_scalar(sql::RESET_REFUSALS_FOR_CHANGE.sqlite)
+            .bind(hash_bytes(hash))
+            .bind(Ts(now))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("read reset token"))?
+            .ok_or(RedeemError::InvalidToken)?;
         let before = ResetRefusals {
             refusals: u32::try_from(refusals).unwrap_or(0),
         };
         let (after, spent) = before.after_refusal(max_refusals);
-        sqlx::query("UPDATE link_tokens SET refusals = ?2, used_at = ?3 WHERE token_hash = ?1")
+        sqlx::query(sql::WRITE_RESET_REFUSALS)
             .bind(hash_bytes(hash))
             .bind(i64::from(after.refusals))
             .bind(spent.then_some(Ts(now)))
@@ -212,14 +192,13 @@ impl Credentials for SqliteStore {
         // Only while the password is the one verified and the asking
         // session still exists, judged under the write lock: a reset or a
         // logout that committed first wins.
-        let session_kept =
-            sqlx::query("SELECT 1 FROM sessions WHERE token_hash = ?1 AND account_id = ?2")
-                .bind(hash_bytes(&change.keep))
-                .bind(id.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(op("find session"))?
-                .is_some();
+        let session_kept = sqlx::query(sql::SESSION_KEPT)
+            .bind(hash_bytes(&change.keep))
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(op("find session"))?
+            .is_some();
         let account = fetch_account(&mut tx, id).await?;
         if !session_kept {
             return Ok(CredentialWrite::Stale);
@@ -228,13 +207,13 @@ impl Credentials for SqliteStore {
         if judged != CredentialWrite::Applied {
             return Ok(judged);
         }
-        sqlx::query("UPDATE accounts SET password_hash = ?2 WHERE id = ?1")
+        sqlx::query(sql::SET_PASSWORD)
             .bind(id.get())
             .bind(change.new_hash.as_phc())
             .execute(&mut *tx)
             .await
             .map_err(op("change password"))?;
-        sqlx::query("DELETE FROM sessions WHERE account_id = ?1 AND token_hash <> ?2")
+        sqlx::query(sql::REVOKE_OTHER_SESSIONS)
             .bind(id.get())
             .bind(hash_bytes(&change.keep))
             .execute(&mut *tx)

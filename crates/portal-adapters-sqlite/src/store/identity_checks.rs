@@ -1,6 +1,7 @@
 //! [`IdentityChecks`] on SQLite.
 
 use super::*;
+use portal_adapters_sql::store::identity_checks as sql;
 
 #[async_trait]
 impl IdentityChecks for SqliteStore {
@@ -21,31 +22,26 @@ impl IdentityChecks for SqliteStore {
             // BEGIN IMMEDIATE holds the write lock: the count read below is
             // the one the insert adds to.
             if limit > 0 {
-                let row = sqlx::query(
-                    "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-                     WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
-                )
-                .bind(tax_id.as_str())
-                .bind(provider_id.as_str())
-                .bind(Ts(since))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(op("count proofing mismatches"))?;
+                let row = sqlx::query(sql::PROOFING_WINDOW)
+                    .bind(tax_id.as_str())
+                    .bind(provider_id.as_str())
+                    .bind(Ts(since))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(op("count proofing mismatches"))?;
                 let count: i64 = row.try_get("count").map_err(op("read count"))?;
                 let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
                 if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
                     return Ok(WindowRecord::Limited { oldest });
                 }
             }
-            sqlx::query(
-                "INSERT INTO proofing_failures (tax_id, provider_id, failed_at) VALUES (?1, ?2, ?3)",
-            )
-            .bind(tax_id.as_str())
-            .bind(provider_id.as_str())
-            .bind(Ts(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record proofing mismatch"))?;
+            sqlx::query(sql::INSERT_PROOFING_FAILURE)
+                .bind(tax_id.as_str())
+                .bind(provider_id.as_str())
+                .bind(Ts(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(op("record proofing mismatch"))?;
             tx.commit().await.map_err(op("commit proofing mismatch"))?;
             Ok(WindowRecord::Recorded)
         }
@@ -57,16 +53,13 @@ impl IdentityChecks for SqliteStore {
         provider_id: &ProviderId,
         since: OffsetDateTime,
     ) -> Result<ProofingFailures, StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS count, min(failed_at) AS oldest FROM proofing_failures \
-             WHERE tax_id = ?1 AND provider_id = ?2 AND failed_at > ?3",
-        )
-        .bind(tax_id.as_str())
-        .bind(provider_id.as_str())
-        .bind(Ts(since))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("count proofing mismatches"))?;
+        let row = sqlx::query(sql::PROOFING_WINDOW)
+            .bind(tax_id.as_str())
+            .bind(provider_id.as_str())
+            .bind(Ts(since))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count proofing mismatches"))?;
         let count: i64 = row.try_get("count").map_err(op("read count"))?;
         Ok(ProofingFailures {
             count: u32::try_from(count).unwrap_or(u32::MAX),
@@ -79,13 +72,12 @@ impl IdentityChecks for SqliteStore {
         id: AccountId,
         since: OffsetDateTime,
     ) -> Result<u32, StoreError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM support_checks WHERE account_id = ?1 AND NOT matched AND checked_at > ?2")
-                .bind(id.get())
-                .bind(Ts(since))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(op("count support checks"))?;
+        let count: i64 = sqlx::query_scalar(sql::COUNT_SUPPORT_FAILURES)
+            .bind(id.get())
+            .bind(Ts(since))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("count support checks"))?;
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
@@ -105,15 +97,12 @@ impl IdentityChecks for SqliteStore {
                 .map_err(op("begin"))?;
             // BEGIN IMMEDIATE holds the write lock: the count read below is
             // the one the insert adds to.
-            let row = sqlx::query(
-                "SELECT count(*) AS count, min(checked_at) AS oldest FROM support_checks \
-                 WHERE account_id = ?1 AND NOT matched AND checked_at > ?2",
-            )
-            .bind(id.get())
-            .bind(Ts(since))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(op("count support checks"))?;
+            let row = sqlx::query(sql::SUPPORT_WINDOW)
+                .bind(id.get())
+                .bind(Ts(since))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(op("count support checks"))?;
             let count: i64 = row.try_get("count").map_err(op("read count"))?;
             let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
             if let Some(oldest) =
@@ -121,15 +110,13 @@ impl IdentityChecks for SqliteStore {
             {
                 return Ok(WindowRecord::Limited { oldest });
             }
-            sqlx::query(
-                "INSERT INTO support_checks (account_id, checked_at, matched) VALUES (?1, ?2, ?3)",
-            )
-            .bind(id.get())
-            .bind(Ts(at))
-            .bind(matched)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("record support check"))?;
+            sqlx::query(sql::INSERT_SUPPORT_CHECK)
+                .bind(id.get())
+                .bind(Ts(at))
+                .bind(matched)
+                .execute(&mut *tx)
+                .await
+                .map_err(op("record support check"))?;
             tx.commit().await.map_err(op("commit support check"))?;
             Ok(WindowRecord::Recorded)
         }

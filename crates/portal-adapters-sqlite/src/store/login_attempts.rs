@@ -1,6 +1,7 @@
 //! [`LoginAttempts`] on SQLite.
 
 use super::*;
+use portal_adapters_sql::store::login_attempts as sql;
 
 #[async_trait]
 impl LoginAttempts for SqliteStore {
@@ -12,18 +13,11 @@ impl LoginAttempts for SqliteStore {
         username: &Username,
         _first: Option<FirstPlace>,
     ) -> Result<Option<LoginRead>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT a.*, ",
-            joined_provider_columns!(),
-            " FROM (SELECT ",
-            account_columns!(),
-            " FROM accounts WHERE lower(username) = ?1) a \
-             LEFT JOIN roster_entries r ON r.tax_id = a.tax_id AND r.provider_id = a.provider_id"
-        ))
-        .bind(username.key())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find account for login"))?;
+        let row = sqlx::query(sql::ACCOUNT_FOR_LOGIN.sqlite)
+            .bind(username.key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find account for login"))?;
         row.map(|row| {
             Ok(LoginRead {
                 account: rows::account(&row)?,
@@ -50,18 +44,15 @@ impl LoginAttempts for SqliteStore {
         // write lock.
         let (after, reserved) = seen.reserve(now, policy);
         if matches!(reserved, ReservedAttempt::Granted { .. }) {
-            let written = sqlx::query(
-                "UPDATE accounts SET failed_logins = ?2, locked_until = ?3 \
-                 WHERE id = ?1 AND failed_logins = ?4 AND locked_until IS ?5",
-            )
-            .bind(id.get())
-            .bind(i64::from(after.failed_count))
-            .bind(ts(after.locked_until))
-            .bind(i64::from(seen.failed_count))
-            .bind(ts(seen.locked_until))
-            .execute(&self.pool)
-            .await
-            .map_err(op("reserve login attempt"))?;
+            let written = sqlx::query(sql::RESERVE_IF_UNCHANGED)
+                .bind(id.get())
+                .bind(i64::from(after.failed_count))
+                .bind(ts(after.locked_until))
+                .bind(i64::from(seen.failed_count))
+                .bind(ts(seen.locked_until))
+                .execute(&self.pool)
+                .await
+                .map_err(op("reserve login attempt"))?;
             if written.rows_affected() == 1 {
                 return Ok(reserved);
             }
@@ -135,16 +126,13 @@ impl LoginAttempts for SqliteStore {
             return Ok(judged);
         }
         write_lock_state(&mut tx, id, LockState::cleared()).await?;
-        sqlx::query(
-            "UPDATE accounts SET last_login_at = ?2, password_hash = coalesce(?3, password_hash) \
-             WHERE id = ?1",
-        )
-        .bind(id.get())
-        .bind(Ts(session.created_at))
-        .bind(rehashed.as_ref().map(PasswordHash::as_phc))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("record login success"))?;
+        sqlx::query(sql::RECORD_LOGIN)
+            .bind(id.get())
+            .bind(Ts(session.created_at))
+            .bind(rehashed.as_ref().map(PasswordHash::as_phc))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("record login success"))?;
         insert_session(&mut tx, session).await?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(op("commit login"))?;

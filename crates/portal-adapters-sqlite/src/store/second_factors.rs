@@ -9,6 +9,7 @@ use portal_domain::second_factor::{
 };
 
 use super::*;
+use portal_adapters_sql::store::second_factors as sql;
 
 fn hash_of(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
     let bytes: [u8; 32] = bytes
@@ -20,13 +21,11 @@ fn hash_of(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
 #[async_trait]
 impl SecondFactors for SqliteStore {
     async fn totp_factor(&self, id: AccountId) -> Result<Option<TotpFactor>, StoreError> {
-        let row = sqlx::query(
-            "SELECT sealed, confirmed, last_step FROM totp_factors WHERE account_id = ?1",
-        )
-        .bind(id.get())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("read TOTP factor"))?;
+        let row = sqlx::query(sql::TOTP_FACTOR)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("read TOTP factor"))?;
         row.map(|row| {
             Ok(TotpFactor {
                 sealed: SealedSecret::from_stored(
@@ -46,19 +45,13 @@ impl SecondFactors for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         // Replaces an unconfirmed secret; a confirmed one stays.
-        let written = sqlx::query(
-            "INSERT INTO totp_factors (account_id, sealed, confirmed, last_step, created_at) \
-             VALUES (?1, ?2, 0, NULL, ?3) \
-             ON CONFLICT (account_id) DO UPDATE SET sealed = excluded.sealed, \
-                 created_at = excluded.created_at, last_step = NULL \
-             WHERE totp_factors.confirmed = 0",
-        )
-        .bind(id.get())
-        .bind(sealed.as_bytes())
-        .bind(Ts(now))
-        .execute(&self.pool)
-        .await
-        .map_err(op("start TOTP enrolment"))?;
+        let written = sqlx::query(sql::START_TOTP_ENROLMENT)
+            .bind(id.get())
+            .bind(sealed.as_bytes())
+            .bind(Ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(op("start TOTP enrolment"))?;
         Ok(written.rows_affected() == 1)
     }
 
@@ -77,26 +70,23 @@ impl SecondFactors for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        let confirmed = sqlx::query(
-            "UPDATE totp_factors SET confirmed = 1, last_step = ?3 \
-             WHERE account_id = ?1 AND sealed = ?2 AND confirmed = 0",
-        )
-        .bind(id.get())
-        .bind(sealed.as_bytes())
-        .bind(step)
-        .execute(&mut *tx)
-        .await
-        .map_err(op("confirm TOTP"))?;
+        let confirmed = sqlx::query(sql::CONFIRM_TOTP)
+            .bind(id.get())
+            .bind(sealed.as_bytes())
+            .bind(step)
+            .execute(&mut *tx)
+            .await
+            .map_err(op("confirm TOTP"))?;
         if confirmed.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?1")
+        sqlx::query(sql::DROP_RECOVERY_CODES)
             .bind(id.get())
             .execute(&mut *tx)
             .await
             .map_err(op("drop recovery codes"))?;
         for code in recovery_codes {
-            sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?1, ?2)")
+            sqlx::query(sql::INSERT_RECOVERY_CODE)
                 .bind(id.get())
                 .bind(hash_bytes(code))
                 .execute(&mut *tx)
@@ -110,15 +100,12 @@ impl SecondFactors for SqliteStore {
     }
 
     async fn accept_totp_step(&self, id: AccountId, step: TimeStep) -> Result<bool, StoreError> {
-        let written = sqlx::query(
-            "UPDATE totp_factors SET last_step = ?2 \
-             WHERE account_id = ?1 AND confirmed = 1 AND (last_step IS NULL OR last_step < ?2)",
-        )
-        .bind(id.get())
-        .bind(step)
-        .execute(&self.pool)
-        .await
-        .map_err(op("accept TOTP step"))?;
+        let written = sqlx::query(sql::ACCEPT_TOTP_STEP)
+            .bind(id.get())
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(op("accept TOTP step"))?;
         Ok(written.rows_affected() == 1)
     }
 
@@ -128,28 +115,22 @@ impl SecondFactors for SqliteStore {
         code: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let written = sqlx::query(
-            "UPDATE recovery_codes SET used_at = ?3 \
-             WHERE account_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
-        )
-        .bind(id.get())
-        .bind(hash_bytes(code))
-        .bind(Ts(now))
-        .execute(&self.pool)
-        .await
-        .map_err(op("use recovery code"))?;
+        let written = sqlx::query(sql::USE_RECOVERY_CODE)
+            .bind(id.get())
+            .bind(hash_bytes(code))
+            .bind(Ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(op("use recovery code"))?;
         Ok(written.rows_affected() == 1)
     }
 
     async fn second_factors_of(&self, id: AccountId) -> Result<FactorSummary, StoreError> {
-        let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE account_id = ?1 AND confirmed = 1) AS totp, \
-                    (SELECT count(*) FROM recovery_codes WHERE account_id = ?1 AND used_at IS NULL) AS codes_left",
-        )
-        .bind(id.get())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(op("read second factors"))?;
+        let row = sqlx::query(sql::SUMMARY)
+            .bind(id.get())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(op("read second factors"))?;
         let left: i64 = row.try_get("codes_left").map_err(op("read codes left"))?;
         Ok(FactorSummary {
             totp: row.try_get("totp").map_err(op("read TOTP"))?,
@@ -158,7 +139,7 @@ impl SecondFactors for SqliteStore {
     }
 
     async fn any_totp_secret(&self) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM totp_factors) AS any_secret")
+        let row = sqlx::query(sql::ANY_TOTP_SECRET)
             .fetch_one(&self.pool)
             .await
             .map_err(op("look for TOTP secrets"))?;
@@ -177,17 +158,14 @@ impl SecondFactors for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(op("begin"))?;
-        let removed = sqlx::query("DELETE FROM totp_factors WHERE account_id = ?1")
+        let removed = sqlx::query(sql::REMOVE_TOTP)
             .bind(id.get())
             .execute(&mut *tx)
             .await
             .map_err(op("remove TOTP factor"))?
             .rows_affected()
             > 0;
-        for statement in [
-            "DELETE FROM recovery_codes WHERE account_id = ?1",
-            "DELETE FROM mfa_challenges WHERE account_id = ?1",
-        ] {
+        for statement in [sql::DROP_RECOVERY_CODES, sql::DROP_CHALLENGES] {
             sqlx::query(statement)
                 .bind(id.get())
                 .execute(&mut *tx)
@@ -222,23 +200,20 @@ impl SecondFactors for SqliteStore {
         if judged != CredentialWrite::Applied {
             return Ok(judged);
         }
-        sqlx::query("DELETE FROM mfa_challenges WHERE account_id = ?1 AND expires_at <= ?2")
+        sqlx::query(sql::DROP_EXPIRED_CHALLENGES)
             .bind(challenge.account_id.get())
             .bind(Ts(now))
             .execute(&mut *tx)
             .await
             .map_err(op("drop expired challenges"))?;
-        sqlx::query(
-            "INSERT INTO mfa_challenges (id_hash, account_id, password_check, expires_at) \
-             VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(hash_bytes(&challenge.hash))
-        .bind(challenge.account_id.get())
-        .bind(hash_bytes(&challenge.password_check))
-        .bind(Ts(challenge.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(op("store challenge"))?;
+        sqlx::query(sql::INSERT_CHALLENGE)
+            .bind(hash_bytes(&challenge.hash))
+            .bind(challenge.account_id.get())
+            .bind(hash_bytes(&challenge.password_check))
+            .bind(Ts(challenge.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(op("store challenge"))?;
         tx.commit().await.map_err(op("commit challenge"))?;
         Ok(CredentialWrite::Applied)
     }
@@ -247,13 +222,11 @@ impl SecondFactors for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<MfaChallenge>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, password_check, expires_at FROM mfa_challenges WHERE id_hash = ?1",
-        )
-        .bind(hash_bytes(hash))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(op("find challenge"))?;
+        let row = sqlx::query(sql::FIND_CHALLENGE)
+            .bind(hash_bytes(hash))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(op("find challenge"))?;
         row.map(|row| {
             Ok(MfaChallenge {
                 hash: *hash,
@@ -275,13 +248,12 @@ impl SecondFactors for SqliteStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let spent =
-            sqlx::query("DELETE FROM mfa_challenges WHERE id_hash = ?1 AND expires_at > ?2")
-                .bind(hash_bytes(hash))
-                .bind(Ts(now))
-                .execute(&self.pool)
-                .await
-                .map_err(op("spend challenge"))?;
+        let spent = sqlx::query(sql::SPEND_CHALLENGE)
+            .bind(hash_bytes(hash))
+            .bind(Ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(op("spend challenge"))?;
         Ok(spent.rows_affected() == 1)
     }
 }
