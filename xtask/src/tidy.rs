@@ -6,7 +6,9 @@
 //! - no `unsafe` code anywhere;
 //! - no log field or example output in Rust's `Debug` form (`Some(…)`);
 //! - every `.rs` file is named in `docs/ARCHITECTURE.md`'s code map
-//!   (`code_map.rs`).
+//!   (`code_map.rs`);
+//! - the database adapters write no SQL of their own: their statements are
+//!   `portal-adapters-sql`'s, written once for both.
 //!
 //! Each check is a pure function over text, unit-tested below with a sample
 //! that must fail, so a check cannot silently pass everything.
@@ -100,6 +102,37 @@ fn debug_format_lines(source: &str) -> Vec<usize> {
         .lines()
         .enumerate()
         .filter(|(_, line)| line.contains(":?}") || line.contains(":#?}"))
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// The keywords a statement starts with, as the adapters write them.
+const SQL_KEYWORDS: &[&str] = &[
+    "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH ", "CREATE ", "DROP ", "ALTER ", "LOCK ",
+    "ANALYZE ",
+];
+
+/// The adapter sources that must take their statements from
+/// `portal-adapters-sql` (their tests, after `#[cfg(test)]`, may not).
+const SQL_FREE_SOURCES: &[&str] = &[
+    "crates/portal-adapters-postgres/src/",
+    "crates/portal-adapters-sqlite/src/",
+];
+
+/// The 1-based numbers of the lines of `source`, before its first
+/// `#[cfg(test)]`, with a string literal that opens on an SQL keyword.
+fn sql_literal_lines(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .take_while(|line| line.trim() != "#[cfg(test)]")
+        .enumerate()
+        .filter(|(_, line)| {
+            line.split('"').skip(1).step_by(2).any(|literal| {
+                SQL_KEYWORDS
+                    .iter()
+                    .any(|keyword| literal.trim_start().starts_with(keyword))
+            })
+        })
         .map(|(index, _)| index + 1)
         .collect()
 }
@@ -313,6 +346,23 @@ fn logs_and_examples_print_no_debug_forms() {
 }
 
 #[test]
+fn database_adapters_take_their_sql_from_the_sql_crate() {
+    let mut problems = Vec::new();
+    for (path, source) in rust_sources()
+        .iter()
+        .filter(|(path, _)| SQL_FREE_SOURCES.iter().any(|dir| path.starts_with(dir)))
+    {
+        for line in sql_literal_lines(source) {
+            problems.push(format!(
+                "{path}:{line}: a statement written here: put it in crates/portal-adapters-sql \
+                 (one text for both databases, or a `PerDatabase`)"
+            ));
+        }
+    }
+    assert_none("SQL written in a database adapter", &problems);
+}
+
+#[test]
 fn domain_has_no_io_dependencies() {
     let output = Command::new(cargo())
         .current_dir(workspace_root())
@@ -397,6 +447,24 @@ fn debug_form_checks_flag_sigils_and_debug_formats() {
         "crates/portal-domain/examples/walkthrough.rs"
     ));
     assert!(!is_product_code("crates/portal-http/tests/api/logs.rs"));
+}
+
+#[test]
+fn sql_check_flags_statements_in_string_literals() {
+    let source = "\
+//! Sample.
+let row = sqlx::query(sql::BY_ID).bind(1);
+let row = sqlx::query(\"SELECT 1\");
+let tx = pool.begin_with(\"BEGIN IMMEDIATE\");
+sqlx::query(
+    \"  UPDATE accounts SET disabled = $2 \\
+     WHERE id = $1\",
+);
+let s = format!(\"no account {}\", id);
+#[cfg(test)]
+let probe = \"CREATE TABLE probe (id int)\";
+";
+    assert_eq!(sql_literal_lines(source), [3, 6]);
 }
 
 #[test]
