@@ -15,7 +15,7 @@ use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::codes::ErrorCode;
-use crate::email::{Email, EmailKind};
+use crate::email::{SecondFactor, SecurityNotice};
 use crate::ports::{
     Clock, CredentialWrite, PasswordHasher, ProviderRead, ProviderRoster, TokenSource, UserStore,
 };
@@ -241,13 +241,7 @@ where
             .ok_or(SecondFactorError::InvalidCode)?;
         let codes = RecoveryCode::generate_set()?;
         let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
-        let notice = Email {
-            to: account.email.clone(),
-            username: account.username.clone(),
-            kind: EmailKind::Notice(crate::email::SecurityNotice::FactorAdded(
-                crate::email::SecondFactor::Totp,
-            )),
-        };
+        let notice = SecurityNotice::FactorAdded(SecondFactor::Totp).to(account);
         let audit = self.audit_event(
             AuditAction::SecondFactorAdded,
             Some(account.username.as_str()),
@@ -304,13 +298,7 @@ where
         }
         let code = SubmittedCode::parse(code);
         let account = self.verify_counted(auth, current, Some(&code), ctx).await?;
-        let notice = Email {
-            to: account.email.clone(),
-            username: account.username.clone(),
-            kind: EmailKind::Notice(crate::email::SecurityNotice::FactorRemoved(
-                crate::email::SecondFactor::Totp,
-            )),
-        };
+        let notice = SecurityNotice::FactorRemoved(SecondFactor::Totp).to(&account);
         let audit = self.audit_event(
             AuditAction::SecondFactorRemoved,
             Some(account.username.as_str()),

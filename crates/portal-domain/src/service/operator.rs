@@ -7,7 +7,7 @@ use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::{Account, AccountProvider, AccountStatus};
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::codes::ErrorCode;
-use crate::email::{Email, EmailKind};
+use crate::email::{SecondFactor, SecurityNotice};
 use crate::ports::{Clock, OutboxStore, PasswordHasher, ProviderRoster, TokenSource, UserStore};
 use crate::values::{EmailAddress, Username};
 
@@ -140,13 +140,7 @@ where
     ) -> Result<bool, OperatorError> {
         let result = match self.operator_account(username).await {
             Ok(account) => {
-                let notice = Email {
-                    to: account.email.clone(),
-                    username: account.username.clone(),
-                    kind: EmailKind::Notice(crate::email::SecurityNotice::FactorRemoved(
-                        crate::email::SecondFactor::Totp,
-                    )),
-                };
+                let notice = SecurityNotice::FactorRemoved(SecondFactor::Totp).to(&account);
                 let audit = self.audit_event(
                     AuditAction::SecondFactorsReset,
                     Some(account.username.as_str()),
