@@ -70,13 +70,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(ConnectError::Connect)?;
-        Ok(Self { pool })
+        // Processes opening one new file at once race to switch it to WAL:
+        // SQLite answers the loser SQLITE_BUSY (5) at once, without waiting
+        // out the busy timeout (its lock upgrade could deadlock), so the
+        // connection is tried again within that same budget.
+        let mut attempts = 0;
+        loop {
+            let connected = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+                .await;
+            match connected {
+                Ok(pool) => return Ok(Self { pool }),
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("5") && attempts < 50 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(ConnectError::Connect(e)),
+            }
+        }
     }
 
     /// Applies the embedded migrations that have not run yet. Several
