@@ -1,5 +1,6 @@
 //! No secret reaches the logs: passwords, security answers, session tokens,
-//! and (with SMTP) the links' tokens. And every field is a plain value an
+//! second-factor secrets, codes and challenges, and (with SMTP) the links'
+//! tokens. And every field is a plain value an
 //! operator can read: no Rust `Debug` forms, addresses as addresses.
 
 use std::io::Write;
@@ -129,6 +130,68 @@ async fn no_secret_in_the_logs(db: Db) {
         assert!(!text.contains(secret), "the {what} is in the logs");
     }
     assert!(!text.contains("token="), "a link is in the logs");
+}
+
+both!(no_second_factor_secret_in_the_logs);
+async fn no_second_factor_secret_in_the_logs(db: Db) {
+    let logs = captured();
+    let app = crate::mfa::app(db).await;
+    let session = app.session(false, "dr.doe").await;
+    let (secret, recovery_codes) = crate::mfa::enrol(&app, &session).await;
+    let challenge = crate::mfa::challenged(&app, "dr.doe").await;
+    let challenge_id = challenge["challenge_id"].as_str().unwrap().to_owned();
+    let wrong = crate::mfa::second_step(&app, &challenge, "000000").await;
+    let code = crate::mfa::code(&secret, 1);
+    let logged = crate::mfa::second_step(&app, &challenge, &code).await;
+    assert_eq!(logged.status, 201, "{}", logged.text);
+    let again = crate::mfa::challenged(&app, "dr.doe").await;
+    let recovered = crate::mfa::second_step(&app, &again, &recovery_codes[0]).await;
+    assert_eq!(recovered.status, 201, "{}", recovered.text);
+    assert!(wrong.status >= 400, "{}", wrong.text);
+    // Let the outbox worker log the notice's delivery.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("second_factor_added"),
+        "the enrolment's audit line was captured:\n{text}"
+    );
+    let base32 = secret.expose_base32();
+    let mut secrets = vec![
+        ("TOTP secret", base32.clone()),
+        ("otpauth URI", "otpauth://".to_owned()),
+        ("challenge id", challenge_id),
+        (
+            "second challenge id",
+            again["challenge_id"].as_str().unwrap().to_owned(),
+        ),
+        ("session token", logged.token()),
+    ];
+    secrets.extend(recovery_codes.iter().map(|c| ("recovery code", c.clone())));
+    // Recovery codes are also accepted without their grouping dashes.
+    secrets.extend(
+        recovery_codes
+            .iter()
+            .map(|c| ("recovery code", c.replace('-', ""))),
+    );
+    for (what, secret) in &secrets {
+        assert!(!text.contains(secret.as_str()), "the {what} is in the logs");
+    }
+    // Six digits also occur inside timestamps and latencies: only a whole
+    // number counts.
+    let digits_around = |at: usize| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + code.len()..].chars().next();
+        [before, after]
+            .into_iter()
+            .flatten()
+            .any(|c| c.is_ascii_digit())
+    };
+    assert!(
+        text.match_indices(code.as_str())
+            .all(|(at, _)| digits_around(at)),
+        "the TOTP code is in the logs"
+    );
 }
 
 /// Every request ends in one `request finished` line, in its span: the

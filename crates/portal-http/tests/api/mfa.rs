@@ -17,7 +17,7 @@ const WRONG: &str = "Wrong-Password-123!";
 const ADDED: &str = "A second factor was added to your Provider Portal account";
 const REMOVED: &str = "A second factor was removed from your Provider Portal account";
 
-async fn app(db: Db) -> TestApp {
+pub async fn app(db: Db) -> TestApp {
     spawn_app(db, &[("PORTAL_DATA_KEY", DATA_KEY)]).await
 }
 
@@ -69,7 +69,7 @@ pub async fn challenged(app: &TestApp, username: &str) -> Value {
     answer.json()
 }
 
-async fn second_step(app: &TestApp, challenge: &Value, code: &str) -> Answer {
+pub async fn second_step(app: &TestApp, challenge: &Value, code: &str) -> Answer {
     app.post(
         "/api/v1/sessions/mfa",
         &json!({"challenge_id": challenge["challenge_id"], "code": code}),
