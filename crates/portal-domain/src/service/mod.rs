@@ -10,6 +10,7 @@ mod auth;
 mod maintenance;
 mod mfa;
 mod operator;
+mod password;
 mod registration;
 mod reset;
 mod scope;
@@ -23,12 +24,11 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 pub use activation::{ActivationError, LinkActivation};
-pub use auth::{
-    AuthError, Authenticated, CurrentPasswordError, LoggedIn, LoginError, PasswordChangeError,
-};
+pub use auth::{AuthError, Authenticated, LoggedIn, LoginError};
 pub use maintenance::PurgeReport;
 pub use mfa::{IssuedChallenge, MfaLoginError, SecondFactorError, TotpEnrolment};
 pub use operator::{AccountReport, OperatorAction, OperatorError};
+pub use password::{CurrentPasswordError, PasswordChangeError};
 pub use registration::{
     AccountInput, AgreementInput, AgreementStepError, CreateAccountStepError, StartError, Started,
 };
