@@ -23,10 +23,17 @@ pub const BY_REGISTRANT: &str = concat!(
     " FROM accounts WHERE registrant_key = $1"
 );
 
-/// SQLite only: the id the new account will take, read before the pending
-/// account it replaces is deleted (SQLite gives a deleted highest rowid out
-/// again). PostgreSQL's sequence never gives an id out twice.
-pub const NEXT_ID: &str = "SELECT coalesce(max(id), 0) + 1 FROM accounts";
+/// SQLite only: the id the new account will take, counted past the highest
+/// id ever given (`account_ids`), since SQLite gives a deleted highest rowid
+/// out again: a pending account replaced here or purged as stale keeps its
+/// id to itself, so an operation still holding it (a resend in flight) finds
+/// it gone rather than its successor. The `max(id)` read covers rows written
+/// around the store (the bulk loads of `cargo xtask bench scale`). Taken in
+/// the creating transaction: a refused creation rolls it back.
+/// PostgreSQL's sequence never gives an id out twice.
+pub const NEXT_ID: &str = "UPDATE account_ids \
+     SET last_id = max(last_id, (SELECT coalesce(max(id), 0) FROM accounts)) + 1 \
+     RETURNING last_id";
 
 /// Deletes the registrant's pending account (with its tokens, sessions and
 /// support checks, ON DELETE CASCADE), answering its username. The row is

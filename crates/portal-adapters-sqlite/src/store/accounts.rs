@@ -56,10 +56,10 @@ impl Accounts for SqliteStore {
         if !compare_and_set_flow(&mut tx, finished_flow).await? {
             return Err(CreateAccountError::FlowConflict);
         }
-        // The new account's id, taken before the delete below: SQLite
-        // gives a deleted highest rowid out again, and an operation still
-        // holding the replaced account's id (a resend in flight) must find
-        // it gone, not find its successor.
+        // The new account's id, counted past every id given before (see
+        // `sql::NEXT_ID`): an operation still holding a replaced or purged
+        // account's id (a resend in flight) must find it gone, not find
+        // its successor.
         let id: i64 = sqlx::query_scalar(sql::NEXT_ID)
             .fetch_one(&mut *tx)
             .await

@@ -93,6 +93,7 @@ macro_rules! __contract_cases {
             ],
             housekeeping: [
                 stale_pending_accounts_are_purged,
+                a_purged_accounts_id_is_not_given_out_again,
                 expired_things_are_purged,
             ],
             audit_log: [

@@ -40,6 +40,25 @@ pub async fn stale_pending_accounts_are_purged<S: UserStore, R: ProviderRoster>(
     seed_account(&s.store, "stale", sample::jane_doe(), 5, cutoff).await;
 }
 
+/// A purged account's id is never given out again: an operation still
+/// holding it (a resend in flight) must find the account gone, not its
+/// successor. (SQLite gives a deleted highest rowid out again unless told.)
+pub async fn a_purged_accounts_id_is_not_given_out_again<S: UserStore, R: ProviderRoster>(
+    s: &Subject<S, R>,
+) {
+    seed_roster(&s.roster).await;
+    let stale = seed_account(&s.store, "stale", sample::jane_doe(), 1, T0).await;
+    let cutoff = T0 + Duration::hours(24) + Duration::days(7) + Duration::seconds(1);
+    let purged = s.store.purge_stale_pending(cutoff).await.unwrap();
+    assert_eq!(purged, vec!["stale".to_owned()]);
+    let next = seed_account(&s.store, "next", sample::john_roe(), 2, cutoff).await;
+    assert_ne!(
+        next.id, stale.id,
+        "the purged account's id was given out again"
+    );
+    assert_eq!(s.store.account_by_id(stale.id).await.unwrap(), None);
+}
+
 pub async fn expired_things_are_purged<S: UserStore + OutboxStore, R: ProviderRoster>(
     s: &Subject<S, R>,
 ) {
