@@ -1,21 +1,32 @@
 //! The router: every route of SPEC §8 (the HTML pages from [`pages`]), the layers around them, and the
 //! OpenAPI document generated from the handlers.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::map_response_body::MapResponseBodyLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::api;
-use crate::middleware::{client_addr, observe, rate_limit};
+use crate::middleware::{
+    CONTENT_SECURITY_POLICY, ClientAddrLayer, FinishProblemLayer, Finished, LabelLayer,
+    RandomRequestId, RecordRouteLayer, forget_client_request_id, no_store, rate_limit,
+    request_span,
+};
 use crate::pages;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -148,9 +159,29 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
 }
 
+/// What a listener serves: the router behind the edge's layers
+/// ([`with_layers`]), one type-checked service, cloned per connection.
+pub trait Edge:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Edge for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The whole service, ready for [`crate::serve::serve`] (which adds the
 /// peer's address) or for `oneshot` in tests.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> impl Edge {
     with_layers(routes(&state), state)
 }
 
@@ -176,35 +207,91 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     }
 }
 
-/// `routes` with the layers every answer goes through: the client
-/// address, the body limit and deadline, the answer deadline, panics as
-/// `500`, and [`observe`] outermost.
-pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+/// `routes` behind the edge every answer goes through, built once around
+/// the finished router (a `Router::layer` would wrap every route's
+/// endpoint in every layer, boxed, and clone them per request: see
+/// docs/PERFORMANCE.md). Outermost first: the request id (a client's
+/// dropped, a fresh one made, and sent back), the security headers and
+/// `Cache-Control`, the span with its log line and metric, the problem
+/// bodies, the labels (and `405` for an unknown method), the client
+/// address, panics as `500`, the answer deadline, the body deadline and
+/// limit. Inside the router each route carries one layer of its own, which
+/// records its pattern ([`RecordRouteLayer`]).
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> impl Edge {
     let limits = state.config.limits;
-    routes
+    let hsts = state
+        .config
+        .is_https()
+        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(request_span)
+        .on_request(())
+        .on_response(Finished(state.metrics.clone()))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(());
+    let config = Arc::clone(&state.config);
+    let shared = Arc::new(state.clone());
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), client_addr))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(
-            ServiceBuilder::new()
-                .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
-                .layer(MapRequestBodyLayer::new(Body::new)),
-        )
+        .layer(RecordRouteLayer)
+        .with_state(state);
+    ServiceBuilder::new()
+        .layer(MapResponseBodyLayer::new(Body::new))
+        .map_request(forget_client_request_id)
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // No window this page opens keeps a handle on it (ASVS 5.0 V3.4.8).
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            no_store,
+        ))
+        .layer(trace)
+        .layer(FinishProblemLayer(shared))
+        .layer(LabelLayer)
+        .layer(ClientAddrLayer(config))
+        .layer(MapResponseBodyLayer::new(Body::new))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".to_owned()).into_response()
+        }))
+        .map_response(answer_timed_out)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.answer_within,
         ))
-        .layer(axum::middleware::map_response(answer_timed_out))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("a handler panicked".to_owned()).into_response()
-        }))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .layer(RequestBodyDeadlineLayer::new(limits.body_timeout))
+        .layer(MapRequestBodyLayer::new(Body::new))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(router)
 }
 
 /// `/metrics` alone, for `PORTAL_METRICS_LISTEN`.
-pub fn metrics_router(state: AppState) -> Router {
+pub fn metrics_router(state: AppState) -> impl Edge {
     with_layers(Router::new().route("/metrics", get(metrics)), state)
 }
 
@@ -213,7 +300,7 @@ const RETRY_AFTER_DEADLINE: u64 = 5;
 
 /// The timeout layer's bare `503` as SPEC §8's `503 overloaded` problem.
 /// Every other `503` of the service has a body, and so a content type.
-async fn answer_timed_out(response: Response) -> Response {
+fn answer_timed_out(response: Response) -> Response {
     if response.status() == StatusCode::SERVICE_UNAVAILABLE
         && !response.headers().contains_key(header::CONTENT_TYPE)
     {

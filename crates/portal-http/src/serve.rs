@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::app::{metrics_router, router};
+use crate::app::{Edge, metrics_router, router};
 use crate::config::ConnectionLimits;
 use crate::head_deadline::HeadDeadline;
 use crate::state::AppState;
@@ -74,11 +74,12 @@ pub async fn serve(
     serve_app(state, app, listeners, shutdown, tasks).await
 }
 
-/// [`serve`] with the public router given: the connection handling is
-/// the same whatever the routes.
+/// [`serve`] with the public service given (routes behind
+/// [`crate::app::with_layers`]): the connection handling is the same
+/// whatever the routes.
 pub async fn serve_app(
     state: AppState,
-    app: Router,
+    app: impl Edge,
     listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     tasks: Vec<Box<dyn FnOnce(Stop) -> Task + Send>>,
@@ -139,7 +140,7 @@ pub async fn serve_app(
 /// its next request).
 async fn accept_loop(
     listener: TcpListener,
-    app: Router,
+    app: impl Edge,
     limits: ConnectionLimits,
     max_connections: usize,
     graceful: &GracefulShutdown,
@@ -172,12 +173,13 @@ async fn accept_loop(
                 }
             },
         };
-        let service = app
-            .clone()
-            .map_request(move |mut request: axum::extract::Request<_>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
+        let service =
+            app.clone()
+                .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(Body::new);
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
         let stream = HeadDeadline::new(stream, limits.header_timeout);
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));

@@ -242,6 +242,7 @@ pub async fn serve_with_layers(
     routes: axum::Router<AppState>,
     state: AppState,
 ) -> (String, JoinHandle<std::io::Result<()>>) {
+    use axum::ServiceExt as _;
     let router = portal_http::app::with_layers(routes, state);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
