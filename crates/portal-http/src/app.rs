@@ -23,9 +23,8 @@ use utoipa::OpenApi;
 
 use crate::api;
 use crate::middleware::{
-    CONTENT_SECURITY_POLICY, ClientAddrLayer, FinishProblemLayer, Finished, LabelLayer,
-    RandomRequestId, RecordRouteLayer, forget_client_request_id, no_store, rate_limit,
-    request_span,
+    CONTENT_SECURITY_POLICY, FinishProblem, Finished, Label, RandomRequestId, RecordRoute,
+    ResolveClientAddr, forget_client_request_id, no_store, rate_limit, request_span,
 };
 use crate::pages;
 use crate::problem::ApiError;
@@ -216,7 +215,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// bodies, the labels (and `405` for an unknown method), the client
 /// address, panics as `500`, the answer deadline, the body deadline and
 /// limit. Inside the router each route carries one layer of its own, which
-/// records its pattern ([`RecordRouteLayer`]).
+/// records its pattern ([`RecordRoute`]).
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> impl Edge {
     let limits = state.config.limits;
     let hsts = state
@@ -235,7 +234,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> impl Edge {
     let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RecordRouteLayer)
+        .layer(RecordRoute::layer())
         .with_state(state);
     ServiceBuilder::new()
         .layer(MapResponseBodyLayer::new(Body::new))
@@ -272,9 +271,9 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> impl Edge {
             no_store,
         ))
         .layer(trace)
-        .layer(FinishProblemLayer(shared))
-        .layer(LabelLayer)
-        .layer(ClientAddrLayer(config))
+        .layer(FinishProblem::layer(shared))
+        .layer(Label::layer())
+        .layer(ResolveClientAddr::layer(config))
         .layer(MapResponseBodyLayer::new(Body::new))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".to_owned()).into_response()

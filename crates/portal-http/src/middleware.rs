@@ -10,13 +10,13 @@
 //!   tower-http's `SetResponseHeaderLayer`.
 //! - The request span and its one log line, with the metric: tower-http's
 //!   `TraceLayer` with [`request_span`] and [`Finished`].
-//! - [`FinishProblemLayer`]: the problem body with its `request_id`, as
+//! - [`FinishProblem`]: the problem body with its `request_id`, as
 //!   JSON or as a page.
-//! - [`LabelLayer`]: the method and route as fixed-set [`Labels`], and
+//! - [`Label`]: the method and route as fixed-set [`Labels`], and
 //!   `405` for an unknown method before routing. The route is known only
-//!   inside the router: [`RecordRouteLayer`], the one layer each route
+//!   inside the router: [`RecordRoute`], the one layer each route
 //!   carries, records it in the span and for the labels.
-//! - [`ClientAddrLayer`]: the client address, for the rate limit
+//! - [`ResolveClientAddr`]: the client address, for the rate limit
 //!   ([`rate_limit`]), audit events and the span.
 
 use std::convert::Infallible;
@@ -30,6 +30,7 @@ use axum::http::{Extensions, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::future::{BoxFuture, Either, Ready, ready};
+use tower::layer::layer_fn;
 use tower::{Layer, Service};
 use tower_http::request_id::MakeRequestId;
 /// The request id in a request's extensions, as `SetRequestIdLayer` put it
@@ -109,7 +110,7 @@ pub fn method_label(method: &Method) -> &'static str {
 
 /// A request's method and route as log fields and metric labels: only
 /// the patterns the router declares and the methods of a fixed set, never
-/// what the client sent (SPEC §8). [`LabelLayer`] puts them on every
+/// what the client sent (SPEC §8). [`Label`] puts them on every
 /// answer.
 #[derive(Debug, Clone)]
 pub struct Labels {
@@ -151,8 +152,8 @@ pub fn no_store<B>(response: &axum::http::Response<B>) -> Option<HeaderValue> {
 
 /// The request's span (`TraceLayer`'s `make_span_with`): its id and
 /// method label (never the URI: tokens travel in query strings). The route
-/// is [`UNMATCHED`] until [`RecordRouteLayer`] records the pattern; the
-/// client address is recorded by [`ClientAddrLayer`].
+/// is [`UNMATCHED`] until [`RecordRoute`] records the pattern; the
+/// client address is recorded by [`ResolveClientAddr`].
 pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     tracing::info_span!(
         "request",
@@ -188,24 +189,19 @@ impl<B> OnResponse<B> for Finished {
 /// as JSON, or as a page when the request prefers HTML; a 5xx's cause is
 /// logged in the request's span.
 #[derive(Debug, Clone)]
-pub struct FinishProblemLayer(pub Arc<AppState>);
-
-impl<S> Layer<S> for FinishProblemLayer {
-    type Service = FinishProblem<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        FinishProblem {
-            inner,
-            state: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service of [`FinishProblemLayer`].
-#[derive(Debug, Clone)]
 pub struct FinishProblem<S> {
     inner: S,
     state: Arc<AppState>,
+}
+
+impl<S> FinishProblem<S> {
+    /// The layer, over the service's state (for the pages).
+    pub fn layer(state: Arc<AppState>) -> impl Layer<S, Service = Self> + Clone {
+        layer_fn(move |inner| Self {
+            inner,
+            state: Arc::clone(&state),
+        })
+    }
 }
 
 impl<S, B> Service<axum::http::Request<B>> for FinishProblem<S>
@@ -276,28 +272,23 @@ fn finish_problem(
     };
 }
 
-/// Where [`RecordRouteLayer`], inside the router, leaves the matched
-/// route for [`LabelLayer`], outside it.
+/// Where [`RecordRoute`], inside the router, leaves the matched
+/// route for [`Label`], outside it.
 #[derive(Debug, Clone, Default)]
 struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
 /// Puts [`Labels`] on every answer, and answers an unknown method `405`
 /// before routing (its labels `other` and [`UNMATCHED`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LabelLayer;
-
-impl<S> Layer<S> for LabelLayer {
-    type Service = Label<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Label { inner }
-    }
-}
-
-/// The service of [`LabelLayer`].
 #[derive(Debug, Clone)]
 pub struct Label<S> {
     inner: S,
+}
+
+impl<S> Label<S> {
+    /// The layer.
+    pub fn layer() -> impl Layer<S, Service = Self> + Clone {
+        layer_fn(|inner| Self { inner })
+    }
 }
 
 impl<S, B> Service<axum::http::Request<B>> for Label<S>
@@ -337,22 +328,17 @@ where
 
 /// The one layer every route carries (`Router::layer`, inside the router,
 /// where the matched pattern is known): records the pattern in the
-/// request's span and leaves it for [`LabelLayer`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RecordRouteLayer;
-
-impl<S> Layer<S> for RecordRouteLayer {
-    type Service = RecordRoute<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RecordRoute { inner }
-    }
-}
-
-/// The service of [`RecordRouteLayer`].
+/// request's span and leaves it for [`Label`].
 #[derive(Debug, Clone)]
 pub struct RecordRoute<S> {
     inner: S,
+}
+
+impl<S> RecordRoute<S> {
+    /// The layer.
+    pub fn layer() -> impl Layer<S, Service = Self> + Clone {
+        layer_fn(|inner| Self { inner })
+    }
 }
 
 impl<S, B> Service<axum::http::Request<B>> for RecordRoute<S>
@@ -384,24 +370,19 @@ where
 /// the span; a request served without the peer's address (never by
 /// [`crate::serve`]) is answered `500`.
 #[derive(Debug, Clone)]
-pub struct ClientAddrLayer(pub Arc<Config>);
-
-impl<S> Layer<S> for ClientAddrLayer {
-    type Service = ResolveClientAddr<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ResolveClientAddr {
-            inner,
-            config: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service of [`ClientAddrLayer`].
-#[derive(Debug, Clone)]
 pub struct ResolveClientAddr<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> ResolveClientAddr<S> {
+    /// The layer, over the configuration (its trusted proxies).
+    pub fn layer(config: Arc<Config>) -> impl Layer<S, Service = Self> + Clone {
+        layer_fn(move |inner| Self {
+            inner,
+            config: Arc::clone(&config),
+        })
+    }
 }
 
 impl<S, B> Service<axum::http::Request<B>> for ResolveClientAddr<S>
