@@ -246,6 +246,7 @@ mod credentials;
 mod housekeeping;
 mod identity_checks;
 mod login_attempts;
+mod passkeys;
 mod registrations;
 mod second_factors;
 mod sessions;

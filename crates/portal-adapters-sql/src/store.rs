@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod housekeeping;
 pub mod identity_checks;
 pub mod login_attempts;
+pub mod passkeys;
 pub mod registrations;
 pub mod second_factors;
 pub mod sessions;

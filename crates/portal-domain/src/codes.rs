@@ -46,6 +46,9 @@ pub enum ErrorCode {
     InvalidCode,
     MfaAlreadyEnrolled,
     MfaNotEnrolled,
+    PasskeysUnavailable,
+    InvalidPasskey,
+    PasskeyLimit,
     // --- no refusal ---
     /// `202 {status: "mfa_required"}`: a right password whose login needs
     /// its second step (SPEC §4a); recorded as a login's outcome.
@@ -53,7 +56,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 33] = [
+    pub const ALL: [Self; 36] = [
         Self::MalformedRequest,
         Self::UnsupportedMediaType,
         Self::BodyTooLarge,
@@ -86,6 +89,9 @@ impl ErrorCode {
         Self::InvalidCode,
         Self::MfaAlreadyEnrolled,
         Self::MfaNotEnrolled,
+        Self::PasskeysUnavailable,
+        Self::InvalidPasskey,
+        Self::PasskeyLimit,
         Self::MfaRequired,
     ];
 
@@ -124,6 +130,9 @@ impl ErrorCode {
             Self::InvalidCode => "invalid_code",
             Self::MfaAlreadyEnrolled => "mfa_already_enrolled",
             Self::MfaNotEnrolled => "mfa_not_enrolled",
+            Self::PasskeysUnavailable => "passkeys_unavailable",
+            Self::InvalidPasskey => "invalid_passkey",
+            Self::PasskeyLimit => "passkey_limit",
             Self::MfaRequired => "mfa_required",
         }
     }

@@ -56,6 +56,7 @@ pub mod delivery;
 pub mod email;
 pub mod hashing;
 pub mod lockout;
+pub mod passkey;
 pub mod password_policy;
 pub mod ports;
 pub mod registration;

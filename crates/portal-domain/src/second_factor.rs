@@ -26,12 +26,13 @@ pub const CHALLENGE_TTL: Duration = Duration::minutes(5);
 /// How many recovery codes an enrolment hands out.
 pub const RECOVERY_CODE_COUNT: usize = 10;
 
-/// The second-step methods an account offers at login. A passkey method
-/// joins this list when the account has one.
+/// The second-step methods an account offers at login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MfaMethod {
     Totp,
     RecoveryCode,
+    /// A WebAuthn assertion from one of the account's passkeys.
+    Passkey,
 }
 
 impl MfaMethod {
@@ -40,6 +41,7 @@ impl MfaMethod {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -51,12 +53,14 @@ pub struct FactorSummary {
     pub totp: bool,
     /// Recovery codes not yet used.
     pub recovery_codes_left: u32,
+    /// Registered passkeys.
+    pub passkeys: u32,
 }
 
 impl FactorSummary {
     /// Whether a login must pass a second step.
     pub fn any(&self) -> bool {
-        self.totp
+        self.totp || self.passkeys > 0
     }
 
     /// The methods the second step accepts, in the order a client offers them.
@@ -67,6 +71,9 @@ impl FactorSummary {
         }
         if self.recovery_codes_left > 0 {
             methods.push(MfaMethod::RecoveryCode);
+        }
+        if self.passkeys > 0 {
+            methods.push(MfaMethod::Passkey);
         }
         methods
     }
@@ -504,6 +511,27 @@ mod tests {
             let code = TotpCode::parse(&s.code_at(step + far)).unwrap();
             assert_eq!(s.matching_step(&code, now, None), None, "{far}");
         }
+    }
+
+    #[test]
+    fn a_passkey_alone_is_a_factor_and_a_method() {
+        let only_passkey = FactorSummary {
+            passkeys: 1,
+            ..FactorSummary::default()
+        };
+        assert!(only_passkey.any());
+        assert_eq!(only_passkey.methods(), [MfaMethod::Passkey]);
+        assert!(!FactorSummary::default().any());
+        let all = FactorSummary {
+            totp: true,
+            recovery_codes_left: 3,
+            passkeys: 2,
+        };
+        assert_eq!(
+            all.methods(),
+            [MfaMethod::Totp, MfaMethod::RecoveryCode, MfaMethod::Passkey]
+        );
+        assert_eq!(MfaMethod::Passkey.as_str(), "passkey");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router, middleware};
 use serde_json::json;
 use tower::{Service, ServiceBuilder};
@@ -57,6 +57,12 @@ pub const BODY_LIMIT: usize = 16 * 1024;
         api::start_totp_enrolment,
         api::confirm_totp,
         api::remove_totp,
+        api::list_passkeys,
+        api::start_passkey_registration,
+        api::finish_passkey_registration,
+        api::rename_passkey,
+        api::remove_passkey,
+        api::start_passkey_login,
         api::request_password_reset,
         api::confirm_password_reset,
         api::security_questions,
@@ -101,9 +107,14 @@ impl utoipa::Modify for CommonResponses {
             ("503", "overloaded, with Retry-After"),
         ];
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let body = if operation.request_body.is_some() {
                     BODY
@@ -155,6 +166,22 @@ fn rate_limited(state: &AppState) -> Router<AppState> {
             post(api::start_totp_enrolment).delete(api::remove_totp),
         )
         .route("/api/v1/me/mfa/totp/confirm", post(api::confirm_totp))
+        .route(
+            "/api/v1/sessions/mfa/passkey",
+            post(api::start_passkey_login),
+        )
+        .route(
+            "/api/v1/me/passkeys",
+            get(api::list_passkeys).post(api::finish_passkey_registration),
+        )
+        .route(
+            "/api/v1/me/passkeys/registrations",
+            post(api::start_passkey_registration),
+        )
+        .route(
+            "/api/v1/me/passkeys/{id}",
+            patch(api::rename_passkey).delete(api::remove_passkey),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
 }
 

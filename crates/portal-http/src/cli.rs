@@ -108,8 +108,9 @@ pub enum AccountCommand {
         #[arg(long)]
         username: String,
     },
-    /// Remove the account's second factors (authenticator app and recovery
-    /// codes), after the support check; the account's address is notified.
+    /// Remove the account's second factors (authenticator app, recovery
+    /// codes and passkeys), after the support check; the account's address
+    /// is notified.
     ResetMfa {
         #[arg(long)]
         username: String,
@@ -400,13 +401,21 @@ async fn show_account(state: &AppState, username: &str, out: &mut impl Write) ->
                     .map_or_else(|| "never".to_owned(), rfc3339)
             );
             let factors = &report.second_factors;
-            let second = if factors.totp {
-                format!(
+            let mut second = Vec::new();
+            if factors.totp {
+                second.push(format!(
                     "authenticator app, {} unused recovery codes",
                     factors.recovery_codes_left
-                )
-            } else {
+                ));
+            }
+            if !report.passkeys.is_empty() {
+                let names: Vec<String> = report.passkeys.iter().map(|n| format!("{n:?}")).collect();
+                second.push(format!("passkeys: {}", names.join(", ")));
+            }
+            let second = if second.is_empty() {
                 "none".to_owned()
+            } else {
+                second.join("; ")
             };
             let _ = writeln!(out, "second factors:  {second}");
             let _ = writeln!(out, "pending emails:  {}", report.pending_emails);

@@ -305,8 +305,9 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
     }
 
     /// `PORTAL_MFA_REQUIRED` and `PORTAL_DATA_KEY`: requiring second
-    /// factors needs the key that seals them.
-    fn mfa(&self) -> Result<MfaSettings, ConfigError> {
+    /// factors needs the key that seals them. Passkeys are available when
+    /// `PORTAL_PUBLIC_URL`'s host is a domain name (the relying party id).
+    fn mfa(&self, public_url: &Url) -> Result<MfaSettings, ConfigError> {
         let data_key = self
             .raw("PORTAL_DATA_KEY")
             .map(DataKey::parse)
@@ -320,10 +321,14 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
                     .to_owned(),
             ));
         }
+        let issuer = self.text("PORTAL_BRAND", "CareSource");
+        let passkeys = crate::relying_party::RelyingParty::for_public_url(public_url, &issuer)
+            .map(|rp| portal_domain::ports::WebAuthnHandle(std::sync::Arc::new(rp)));
         Ok(MfaSettings {
             required,
             data_key,
-            issuer: self.text("PORTAL_BRAND", "CareSource"),
+            issuer,
+            passkeys,
         })
     }
 
@@ -386,7 +391,7 @@ impl<R: Fn(&std::path::Path) -> std::io::Result<String>> Values<'_, R> {
                 "Medicaid=1-855-202-1058;Marketplace=1-833-230-2030",
             ))?,
             agreement: self.agreement()?,
-            mfa: self.mfa()?,
+            mfa: self.mfa(&public_url)?,
         };
         let mail = MailSettings {
             public_url: PublicUrl::parse(public_url.as_str())

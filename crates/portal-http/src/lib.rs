@@ -19,6 +19,7 @@ pub mod pages;
 pub mod problem;
 pub mod ratelimit;
 pub mod redact;
+pub mod relying_party;
 pub mod schema;
 pub mod serve;
 pub mod state;

@@ -11,7 +11,7 @@ use portal_domain::password_policy::PolicyViolations;
 use portal_domain::ports::{HashError, StoreError};
 use portal_domain::service::{
     ActivationError, AgreementStepError, AuthError, CreateAccountStepError, Fault, HelpLine,
-    InvalidInput, LoginError, MfaLoginError, PasswordChangeError, ResetConfirmError,
+    InvalidInput, LoginError, MfaLoginError, PasskeyError, PasswordChangeError, ResetConfirmError,
     SecondFactorError, StartError,
 };
 use portal_domain::service::{EmailChangeError, EmailConfirmError, SecurityQuestionChangeError};
@@ -73,6 +73,14 @@ pub enum ApiError {
     MfaAlreadyEnrolled,
     MfaNotEnrolled,
     MfaEnrolmentRequired,
+    /// `PORTAL_PUBLIC_URL`'s host is an IP address: no WebAuthn relying
+    /// party (`409`).
+    PasskeysUnavailable,
+    /// An unknown, used, expired or another account's passkey ceremony, or
+    /// a credential the WebAuthn library refused (`422`).
+    InvalidPasskey,
+    /// Too many passkeys, or passkey ceremonies under way (`409`).
+    PasskeyLimit,
 }
 
 /// The problem body waiting for its request id, carried as a response
@@ -95,6 +103,7 @@ impl ApiError {
             | Self::WrongProviderType
             | Self::AgreementNotAccepted
             | Self::InvalidCode
+            | Self::InvalidPasskey
             | Self::PasswordPolicy(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidLoginCode => {
                 StatusCode::UNAUTHORIZED
@@ -110,7 +119,9 @@ impl ApiError {
             | Self::InvalidTransition
             | Self::UsernameTaken
             | Self::MfaAlreadyEnrolled
-            | Self::MfaNotEnrolled => StatusCode::CONFLICT,
+            | Self::MfaNotEnrolled
+            | Self::PasskeysUnavailable
+            | Self::PasskeyLimit => StatusCode::CONFLICT,
             Self::RegistrationExpired => StatusCode::GONE,
             Self::AgreementRequired
             | Self::MfaEnrolmentRequired
@@ -164,6 +175,9 @@ impl ApiError {
             Self::MfaAlreadyEnrolled => ErrorCode::MfaAlreadyEnrolled,
             Self::MfaNotEnrolled => ErrorCode::MfaNotEnrolled,
             Self::MfaEnrolmentRequired => ErrorCode::MfaEnrolmentRequired,
+            Self::PasskeysUnavailable => ErrorCode::PasskeysUnavailable,
+            Self::InvalidPasskey => ErrorCode::InvalidPasskey,
+            Self::PasskeyLimit => ErrorCode::PasskeyLimit,
         }
     }
 
@@ -231,6 +245,17 @@ impl ApiError {
             Self::MfaNotEnrolled => "This account has no authenticator app.".to_owned(),
             Self::MfaEnrolmentRequired => {
                 "Set up an authenticator app for this account to continue.".to_owned()
+            }
+            Self::PasskeysUnavailable => {
+                "Passkeys are not available on this portal's address.".to_owned()
+            }
+            Self::InvalidPasskey => {
+                "The passkey could not be verified, or its request expired. Please try again."
+                    .to_owned()
+            }
+            Self::PasskeyLimit => {
+                "Too many passkeys, or passkey requests under way. Please wait a few minutes."
+                    .to_owned()
             }
         }
     }
@@ -516,7 +541,23 @@ impl From<MfaLoginError> for ApiError {
             MfaLoginError::AccountLocked { locked_until } => Self::AccountLocked { locked_until },
             MfaLoginError::AccountDisabled => Self::AccountDisabled,
             MfaLoginError::ProviderInactive => Self::ProviderInactive,
+            MfaLoginError::PasskeysUnavailable => Self::PasskeysUnavailable,
+            MfaLoginError::PasskeyLimit => Self::PasskeyLimit,
             MfaLoginError::Fault(f) => f.into(),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        match e {
+            PasskeyError::Unavailable => Self::PasskeysUnavailable,
+            PasskeyError::InvalidCredentials => Self::InvalidCredentials,
+            PasskeyError::AccountLocked { locked_until } => Self::AccountLocked { locked_until },
+            PasskeyError::InvalidPasskey => Self::InvalidPasskey,
+            PasskeyError::Limit => Self::PasskeyLimit,
+            PasskeyError::NotFound => Self::NotFound,
+            PasskeyError::Fault(f) => f.into(),
         }
     }
 }

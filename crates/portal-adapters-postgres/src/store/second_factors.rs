@@ -9,6 +9,7 @@ use portal_domain::second_factor::{
 };
 
 use super::*;
+use portal_adapters_sql::store::passkeys as passkey_sql;
 use portal_adapters_sql::store::second_factors as sql;
 
 fn hash_of(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
@@ -134,9 +135,11 @@ impl SecondFactors for PgStore {
             .await
             .map_err(op("read second factors"))?;
         let left: i64 = row.try_get("codes_left").map_err(op("read codes left"))?;
+        let passkeys: i64 = row.try_get("passkeys").map_err(op("read passkeys"))?;
         Ok(FactorSummary {
             totp: row.try_get("totp").map_err(op("read TOTP"))?,
             recovery_codes_left: u32::try_from(left).unwrap_or(u32::MAX),
+            passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
         })
     }
 
@@ -151,6 +154,7 @@ impl SecondFactors for PgStore {
     async fn remove_second_factors(
         &self,
         id: AccountId,
+        passkeys: bool,
         notice: &Email,
         audit: &AuditEvent,
         now: OffsetDateTime,
@@ -173,6 +177,21 @@ impl SecondFactors for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(op("remove second factors"))?;
+            }
+            let mut removed = removed;
+            if passkeys {
+                removed |= sqlx::query(passkey_sql::REMOVE_PASSKEYS)
+                    .bind(id.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(op("remove passkeys"))?
+                    .rows_affected()
+                    > 0;
+                sqlx::query(passkey_sql::DROP_CEREMONIES)
+                    .bind(id.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(op("drop passkey ceremonies"))?;
             }
             if removed {
                 enqueue(&mut tx, notice, now, None).await?;

@@ -35,10 +35,11 @@ pub const ACCEPT_TOTP_STEP: &str = "UPDATE totp_factors SET last_step = $2 \
 pub const USE_RECOVERY_CODE: &str = "UPDATE recovery_codes SET used_at = $3 \
      WHERE account_id = $1 AND code_hash = $2 AND used_at IS NULL";
 
-/// Whether an account has a confirmed TOTP factor, and its unused recovery
-/// codes.
+/// Whether an account has a confirmed TOTP factor, its unused recovery
+/// codes and its passkeys.
 pub const SUMMARY: &str = "SELECT EXISTS (SELECT 1 FROM totp_factors WHERE account_id = $1 AND confirmed) AS totp, \
-        (SELECT count(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL) AS codes_left";
+        (SELECT count(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL) AS codes_left, \
+        (SELECT count(*) FROM passkeys WHERE account_id = $1) AS passkeys";
 
 /// Whether any TOTP secret is stored (sealed with the data key).
 pub const ANY_TOTP_SECRET: &str = "SELECT EXISTS (SELECT 1 FROM totp_factors) AS any_secret";

@@ -26,12 +26,14 @@ mod identity_checks;
 mod login_attempts;
 mod mailer;
 mod outbox;
+mod passkeys;
 mod registrations;
 mod roster;
 mod second_factors;
 mod sessions;
 mod store;
 mod tokens;
+mod webauthn;
 
 pub use account_settings::*;
 pub use accounts::*;
@@ -44,12 +46,14 @@ pub use identity_checks::*;
 pub use login_attempts::*;
 pub use mailer::*;
 pub use outbox::*;
+pub use passkeys::*;
 pub use registrations::*;
 pub use roster::*;
 pub use second_factors::*;
 pub use sessions::*;
 pub use store::*;
 pub use tokens::*;
+pub use webauthn::*;
 
 /// A store could not do what was asked. The message is for logs only: it
 /// never holds a secret, and it never reaches a client.

@@ -69,7 +69,8 @@ pub trait SecondFactors: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Which factors the account has (a confirmed TOTP, unused recovery codes).
+    /// Which factors the account has (a confirmed TOTP, unused recovery
+    /// codes, passkeys).
     async fn second_factors_of(&self, id: AccountId) -> Result<FactorSummary, StoreError>;
 
     /// Whether any account has a TOTP secret stored (confirmed or not):
@@ -77,11 +78,14 @@ pub trait SecondFactors: Send + Sync {
     async fn any_totp_secret(&self) -> Result<bool, StoreError>;
 
     /// In one transaction: deletes the account's TOTP secret, recovery codes
-    /// and login challenges, and, when there was a secret, queues `notice`
-    /// and stores `audit`. Returns whether there was one.
+    /// and login challenges, and with `passkeys` its passkeys and their
+    /// ceremonies too; when there was a secret (or, with `passkeys`, a
+    /// passkey), queues `notice` and stores `audit`. Returns whether there
+    /// was one.
     async fn remove_second_factors(
         &self,
         id: AccountId,
+        passkeys: bool,
         notice: &Email,
         audit: &AuditEvent,
         now: OffsetDateTime,

@@ -3,7 +3,7 @@
 
 use super::{
     AccountSettings, Accounts, AuditLog, Credentials, Housekeeping, IdentityChecks, LoginAttempts,
-    OutboxStore, ProviderRoster, Registrations, SecondFactors, Sessions,
+    OutboxStore, Passkeys, ProviderRoster, Registrations, SecondFactors, Sessions,
 };
 
 /// Accounts, registration flows, credentials, sessions, counters, audit
@@ -17,6 +17,7 @@ pub trait UserStore:
     + Credentials
     + Sessions
     + SecondFactors
+    + Passkeys
     + IdentityChecks
     + Housekeeping
     + AuditLog
@@ -31,6 +32,7 @@ impl<T> UserStore for T where
         + Credentials
         + Sessions
         + SecondFactors
+        + Passkeys
         + IdentityChecks
         + Housekeeping
         + AuditLog

@@ -90,8 +90,30 @@ pub enum MfaLoginError {
     AccountDisabled,
     #[error("the account's provider is no longer on the roster")]
     ProviderInactive,
+    #[error("passkeys are unavailable: PORTAL_PUBLIC_URL's host is not a domain name")]
+    PasskeysUnavailable,
+    /// The account has as many passkey ceremonies under way as it may.
+    #[error("too many passkey ceremonies")]
+    PasskeyLimit,
     #[error(transparent)]
     Fault(Fault),
+}
+
+/// What a login's second step sends: a code (TOTP or recovery code), or a
+/// WebAuthn assertion (JSON) for the passkey ceremony of its challenge.
+#[derive(Clone, Copy)]
+pub enum SecondStep<'a> {
+    Code(&'a str),
+    Passkey(&'a str),
+}
+
+impl fmt::Debug for SecondStep<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Code(_) => "SecondStep::Code([REDACTED])",
+            Self::Passkey(_) => "SecondStep::Passkey([REDACTED])",
+        })
+    }
 }
 
 faults_into!(SecondFactorError, MfaLoginError);
@@ -307,7 +329,7 @@ where
         );
         if !self
             .store
-            .remove_second_factors(account.id, &notice, &audit, self.now())
+            .remove_second_factors(account.id, false, &notice, &audit, self.now())
             .await?
         {
             return Err(SecondFactorError::NotEnrolled);
@@ -321,7 +343,7 @@ where
     /// place is taken before anything is verified, a wrong password or code
     /// is a failure, and a right pair gives the place back. Returns the
     /// account as read now.
-    async fn verify_counted(
+    pub(super) async fn verify_counted(
         &self,
         auth: &super::Authenticated,
         current: &Password,
@@ -440,9 +462,23 @@ where
         code: &str,
         ctx: RequestContext,
     ) -> Result<LoggedIn, MfaLoginError> {
+        self.finish_second_step(challenge_id, SecondStep::Code(code), ctx)
+            .await
+    }
+
+    /// The login's second step with a code or a passkey's assertion: both
+    /// take their place in the lockout count first, and a wrong one counts
+    /// as a failure. A refused assertion spends its ceremony (the next try
+    /// starts another); the challenge is spent by the step that finishes.
+    pub async fn finish_second_step(
+        &self,
+        challenge_id: &str,
+        step: SecondStep<'_>,
+        ctx: RequestContext,
+    ) -> Result<LoggedIn, MfaLoginError> {
         let mut named = None;
         let result = self
-            .try_finish_mfa_login(challenge_id, code, ctx, &mut named)
+            .try_finish_mfa_login(challenge_id, step, ctx, &mut named)
             .await;
         // A success stored its audit event with the session.
         if let Err(e) = &result {
@@ -457,7 +493,7 @@ where
     async fn try_finish_mfa_login(
         &self,
         challenge_id: &str,
-        code: &str,
+        step: SecondStep<'_>,
         ctx: RequestContext,
         named: &mut Option<Username>,
     ) -> Result<LoggedIn, MfaLoginError> {
@@ -498,10 +534,16 @@ where
             Ok(place) => place,
             Err(locked_until) => return Err(MfaLoginError::AccountLocked { locked_until }),
         };
-        let accepted = match self
-            .second_factor_accepted(&account, &SubmittedCode::parse(code), now)
-            .await
-        {
+        let judged = match step {
+            SecondStep::Code(code) => {
+                self.second_factor_accepted(&account, &SubmittedCode::parse(code), now)
+                    .await
+            }
+            SecondStep::Passkey(assertion) => {
+                self.passkey_accepted(&account, &hash, assertion, now).await
+            }
+        };
+        let accepted = match judged {
             Ok(accepted) => accepted,
             Err(fault) => {
                 self.give_place_back(&account).await;
@@ -593,6 +635,8 @@ impl MfaLoginError {
             Self::AccountLocked { .. } => ErrorCode::AccountLocked,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::ProviderInactive => ErrorCode::ProviderInactive,
+            Self::PasskeysUnavailable => ErrorCode::PasskeysUnavailable,
+            Self::PasskeyLimit => ErrorCode::PasskeyLimit,
             Self::Fault(_) => ErrorCode::Internal,
         }
     }

@@ -10,6 +10,7 @@ mod auth;
 mod maintenance;
 mod mfa;
 mod operator;
+mod passkeys;
 mod password;
 mod registration;
 mod reset;
@@ -26,8 +27,9 @@ use time::{Duration, OffsetDateTime};
 pub use activation::{ActivationError, LinkActivation};
 pub use auth::{AuthError, Authenticated, LoggedIn, LoginError};
 pub use maintenance::PurgeReport;
-pub use mfa::{IssuedChallenge, MfaLoginError, SecondFactorError, TotpEnrolment};
+pub use mfa::{IssuedChallenge, MfaLoginError, SecondFactorError, SecondStep, TotpEnrolment};
 pub use operator::{AccountReport, OperatorAction, OperatorError};
+pub use passkeys::{PasskeyError, StartedPasskeyCeremony};
 pub use password::{CurrentPasswordError, PasswordChangeError};
 pub use registration::{
     AccountInput, AgreementInput, AgreementStepError, CreateAccountStepError, StartError, Started,
@@ -109,6 +111,9 @@ pub struct MfaSettings {
     pub data_key: Option<crate::second_factor::DataKey>,
     /// The issuer an authenticator app shows (the brand).
     pub issuer: String,
+    /// The WebAuthn relying party; `None` when `PORTAL_PUBLIC_URL`'s host
+    /// is no domain name (passkeys are unavailable).
+    pub passkeys: Option<crate::ports::WebAuthnHandle>,
 }
 
 impl Default for MfaSettings {
@@ -117,6 +122,7 @@ impl Default for MfaSettings {
             required: false,
             data_key: None,
             issuer: "Provider Portal".to_owned(),
+            passkeys: None,
         }
     }
 }
@@ -232,6 +238,9 @@ pub enum Fault {
     /// or the wrong one).
     #[error(transparent)]
     Seal(#[from] crate::second_factor::SealError),
+    /// A passkey ceremony's stored state or credential did not read back.
+    #[error(transparent)]
+    WebAuthn(#[from] crate::ports::WebAuthnError),
 }
 
 /// Gives a use-case error `From` impls for every fault.

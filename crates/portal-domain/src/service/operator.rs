@@ -26,6 +26,8 @@ pub struct AccountReport {
     pub last_delivery_error: Option<String>,
     /// Which second factors the account has (never a secret).
     pub second_factors: crate::second_factor::FactorSummary,
+    /// The names of its passkeys (never key material).
+    pub passkeys: Vec<String>,
 }
 
 /// Why an operator command was refused.
@@ -74,8 +76,16 @@ where
             Ok(account) => {
                 let pending = self.store.pending_for(&account.username).await?;
                 let second_factors = self.store.second_factors_of(account.id).await?;
+                let passkeys = self
+                    .store
+                    .passkeys_of(account.id)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.name.as_str().to_owned())
+                    .collect();
                 Ok(AccountReport {
                     second_factors,
+                    passkeys,
                     status: account.status(self.now()),
                     failed_logins: account.lock.failed_count,
                     pending_emails: pending.count,
@@ -130,8 +140,9 @@ where
         result
     }
 
-    /// `account reset-mfa`: removes the account's second factors (TOTP and
-    /// recovery codes), notifies its address and records the event.
+    /// `account reset-mfa`: removes the account's second factors (TOTP,
+    /// recovery codes and passkeys), notifies its address and records the
+    /// event.
     /// `Ok(false)` when it had none.
     pub async fn reset_second_factors(
         &self,
@@ -140,7 +151,14 @@ where
     ) -> Result<bool, OperatorError> {
         let result = match self.operator_account(username).await {
             Ok(account) => {
-                let notice = SecurityNotice::FactorRemoved(SecondFactor::Totp).to(&account);
+                let factors = self.store.second_factors_of(account.id).await?;
+                // The notice names TOTP unless passkeys were all there was.
+                let factor = if !factors.totp && factors.passkeys > 0 {
+                    SecondFactor::Passkey
+                } else {
+                    SecondFactor::Totp
+                };
+                let notice = SecurityNotice::FactorRemoved(factor).to(&account);
                 let audit = self.audit_event(
                     AuditAction::SecondFactorsReset,
                     Some(account.username.as_str()),
@@ -149,7 +167,7 @@ where
                 );
                 let removed = self
                     .store
-                    .remove_second_factors(account.id, &notice, &audit, self.now())
+                    .remove_second_factors(account.id, true, &notice, &audit, self.now())
                     .await
                     .map_err(OperatorError::from);
                 if matches!(removed, Ok(true)) {

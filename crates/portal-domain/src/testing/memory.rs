@@ -39,6 +39,7 @@ mod housekeeping;
 mod identity_checks;
 mod login_attempts;
 mod outbox;
+mod passkeys;
 mod registrations;
 mod roster;
 mod second_factors;
@@ -120,6 +121,9 @@ struct State {
     /// Recovery codes: account, hash, when used.
     recovery_codes: Vec<(AccountId, TokenHash, Option<OffsetDateTime>)>,
     challenges: HashMap<TokenHash, crate::second_factor::MfaChallenge>,
+    passkeys: Vec<crate::passkey::Passkey>,
+    next_passkey: i64,
+    ceremonies: HashMap<TokenHash, crate::passkey::PasskeyCeremony>,
 }
 
 impl State {

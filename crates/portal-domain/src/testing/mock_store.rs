@@ -9,12 +9,15 @@ use crate::account::{Account, AccountId, NewAccount};
 use crate::audit::{AuditCursor, AuditEvent, AuditFilter};
 use crate::email::Email;
 use crate::lockout::{FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt};
+use crate::passkey::{
+    CeremonyKind, NewPasskey, Passkey, PasskeyCeremony, PasskeyId, PasskeyName, StoredCredential,
+};
 use crate::ports::{
     AccountSettings, Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials,
     EmailCap, EmailChangeIssue, EmailChangeRequest, FlowUpdateError, Housekeeping, IdentityChecks,
-    IssueOutcome, LinkToken, LoginAttempts, LoginRead, NewToken, PasswordChange, ProofingFailures,
-    ProviderRead, PurgeCounts, RedeemError, Registrations, SecondFactors, SecurityQuestionChange,
-    Sessions, StoreError, TokenPurpose, WindowRecord,
+    IssueOutcome, LinkToken, LoginAttempts, LoginRead, NewToken, Passkeys, PasswordChange,
+    ProofingFailures, ProviderRead, PurgeCounts, RedeemError, Registrations, SecondFactors,
+    SecurityQuestionChange, Sessions, StoreError, TokenPurpose, WindowRecord,
 };
 use crate::registration::{RegistrationFlow, RegistrationId};
 use crate::roster::RegistrantKey;
@@ -264,6 +267,7 @@ mockall::mock! {
         async fn remove_second_factors(
             &self,
             id: AccountId,
+            passkeys: bool,
             notice: &Email,
             audit: &AuditEvent,
             now: OffsetDateTime,
@@ -279,6 +283,54 @@ mockall::mock! {
         async fn spend_mfa_challenge(
             &self,
             hash: &TokenHash,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+    }
+
+    #[async_trait]
+    impl Passkeys for UserStore {
+        async fn passkeys_of(&self, id: AccountId) -> Result<Vec<Passkey>, StoreError>;
+        async fn start_passkey_ceremony(
+            &self,
+            ceremony: &PasskeyCeremony,
+            max: u32,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn take_passkey_ceremony(
+            &self,
+            hash: &TokenHash,
+            kind: CeremonyKind,
+            now: OffsetDateTime,
+        ) -> Result<Option<PasskeyCeremony>, StoreError>;
+        #[allow(clippy::too_many_arguments)]
+        async fn add_passkey(
+            &self,
+            id: AccountId,
+            passkey: &NewPasskey,
+            max: usize,
+            notice: &Email,
+            audit: &AuditEvent,
+            now: OffsetDateTime,
+        ) -> Result<Option<PasskeyId>, StoreError>;
+        async fn rename_passkey(
+            &self,
+            id: AccountId,
+            passkey: PasskeyId,
+            name: &PasskeyName,
+        ) -> Result<bool, StoreError>;
+        async fn remove_passkey(
+            &self,
+            id: AccountId,
+            passkey: PasskeyId,
+            notice: &Email,
+            audit: &AuditEvent,
+            now: OffsetDateTime,
+        ) -> Result<bool, StoreError>;
+        async fn record_passkey_use(
+            &self,
+            id: AccountId,
+            passkey: PasskeyId,
+            updated: Option<StoredCredential>,
             now: OffsetDateTime,
         ) -> Result<bool, StoreError>;
     }

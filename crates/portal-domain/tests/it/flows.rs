@@ -81,6 +81,7 @@ mod audit;
 mod login;
 mod mfa;
 mod operator;
+mod passkeys;
 mod password_change;
 mod races;
 mod registration;

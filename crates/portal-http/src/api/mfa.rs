@@ -64,12 +64,19 @@ pub struct MfaLoginRequest {
     /// From the `202 mfa_required` answer of `POST /api/v1/sessions`.
     #[schema(required = true, value_type = String, min_length = 1)]
     challenge_id: Option<String>,
-    /// Six digits from the authenticator app, or a recovery code.
-    #[schema(required = true, value_type = String, min_length = 1)]
+    /// Six digits from the authenticator app, or a recovery code; or else
+    /// `credential`.
+    #[schema(value_type = String, min_length = 1)]
     code: Option<String>,
+    /// A passkey's assertion: the `PublicKeyCredential` from
+    /// `navigator.credentials.get` with the options of
+    /// `POST /api/v1/sessions/mfa/passkey`, as JSON
+    /// (`AuthenticationResponseJSON`).
+    #[schema(value_type = Object)]
+    credential: Option<serde_json::Value>,
 }
 
-crate::redact::debug_redacting!(MfaLoginRequest {} redacting { challenge_id, code });
+crate::redact::debug_redacting!(MfaLoginRequest {} redacting { challenge_id, code, credential });
 
 /// A right password on an account with a second factor: no session yet.
 #[derive(Serialize, ToSchema)]
@@ -78,7 +85,7 @@ pub struct MfaRequired {
     status: String,
     /// For `POST /api/v1/sessions/mfa`; single use, lives 5 minutes.
     challenge_id: String,
-    /// What the second step accepts: `totp`, `recovery_code`.
+    /// What the second step accepts: `totp`, `recovery_code`, `passkey`.
     methods: Vec<String>,
     /// RFC 3339, UTC.
     expires_at: String,
@@ -103,7 +110,7 @@ impl MfaRequired {
 
 /// The current password member: a text that can never be a password is
 /// not the current one.
-fn current_password(
+pub(crate) fn current_password(
     errors: &mut InvalidInput,
     value: &Option<String>,
 ) -> Option<Result<Password, ApiError>> {
@@ -188,7 +195,7 @@ pub async fn remove_totp(
 
 #[utoipa::path(post, path = "/api/v1/sessions/mfa", request_body = MfaLoginRequest,
     responses((status = 201, body = SessionCreated, description = "logged in; the token is also set as the portal_session cookie"),
-        (status = 401, description = "invalid_code: a wrong, used or expired code, or an unknown, used or expired challenge"),
+        (status = 401, description = "invalid_code: a wrong, used or expired code or passkey assertion, or an unknown, used or expired challenge"),
         (status = 423, description = "account_locked (with locked_until)"),
         (status = 403, description = "provider_inactive, account_disabled")))]
 pub async fn finish_mfa_login(
@@ -199,11 +206,20 @@ pub async fn finish_mfa_login(
 ) -> ApiResult {
     let mut errors = InvalidInput::default();
     let challenge = required(&mut errors, "challenge_id", &body.challenge_id);
-    let code = required(&mut errors, "code", &body.code);
-    let (Some(challenge), Some(code)) = (challenge, code) else {
+    // A code, or else a passkey's assertion.
+    let assertion = body.credential.as_ref().map(serde_json::Value::to_string);
+    let step = match (&body.code, &assertion) {
+        (Some(_), Some(_)) => {
+            errors.push("credential", "must not come with a code");
+            None
+        }
+        (_, Some(assertion)) => Some(SecondStepText::Passkey(assertion)),
+        (code, None) => required(&mut errors, "code", code).map(SecondStepText::Code),
+    };
+    let (Some(challenge), Some(step)) = (challenge, step) else {
         return Err(ApiError::InvalidInput(errors));
     };
-    let result = run_mfa_login(&state, challenge, code, ctx).await?;
+    let result = run_mfa_login(&state, challenge, step, ctx).await?;
     let outcome = match &result {
         Ok(_) => "success",
         Err(e) => ApiError::from(e.clone()).code(),
@@ -220,22 +236,38 @@ pub async fn finish_mfa_login(
     Ok(session_created(&state, &session))
 }
 
+/// What a second step sent, as text: a code, or a passkey's assertion.
+#[derive(Clone, Copy)]
+pub(crate) enum SecondStepText<'a> {
+    Code(&'a str),
+    Passkey(&'a str),
+}
+
 /// Runs a second step on a task of its own, so that a client going away
 /// does not leave its place in the lockout count unjudged.
 pub(crate) async fn run_mfa_login(
     state: &AppState,
     challenge: &str,
-    code: &str,
+    step: SecondStepText<'_>,
     ctx: portal_domain::service::RequestContext,
 ) -> Result<Result<portal_domain::service::LoggedIn, portal_domain::service::MfaLoginError>, ApiError>
 {
     let portal = std::sync::Arc::clone(&state.portal);
     let challenge = secrecy::SecretString::from(challenge);
-    let code = secrecy::SecretString::from(code);
+    let (passkey, text) = match step {
+        SecondStepText::Code(code) => (false, secrecy::SecretString::from(code)),
+        SecondStepText::Passkey(assertion) => (true, secrecy::SecretString::from(assertion)),
+    };
     tokio::spawn(async move {
+        use portal_domain::service::SecondStep;
         use secrecy::ExposeSecret as _;
+        let step = if passkey {
+            SecondStep::Passkey(text.expose_secret())
+        } else {
+            SecondStep::Code(text.expose_secret())
+        };
         portal
-            .finish_mfa_login(challenge.expose_secret(), code.expose_secret(), ctx)
+            .finish_second_step(challenge.expose_secret(), step, ctx)
             .await
     })
     .await

@@ -12,6 +12,9 @@ struct MfaLoginPage {
     title: &'static str,
     errors: Vec<String>,
     challenge_id: String,
+    /// The account has a passkey (or, on a retry, passkeys are available):
+    /// the "Use a passkey" button and its script.
+    offer_passkey: bool,
 }
 
 #[derive(Template)]
@@ -38,6 +41,7 @@ pub(super) fn mfa_login_view(
     csrf: &str,
     status: StatusCode,
     challenge: &str,
+    offer_passkey: bool,
     error: Option<&ApiError>,
 ) -> Response {
     let page = MfaLoginPage {
@@ -45,6 +49,7 @@ pub(super) fn mfa_login_view(
         title: "Enter your code",
         errors: error.map(ApiError::detail).into_iter().collect(),
         challenge_id: challenge.to_owned(),
+        offer_passkey,
     };
     html(state, csrf, status, page.render())
 }
@@ -55,7 +60,18 @@ pub(super) fn second_step_page(
     csrf: &str,
     challenge: &IssuedChallenge,
 ) -> Response {
-    mfa_login_view(state, csrf, StatusCode::OK, challenge.id.expose(), None)
+    let offer_passkey = state.portal.passkeys_available()
+        && challenge
+            .methods
+            .contains(&portal_domain::second_factor::MfaMethod::Passkey);
+    mfa_login_view(
+        state,
+        csrf,
+        StatusCode::OK,
+        challenge.id.expose(),
+        offer_passkey,
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -79,7 +95,14 @@ pub(super) async fn mfa_login_submit(
     };
     let challenge = form.challenge_id.clone().unwrap_or_default();
     let code = form.code.clone().unwrap_or_default();
-    let result = match crate::api::run_mfa_login(&state, &challenge, &code, ctx).await {
+    let result = match crate::api::run_mfa_login(
+        &state,
+        &challenge,
+        crate::api::SecondStepText::Code(&code),
+        ctx,
+    )
+    .await
+    {
         Ok(result) => result,
         Err(error) => return error_page(&state, &csrf, &error),
     };
@@ -106,7 +129,15 @@ pub(super) async fn mfa_login_submit(
             match error {
                 // Another try on the same challenge.
                 ApiError::InvalidLoginCode => {
-                    mfa_login_view(&state, &csrf, error.status(), &challenge, Some(&error))
+                    let offer_passkey = state.portal.passkeys_available();
+                    mfa_login_view(
+                        &state,
+                        &csrf,
+                        error.status(),
+                        &challenge,
+                        offer_passkey,
+                        Some(&error),
+                    )
                 }
                 ApiError::AccountLocked { .. }
                 | ApiError::AccountDisabled

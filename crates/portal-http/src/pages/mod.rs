@@ -39,6 +39,7 @@ use crate::state::AppState;
 
 mod activation;
 mod mfa;
+mod passkeys;
 mod recovery;
 mod registration;
 mod session;
@@ -46,6 +47,7 @@ mod settings;
 
 use activation::*;
 use mfa::*;
+use passkeys::*;
 use recovery::*;
 use registration::*;
 use session::*;
@@ -90,6 +92,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/mfa/totp", post(totp_start_submit))
         .route("/mfa/totp/confirm", post(totp_confirm_submit))
         .route("/mfa/totp/remove", post(totp_remove_submit))
+        .route("/passkeys/add", post(passkey_add_submit))
+        .route("/passkeys/{id}/rename", post(passkey_rename_submit))
+        .route("/passkeys/{id}/remove", post(passkey_remove_submit))
         // `rate_limit` counts the POSTs and `GET /activate` (it activates):
         // the other GETs pass through.
         .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
@@ -103,6 +108,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/logout", post(logout_submit))
         .route("/agreement", post(current_agreement_submit))
         .route("/static/portal.css", get(stylesheet))
+        .route("/static/passkeys.js", get(passkeys_script))
 }
 
 /// Shows the API's `429 rate_limited` answer (same limiter, same

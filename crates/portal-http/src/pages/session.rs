@@ -191,6 +191,14 @@ struct ProviderRow {
     lines: String,
 }
 
+#[derive(Debug)]
+struct PasskeyRow {
+    id: i64,
+    name: String,
+    created_at: String,
+    last_used_at: String,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
@@ -204,6 +212,9 @@ struct HomePage {
     mfa_enrolment_required: bool,
     has_totp: bool,
     recovery_codes_left: u32,
+    /// `PORTAL_PUBLIC_URL`'s host is a domain name.
+    passkeys_available: bool,
+    passkeys: Vec<PasskeyRow>,
     providers: Vec<ProviderRow>,
     rules: Vec<RuleLine>,
     questions: Vec<(u8, &'static str)>,
@@ -220,6 +231,20 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
     };
     let factors = match state.portal.second_factors(&auth).await {
         Ok(factors) => factors,
+        Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
+    };
+    let passkeys = match state.portal.passkeys(&auth).await {
+        Ok(passkeys) => passkeys
+            .iter()
+            .map(|p| PasskeyRow {
+                id: p.id.get(),
+                name: p.name.as_str().to_owned(),
+                created_at: crate::problem::rfc3339(p.created_at),
+                last_used_at: p
+                    .last_used_at
+                    .map_or_else(|| "never".to_owned(), crate::problem::rfc3339),
+            })
+            .collect(),
         Err(f) => return error_page(&state, &csrf, &ApiError::from(f)),
     };
     let (note, providers) = if auth.agreement_required {
@@ -240,6 +265,8 @@ pub(super) async fn home_page(State(state): State<AppState>, headers: HeaderMap)
         mfa_enrolment_required: auth.mfa_enrolment_required,
         has_totp: factors.totp,
         recovery_codes_left: factors.recovery_codes_left,
+        passkeys_available: state.portal.passkeys_available(),
+        passkeys,
         agreement: auth.agreement_required.then(|| {
             let agreement = &state.config.portal.agreement;
             (

@@ -85,6 +85,14 @@ macro_rules! __contract_cases {
                 challenges_are_spent_once_and_expire,
                 a_challenge_is_issued_only_while_unlocked_and_current,
             ],
+            passkeys: [
+                passkeys_are_added_once_renamed_and_removed_by_their_account,
+                passkey_uses_are_recorded_with_the_updated_credential,
+                ceremonies_are_taken_once_by_kind_while_live,
+                ceremonies_are_capped_per_account_and_expired_ones_dropped,
+                racing_finishes_take_a_ceremony_once,
+                a_reset_removes_passkeys_and_their_ceremonies,
+            ],
             identity_checks: [
                 proofing_mismatches_are_counted_in_the_window,
                 parallel_proofing_mismatches_stop_at_the_limit,

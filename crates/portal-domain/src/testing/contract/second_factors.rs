@@ -140,7 +140,8 @@ pub async fn totp_is_confirmed_once_with_its_codes_notice_and_event<
         store.second_factors_of(account.id).await.unwrap(),
         FactorSummary {
             totp: true,
-            recovery_codes_left: 10
+            recovery_codes_left: 10,
+            passkeys: 0,
         }
     );
     assert!(
@@ -290,7 +291,7 @@ pub async fn removal_takes_every_factor_and_challenge<
     let audit = audit_of(AuditAction::SecondFactorRemoved, "dr.doe");
     assert!(
         store
-            .remove_second_factors(account.id, &notice, &audit, at(11))
+            .remove_second_factors(account.id, false, &notice, &audit, at(11))
             .await
             .unwrap()
     );
@@ -312,7 +313,7 @@ pub async fn removal_takes_every_factor_and_challenge<
     assert!(!store.any_totp_secret().await.unwrap());
     assert!(
         !store
-            .remove_second_factors(account.id, &notice, &audit, at(12))
+            .remove_second_factors(account.id, false, &notice, &audit, at(12))
             .await
             .unwrap(),
         "nothing left to remove"

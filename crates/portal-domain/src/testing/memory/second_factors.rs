@@ -99,9 +99,11 @@ impl SecondFactors for InMemoryStore {
             .iter()
             .filter(|(owner, _, used)| *owner == id && used.is_none())
             .count();
+        let passkeys = state.passkeys.iter().filter(|p| p.account_id == id).count();
         Ok(FactorSummary {
             totp: state.totp.get(&id).is_some_and(|factor| factor.confirmed),
             recovery_codes_left: u32::try_from(left).unwrap_or(u32::MAX),
+            passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
         })
     }
 
@@ -112,12 +114,19 @@ impl SecondFactors for InMemoryStore {
     async fn remove_second_factors(
         &self,
         id: AccountId,
+        passkeys: bool,
         notice: &Email,
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        let had = state.totp.remove(&id).is_some();
+        let mut had = state.totp.remove(&id).is_some();
+        if passkeys {
+            let before = state.passkeys.len();
+            state.passkeys.retain(|p| p.account_id != id);
+            had |= state.passkeys.len() != before;
+            state.ceremonies.retain(|_, c| c.account_id != id);
+        }
         state.recovery_codes.retain(|(owner, _, _)| *owner != id);
         state
             .challenges

@@ -25,6 +25,7 @@ fn settings(required: bool) -> PortalSettings {
             required,
             data_key: Some(data_key()),
             issuer: "CareSource".to_owned(),
+            passkeys: None,
         },
         ..PortalSettings::default()
     }
