@@ -31,6 +31,7 @@ use futures::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+mod passkeys;
 mod steps;
 
 use steps::{
@@ -84,11 +85,16 @@ fn on_path(program: &str) -> Option<PathBuf> {
 
 /// Where the screenshots go: `target/e2e-screenshots/`, emptied first.
 fn screenshot_dir() -> PathBuf {
+    screenshot_dir_named("e2e-screenshots")
+}
+
+/// `target/<name>/`, emptied of screenshots first.
+fn screenshot_dir_named(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     );
-    let dir = target.join("e2e-screenshots");
+    let dir = target.join(name);
     if dir.exists() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

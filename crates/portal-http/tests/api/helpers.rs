@@ -158,7 +158,8 @@ pub async fn drop_postgres_database(database_url: &str) {
 /// A service under test.
 #[derive(Debug)]
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`, also `PORTAL_PUBLIC_URL`.
+    /// `http://127.0.0.1:PORT` (or `http://localhost:PORT`, with the
+    /// override [`LOCALHOST`]), also `PORTAL_PUBLIC_URL`.
     pub base: String,
     pub client: reqwest::Client,
     pub sink: Arc<SmtpSink>,
@@ -167,6 +168,10 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
+
+/// The `PORTAL_PUBLIC_URL` override that serves the app as
+/// `http://localhost:PORT` (its port is known once bound).
+pub const LOCALHOST: &str = "http://localhost";
 
 /// Starts the service on a fresh database.
 pub async fn spawn_app(db: Db, overrides: &[(&str, &str)]) -> TestApp {
@@ -184,7 +189,14 @@ pub async fn start(
 ) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
+    // `PORTAL_PUBLIC_URL` = [`LOCALHOST`]: the same port under the name
+    // `localhost` (a domain name: a WebAuthn relying party id).
+    let host = if overrides.contains(&("PORTAL_PUBLIC_URL", LOCALHOST)) {
+        "localhost"
+    } else {
+        "127.0.0.1"
+    };
+    let base = format!("http://{host}:{port}");
     let mut env: BTreeMap<String, String> = [
         ("DATABASE_URL", database_url.as_str()),
         ("PORTAL_SMTP_URL", &sink.url()),
@@ -198,7 +210,9 @@ pub async fn start(
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     for (key, value) in overrides {
-        env.insert((*key).to_owned(), (*value).to_owned());
+        if (*key, *value) != ("PORTAL_PUBLIC_URL", LOCALHOST) {
+            env.insert((*key).to_owned(), (*value).to_owned());
+        }
     }
     let config = Config::load(&env, |path| std::fs::read_to_string(path)).unwrap();
     let database = Database::open(&config.database).await.unwrap();
