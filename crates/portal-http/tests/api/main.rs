@@ -22,6 +22,7 @@ mod mfa;
 mod migrations;
 mod operations;
 mod pages;
+mod passkeys;
 mod policies;
 mod readme;
 mod replace;
