@@ -287,3 +287,74 @@ fn assert_plain_values(value: &serde_json::Value, line: &str) {
         _ => {}
     }
 }
+
+both!(no_secret_in_the_logs_of_the_passkey_flows);
+/// The passkey flows: the current password, the ceremony and challenge ids,
+/// the options' challenge and the credentials sent never reach the logs
+/// (a refused credential's reason is logged at debug level, without it).
+async fn no_secret_in_the_logs_of_the_passkey_flows(db: Db) {
+    let logs = captured();
+    let app = spawn_app(db, &[("PORTAL_PUBLIC_URL", crate::helpers::LOCALHOST)]).await;
+    let session = app.session(false, "dr.doe").await;
+    let started = app
+        .post_as(
+            "/api/v1/me/passkeys/registrations",
+            &json!({"current_password": crate::helpers::PASSWORD}),
+            Auth::Bearer(&session),
+        )
+        .await
+        .json();
+    let ceremony = started["ceremony_id"].as_str().unwrap().to_owned();
+    let challenge_text = started["options"]["publicKey"]["challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let credential_sentinel = "SentinelCredentialBlob0042";
+    app.post_as(
+        "/api/v1/me/passkeys",
+        &json!({"ceremony_id": ceremony, "name": "Laptop",
+                "credential": {"id": credential_sentinel, "rawId": credential_sentinel}}),
+        Auth::Bearer(&session),
+    )
+    .await
+    .problem(422, "invalid_passkey");
+    crate::passkeys::with_stored_passkey(&app, "dr.doe").await;
+    let challenge = app.login("dr.doe", crate::helpers::PASSWORD).await.json()["challenge_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = app
+        .post(
+            "/api/v1/sessions/mfa/passkey",
+            &json!({"challenge_id": challenge}),
+        )
+        .await
+        .json();
+    let login_challenge = options["options"]["publicKey"]["challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        "/api/v1/sessions/mfa",
+        &json!({"challenge_id": challenge,
+                "credential": {"id": credential_sentinel, "response": {"signature": credential_sentinel}}}),
+    )
+    .await
+    .problem(401, "invalid_code");
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("second_factor_added"),
+        "audit lines were captured"
+    );
+    for (what, secret) in [
+        ("password", crate::helpers::PASSWORD),
+        ("session token", session.as_str()),
+        ("ceremony id", ceremony.as_str()),
+        ("registration challenge", challenge_text.as_str()),
+        ("login challenge id", challenge.as_str()),
+        ("assertion challenge", login_challenge.as_str()),
+        ("credential", credential_sentinel),
+    ] {
+        assert!(!text.contains(secret), "the {what} is in the logs");
+    }
+}

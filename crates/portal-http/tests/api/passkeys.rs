@@ -29,7 +29,7 @@ async fn app(db: Db) -> TestApp {
 
 /// Stores the fixture passkey on `username`'s account, as a finished
 /// registration would.
-async fn with_stored_passkey(app: &TestApp, username: &str) {
+pub async fn with_stored_passkey(app: &TestApp, username: &str) {
     let store = &app.state.storage;
     let account = store
         .account_by_username(&Username::parse(username).unwrap())
