@@ -189,7 +189,7 @@ where
     ) -> Result<TotpEnrolment, SecondFactorError> {
         let result = self.try_start_totp_enrolment(auth, current, ctx).await;
         if let Err(e) = &result {
-            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -234,7 +234,7 @@ where
     ) -> Result<Vec<RecoveryCode>, SecondFactorError> {
         let result = self.try_confirm_totp(auth, code, ctx).await;
         if let Err(e) = &result {
-            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -302,7 +302,7 @@ where
     ) -> Result<(), SecondFactorError> {
         let result = self.try_remove_totp(auth, current, code, ctx).await;
         if let Err(e) = &result {
-            self.audit_refusal(AuditAction::SecondFactorRemoved, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorRemoved, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -440,14 +440,15 @@ where
         }
     }
 
-    async fn audit_refusal(
+    /// A refused change of the account's factors, audited with `code`.
+    pub(super) async fn audit_refusal(
         &self,
         action: AuditAction,
         auth: &super::Authenticated,
-        error: &SecondFactorError,
+        code: ErrorCode,
         ctx: RequestContext,
     ) {
-        let outcome = AuditOutcome::Error(error.code());
+        let outcome = AuditOutcome::Error(code);
         self.audit(action, Some(auth.account.username.as_str()), ctx, outcome)
             .await;
     }

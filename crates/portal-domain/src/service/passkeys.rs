@@ -138,7 +138,7 @@ where
             .try_start_passkey_registration(auth, current, ctx)
             .await;
         if let Err(e) = &result {
-            self.audit_passkey_refusal(AuditAction::SecondFactorAdded, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -200,7 +200,7 @@ where
             .try_finish_passkey_registration(auth, ceremony_id, name, credential, ctx)
             .await;
         if let Err(e) = &result {
-            self.audit_passkey_refusal(AuditAction::SecondFactorAdded, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorAdded, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -275,7 +275,7 @@ where
     ) -> Result<(), PasskeyError> {
         let result = self.try_remove_passkey(auth, passkey, current, ctx).await;
         if let Err(e) = &result {
-            self.audit_passkey_refusal(AuditAction::SecondFactorRemoved, auth, e, ctx)
+            self.audit_refusal(AuditAction::SecondFactorRemoved, auth, e.code(), ctx)
                 .await;
         }
         result
@@ -314,18 +314,6 @@ where
         }
         trace_audit(&audit);
         Ok(())
-    }
-
-    async fn audit_passkey_refusal(
-        &self,
-        action: AuditAction,
-        auth: &super::Authenticated,
-        error: &PasskeyError,
-        ctx: RequestContext,
-    ) {
-        let outcome = AuditOutcome::Error(error.code());
-        self.audit(action, Some(auth.account.username.as_str()), ctx, outcome)
-            .await;
     }
 
     /// The assertion options for a login's second step: the challenge's

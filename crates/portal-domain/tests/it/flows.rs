@@ -61,6 +61,20 @@ async fn logged_in(p: &TestPortal) -> LoggedIn {
     p.login("dr.doe", sample::PASSWORD, CTX).await.unwrap()
 }
 
+/// A session of `dr.doe`, logged in with the sample password.
+async fn session(p: &TestPortal) -> portal_domain::service::Authenticated {
+    let token = logged_in(p).await.token;
+    p.authenticate(token.expose()).await.unwrap()
+}
+
+/// The password step of a login that must go on to a second step.
+async fn challenged(p: &TestPortal) -> portal_domain::service::IssuedChallenge {
+    match p.login("dr.doe", sample::PASSWORD, CTX).await {
+        Err(LoginError::SecondStepRequired(challenge)) => challenge,
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
 /// Whether `dr.doe` can log in with `text`.
 async fn logs_in(p: &TestPortal, text: &str) -> bool {
     p.login("dr.doe", text, CTX).await.is_ok()

@@ -136,7 +136,7 @@ pub(crate) fn passkey_name(
 }
 
 /// A passkey id in a path: one that is no number names no passkey.
-fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
+pub(crate) fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
     raw.parse()
         .map(PasskeyId::new)
         .map_err(|_| ApiError::NotFound)

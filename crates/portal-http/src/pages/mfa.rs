@@ -176,6 +176,17 @@ crate::redact::debug_redacting!(CurrentPasswordForm {} redacting { csrf, current
 
 /// A setting's outcome on the message page, with a way back home.
 fn settings_message(state: &AppState, csrf: &str, result: Result<String, ApiError>) -> Response {
+    factor_message(state, csrf, "Authenticator app", result)
+}
+
+/// A second factor's outcome on the message page titled `title`, with a
+/// way back home.
+pub(super) fn factor_message(
+    state: &AppState,
+    csrf: &str,
+    title: &'static str,
+    result: Result<String, ApiError>,
+) -> Response {
     let (status, message, alert) = match result {
         Ok(message) => (StatusCode::OK, message, false),
         Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
@@ -188,7 +199,7 @@ fn settings_message(state: &AppState, csrf: &str, result: Result<String, ApiErro
         csrf,
         status,
         Message {
-            title: "Authenticator app",
+            title,
             message,
             alert,
             tips: Vec::new(),

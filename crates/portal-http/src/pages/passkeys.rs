@@ -4,7 +4,6 @@
 //! API, and without scripts the form answers that it needs them.
 
 use super::*;
-use portal_domain::passkey::PasskeyId;
 
 const SCRIPT: &str = include_str!("../../static/passkeys.js");
 
@@ -23,28 +22,9 @@ pub(super) async fn passkeys_script() -> Response {
 
 /// A passkey's outcome on the message page, with a way back home.
 fn passkey_message(state: &AppState, csrf: &str, result: Result<String, ApiError>) -> Response {
-    let (status, message, alert) = match result {
-        Ok(message) => (StatusCode::OK, message, false),
-        Err(error @ (ApiError::Internal(_) | ApiError::Overloaded { .. })) => {
-            return error_page(state, csrf, &error);
-        }
-        Err(error) => (error.status(), error.detail(), true),
-    };
-    message_page(
-        state,
-        csrf,
-        status,
-        Message {
-            title: "Passkeys",
-            message,
-            alert,
-            tips: Vec::new(),
-            link: Some(("/", "Back")),
-        },
-    )
+    factor_message(state, csrf, "Passkeys", result)
 }
 
-/// The add form's CSRF token (its password and name are the script's).
 #[derive(Deserialize)]
 pub struct PasskeyAddForm {
     csrf: Option<String>,
@@ -75,12 +55,6 @@ pub struct PasskeyRenameForm {
     name: Option<String>,
 }
 
-fn passkey_id(raw: &str) -> Result<PasskeyId, ApiError> {
-    raw.parse()
-        .map(PasskeyId::new)
-        .map_err(|_| ApiError::NotFound)
-}
-
 pub(super) async fn passkey_rename_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -99,7 +73,7 @@ pub(super) async fn passkey_rename_submit(
     let mut errors = InvalidInput::default();
     let result = match crate::api::passkey_name(&mut errors, &form.name) {
         None => Err(ApiError::InvalidInput(errors)),
-        Some(name) => match passkey_id(&id) {
+        Some(name) => match crate::api::passkey_id(&id) {
             Ok(id) => state
                 .portal
                 .rename_passkey(&auth, id, &name)
@@ -143,7 +117,7 @@ pub(super) async fn passkey_remove_submit(
         .as_deref()
         .filter(|p| !p.is_empty())
         .and_then(|p| Password::parse(p).ok());
-    let result = match (current, passkey_id(&id)) {
+    let result = match (current, crate::api::passkey_id(&id)) {
         (Some(current), Ok(id)) => state
             .portal
             .remove_passkey(&auth, id, &current, ctx)

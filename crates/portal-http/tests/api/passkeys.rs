@@ -10,7 +10,6 @@
 
 use portal_domain::passkey::{NewPasskey, PasskeyName, StoredCredential};
 use portal_domain::ports::Clock as _;
-use portal_domain::ports::{Accounts as _, Passkeys as _};
 use portal_domain::system::SystemClock;
 use portal_domain::values::Username;
 use serde_json::{Value, json};

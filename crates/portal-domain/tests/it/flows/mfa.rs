@@ -9,8 +9,7 @@ use portal_domain::email::{EmailKind, SecondFactor, SecurityNotice};
 use portal_domain::ports::{AuditLog, SecondFactors};
 use portal_domain::second_factor::{DataKey, MfaMethod, TotpSecret, time_step};
 use portal_domain::service::{
-    Authenticated, IssuedChallenge, LoginError, MfaLoginError, MfaSettings, PortalSettings,
-    SecondFactorError,
+    IssuedChallenge, LoginError, MfaLoginError, MfaSettings, PortalSettings, SecondFactorError,
 };
 
 const WRONG: &str = "Not-The-Password-42";
@@ -35,11 +34,6 @@ fn mfa_portal() -> TestPortal {
     TestPortal::with_settings(sample::roster(), settings(false))
 }
 
-async fn session(p: &TestPortal) -> Authenticated {
-    let token = logged_in(p).await.token;
-    p.authenticate(token.expose()).await.unwrap()
-}
-
 /// The code an authenticator app shows now, `drift` steps off.
 fn code(p: &TestPortal, secret: &TotpSecret, drift: i64) -> String {
     secret.code_at(time_step(p.clock.now()) + drift)
@@ -61,14 +55,6 @@ async fn enrolled(p: &TestPortal) -> (TotpSecret, Vec<String>) {
         enrolment.secret,
         codes.iter().map(|c| c.expose_grouped()).collect(),
     )
-}
-
-/// The password step of a login that must go on to a second step.
-async fn challenged(p: &TestPortal) -> IssuedChallenge {
-    match p.login("dr.doe", sample::PASSWORD, CTX).await {
-        Err(LoginError::SecondStepRequired(challenge)) => challenge,
-        other => panic!("expected a challenge, got {other:?}"),
-    }
 }
 
 async fn second_step(

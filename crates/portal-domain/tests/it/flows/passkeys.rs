@@ -17,8 +17,8 @@ use portal_domain::passkey::{
 use portal_domain::ports::{AuditLog, WebAuthn, WebAuthnError, WebAuthnHandle};
 use portal_domain::second_factor::MfaMethod;
 use portal_domain::service::{
-    Authenticated, IssuedChallenge, LoginError, MfaLoginError, MfaSettings, PasskeyError,
-    PortalSettings, SecondStep,
+    Authenticated, IssuedChallenge, MfaLoginError, MfaSettings, PasskeyError, PortalSettings,
+    SecondStep,
 };
 
 const WRONG: &str = "Not-The-Password-42";
@@ -170,11 +170,6 @@ fn challenge_in(options: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn session(p: &TestPortal) -> Authenticated {
-    let token = logged_in(p).await.token;
-    p.authenticate(token.expose()).await.unwrap()
-}
-
 fn name(text: &str) -> PasskeyName {
     PasskeyName::parse(text).unwrap()
 }
@@ -195,13 +190,6 @@ async fn register_passkey(p: &TestPortal, auth: &Authenticated, credential: &str
     )
     .await
     .unwrap();
-}
-
-async fn challenged(p: &TestPortal) -> IssuedChallenge {
-    match p.login("dr.doe", sample::PASSWORD, CTX).await {
-        Err(LoginError::SecondStepRequired(challenge)) => challenge,
-        other => panic!("expected a challenge, got {other:?}"),
-    }
 }
 
 /// An assertion by `credential` with sign counter `counter` for a fresh
