@@ -395,3 +395,35 @@ async fn mfa_required_leaves_the_passkey_routes_open(db: Db) {
     assert_eq!(list.status, 200, "{}", list.text);
     assert_eq!(start_registration(&app, &token, PASSWORD).await.status, 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_show_names_the_passkeys_and_reset_mfa_removes_them() {
+    let app = app(Db::Sqlite).await;
+    app.register_active(false, "dr.doe").await;
+    with_stored_passkey(&app, "dr.doe").await;
+    let mut out = Vec::new();
+    crate::cli::run(&app, "account show --username dr.doe", "", &mut out).await;
+    let shown = String::from_utf8(out).unwrap();
+    assert!(
+        shown.contains("second factors:  passkeys: \"Laptop\""),
+        "{shown}"
+    );
+    assert!(!shown.contains("NZyUEhDh"), "no key material: {shown}");
+    let mut out = Vec::new();
+    let exit = crate::cli::run(&app, "account reset-mfa --username dr.doe", "", &mut out).await;
+    assert_eq!(exit, std::process::ExitCode::SUCCESS);
+    app.mail(
+        "dr.doe",
+        "A second factor was removed from your Provider Portal account",
+        1,
+    )
+    .await;
+    assert_eq!(app.login("dr.doe", PASSWORD).await.status, 201);
+    let mut out = Vec::new();
+    crate::cli::run(&app, "account show --username dr.doe", "", &mut out).await;
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("second factors:  none")
+    );
+}
