@@ -11,11 +11,15 @@
 //! Queries are built at run time (no `query!` macros), so the crate builds
 //! without a database.
 
+mod dialect;
 mod error;
 mod outbox;
 mod roster;
-mod rows;
+#[path = "../../portal-adapters-sql/src/shared/mod.rs"]
+mod shared;
 mod store;
+
+use shared::rows;
 
 use std::time::Duration;
 

@@ -16,11 +16,15 @@
 //! file beside the database (`portal.db.migrate-lock`), since sqlx's own
 //! migration lock does nothing on SQLite.
 
+mod dialect;
 mod error;
 mod outbox;
 mod roster;
-mod rows;
+#[path = "../../portal-adapters-sql/src/shared/mod.rs"]
+mod shared;
 mod store;
+
+use shared::rows;
 mod ts;
 
 use std::fs::File;

@@ -133,7 +133,7 @@ impl AccountSettings for PgStore {
                 .await
                 .map_err(op("change security question"))?;
             enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit()
                 .await
                 .map_err(op("commit security question change"))?;

@@ -7,7 +7,7 @@ use portal_adapters_sql::store::audit_log as sql;
 impl AuditLog for PgStore {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
-        insert_audit(&mut conn, event).await
+        insert_audit(&mut *conn, event).await
     }
 
     async fn audit_page(

@@ -211,7 +211,7 @@ impl Credentials for PgStore {
                 .await
                 .map_err(op("revoke other sessions"))?;
             enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit password change"))?;
             Ok(CredentialWrite::Applied)
         })

@@ -102,7 +102,7 @@ impl LoginAttempts for PgStore {
             .await?;
             let recorded = RecordedFailure::between(recorded.0, recorded.1, now);
             if recorded.set_lock {
-                insert_audit(&mut tx, lock_audit).await?;
+                insert_audit(&mut *tx, lock_audit).await?;
             }
             tx.commit().await.map_err(op("commit login failure"))?;
             Ok(recorded)
@@ -175,7 +175,7 @@ impl LoginAttempts for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(op("store session"))?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit login"))?;
             Ok(CredentialWrite::Applied)
         })

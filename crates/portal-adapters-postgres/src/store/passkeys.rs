@@ -161,7 +161,7 @@ impl Passkeys for PgStore {
                 .map_err(op("store passkey"))?;
             let passkey_id = PasskeyId::new(row.try_get("id").map_err(op("read passkey id"))?);
             enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit passkey"))?;
             Ok(Some(passkey_id))
         })
@@ -207,7 +207,7 @@ impl Passkeys for PgStore {
                 return Ok(false);
             }
             enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit passkey removal"))?;
             Ok(true)
         })

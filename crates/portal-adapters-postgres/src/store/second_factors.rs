@@ -95,7 +95,7 @@ impl SecondFactors for PgStore {
                     .map_err(op("store recovery code"))?;
             }
             enqueue(&mut tx, notice, now, None).await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit TOTP confirmation"))?;
             Ok(true)
         })
@@ -195,7 +195,7 @@ impl SecondFactors for PgStore {
             }
             if removed {
                 enqueue(&mut tx, notice, now, None).await?;
-                insert_audit(&mut tx, audit).await?;
+                insert_audit(&mut *tx, audit).await?;
             }
             tx.commit()
                 .await

@@ -20,12 +20,7 @@ impl Credentials for SqliteStore {
         // BEGIN IMMEDIATE holds the write lock: concurrent requests queue
         // on it, so the cap is exact. A purge that won first leaves nothing
         // to send.
-        let exists = sqlx::query(portal_adapters_sql::store::LOCK_ACCOUNT.sqlite)
-            .bind(token.account_id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(op("lock account"))?;
-        if exists.is_none() {
+        if lock_account(&mut tx, token.account_id).await?.is_none() {
             return Ok(IssueOutcome::NoAccount);
         }
         if cap.max > 0 {

@@ -1,10 +1,11 @@
-//! [`Accounts`] on PostgreSQL.
+//! [`Accounts`] on either database.
 
 use super::*;
+use crate::dialect::{bind_next_id, next_account_id};
 use portal_adapters_sql::store::accounts as sql;
 
 #[async_trait]
-impl Accounts for PgStore {
+impl Accounts for Store {
     async fn account_by_username(
         &self,
         username: &Username,
@@ -46,20 +47,25 @@ impl Accounts for PgStore {
         email: &Email,
         audit: &AuditEvent,
     ) -> Result<Account, CreateAccountError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            // The flow first: its row lock queues a twin submission of this
-            // step, which then finds the flow moved on (not its own account
-            // holding the username).
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // The flow first: a twin submission of this step (queued on the
+            // flow's row lock on PostgreSQL, on the write lock on SQLite)
+            // then finds the flow moved on, not its own account holding the
+            // username.
             if !compare_and_set_flow(&mut tx, finished_flow).await? {
                 return Err(CreateAccountError::FlowConflict);
             }
+            // The new account's id, where the database must be told it
+            // (SQLite's, see the dialect).
+            let id = next_account_id(&mut tx).await?;
             // A pending account of this registrant is replaced (SPEC §3
             // step 1): deleted with its tokens, sessions and support checks
-            // (ON DELETE CASCADE), its username freed. Its row lock queues a
-            // concurrent activation or replacement; on any error below the
-            // transaction rolls back and it stays. (Found through the
-            // registrant's unique index: see `sql::REPLACE_PENDING`.)
+            // (ON DELETE CASCADE), its username freed. On PostgreSQL its row
+            // lock queues a concurrent activation or replacement; on any
+            // error below the transaction rolls back and it stays. (Found
+            // through the registrant's unique index: see
+            // `sql::REPLACE_PENDING`.)
             let replaced: Option<String> = sqlx::query_scalar(sql::REPLACE_PENDING)
                 .bind(account.provider.registrant_key().to_storage_key())
                 .fetch_optional(&mut *tx)
@@ -75,10 +81,10 @@ impl Accounts for PgStore {
                 return Err(CreateAccountError::UsernameTaken);
             }
             if let Some(old) = &replaced {
-                insert_audit(&mut tx, &AuditEvent::pending_replaced(audit, old)).await?;
+                insert_audit(&mut *tx, &AuditEvent::pending_replaced(audit, old)).await?;
             }
             let agreement = StoredAcceptance::from_acceptance(&account.agreement);
-            let inserted = sqlx::query(sql::INSERT.postgres)
+            let insert = sqlx::query(ours(sql::INSERT))
                 .bind(account.username.as_str())
                 .bind(account.email.as_str())
                 .bind(account.password_hash.as_phc())
@@ -88,13 +94,12 @@ impl Accounts for PgStore {
                 .bind(account.provider.registrant_key().to_storage_key())
                 .bind(agreement.version)
                 .bind(agreement.content_hash)
-                .bind(agreement.accepted_at)
+                .bind(stamp(agreement.accepted_at))
                 .bind(agreement.client_addr)
                 .bind(i16::from(account.security_question.get()))
                 .bind(account.security_answer_hash.as_phc())
-                .bind(account.created_at)
-                .fetch_one(&mut *tx)
-                .await;
+                .bind(stamp(account.created_at));
+            let inserted = bind_next_id(insert, id).fetch_one(&mut *tx).await;
             let row = match inserted {
                 Ok(row) => row,
                 Err(error) => {
@@ -109,8 +114,8 @@ impl Accounts for PgStore {
             sqlx::query(sql::INSERT_ACTIVATION_TOKEN)
                 .bind(hash_bytes(&activation.hash))
                 .bind(created.id.get())
-                .bind(activation.issued_at)
-                .bind(activation.expires_at)
+                .bind(stamp(activation.issued_at))
+                .bind(stamp(activation.expires_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("store activation token"))?;
@@ -121,7 +126,7 @@ impl Accounts for PgStore {
                 Some(activation.expires_at),
             )
             .await?;
-            insert_audit(&mut tx, audit).await?;
+            insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit account"))?;
             Ok(created)
         })
@@ -138,7 +143,7 @@ impl Accounts for PgStore {
             .bind(id.get())
             .bind(stored.version)
             .bind(stored.content_hash)
-            .bind(stored.accepted_at)
+            .bind(stamp(stored.accepted_at))
             .bind(stored.client_addr)
             .execute(&self.pool)
             .await
@@ -147,8 +152,8 @@ impl Accounts for PgStore {
     }
 
     async fn set_disabled(&self, id: AccountId, disabled: bool) -> Result<(), StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             sqlx::query(sql::SET_DISABLED)
                 .bind(id.get())
                 .bind(disabled)

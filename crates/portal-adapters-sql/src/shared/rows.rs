@@ -1,4 +1,8 @@
 //! Rows read into the domain's stored forms ([`portal_domain::stored`]).
+//!
+//! Compiled in each database adapter (see `shared/mod.rs`), not in
+//! `portal-adapters-sql`: the row type, and how a time or a count is read,
+//! are the adapter's `dialect.rs`.
 
 use portal_domain::account::Account;
 use portal_domain::audit::{AuditAction, AuditEvent, AuditOutcome};
@@ -8,20 +12,20 @@ use portal_domain::registration::RegistrationFlow;
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::{StoredAcceptance, StoredAccount, StoredFlow, StoredProvider};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use time::OffsetDateTime;
 
+use crate::dialect::{DbRow, read_int, read_opt_time, read_smallint, read_time};
 use crate::error::op;
-use crate::ts::Ts;
 
 /// The roster entry left-joined to an account (`joined_provider_columns!()`);
 /// no `kind` means the account's provider has no entry.
-pub(crate) fn joined_provider(row: &SqliteRow) -> Result<ProviderRead, StoreError> {
+pub(crate) fn joined_provider(row: &DbRow) -> Result<ProviderRead, StoreError> {
     let kind: Option<String> = row.try_get("kind").map_err(op("read provider"))?;
     let entry = kind.map(|_| provider(row)).transpose()?;
     Ok(ProviderRead::WithAccount(entry))
 }
 
-pub(crate) fn account(row: &SqliteRow) -> Result<Account, StoreError> {
+pub(crate) fn account(row: &DbRow) -> Result<Account, StoreError> {
     let read = op("read account");
     let stored = StoredAccount {
         id: row.try_get("id").map_err(&read)?,
@@ -33,11 +37,11 @@ pub(crate) fn account(row: &SqliteRow) -> Result<Account, StoreError> {
         provider_id: row.try_get("provider_id").map_err(&read)?,
         activated_at: opt_time(row, "activated_at")?,
         disabled: row.try_get("disabled").map_err(&read)?,
-        failed_logins: row.try_get("failed_logins").map_err(&read)?,
+        failed_logins: read_int(row, "failed_logins").map_err(&read)?,
         locked_until: opt_time(row, "locked_until")?,
         agreement: acceptance(row)?
             .ok_or_else(|| StoreError::Unexpected("account without agreement".to_owned()))?,
-        security_question: row.try_get("security_question").map_err(&read)?,
+        security_question: read_smallint(row, "security_question").map_err(&read)?,
         security_answer_hash: row.try_get("security_answer_hash").map_err(&read)?,
         created_at: time(row, "created_at")?,
         last_login_at: opt_time(row, "last_login_at")?,
@@ -46,7 +50,7 @@ pub(crate) fn account(row: &SqliteRow) -> Result<Account, StoreError> {
 }
 
 /// The agreement columns, when the row has an acceptance.
-pub(crate) fn acceptance(row: &SqliteRow) -> Result<Option<StoredAcceptance>, StoreError> {
+pub(crate) fn acceptance(row: &DbRow) -> Result<Option<StoredAcceptance>, StoreError> {
     let read = op("read agreement");
     let version: Option<String> = row.try_get("agreement_version").map_err(&read)?;
     let Some(version) = version else {
@@ -61,7 +65,7 @@ pub(crate) fn acceptance(row: &SqliteRow) -> Result<Option<StoredAcceptance>, St
 }
 
 /// The provider columns, when the row has them (`tax_id` not null).
-pub(crate) fn stored_provider(row: &SqliteRow) -> Result<Option<StoredProvider>, StoreError> {
+pub(crate) fn stored_provider(row: &DbRow) -> Result<Option<StoredProvider>, StoreError> {
     let read = op("read provider");
     let tax_id: Option<String> = row.try_get("tax_id").map_err(&read)?;
     let Some(tax_id) = tax_id else {
@@ -82,34 +86,28 @@ pub(crate) fn stored_provider(row: &SqliteRow) -> Result<Option<StoredProvider>,
 }
 
 /// A roster row (with `inactive_since`).
-pub(crate) fn provider(row: &SqliteRow) -> Result<RosterEntry, StoreError> {
+pub(crate) fn provider(row: &DbRow) -> Result<RosterEntry, StoreError> {
     let mut stored = stored_provider(row)?
         .ok_or_else(|| StoreError::Unexpected("roster row without tax_id".to_owned()))?;
     stored.inactive_since = opt_time(row, "inactive_since")?;
     stored.into_entry("roster_entries")
 }
 
-/// A NOT NULL time column.
-pub(crate) fn time(row: &SqliteRow, column: &str) -> Result<time::OffsetDateTime, StoreError> {
-    Ok(row.try_get::<Ts, _>(column).map_err(op("read time"))?.0)
+/// A `NOT NULL` time column.
+pub(crate) fn time(row: &DbRow, column: &str) -> Result<OffsetDateTime, StoreError> {
+    read_time(row, column).map_err(op("read time"))
 }
 
 /// A nullable time column.
-pub(crate) fn opt_time(
-    row: &SqliteRow,
-    column: &str,
-) -> Result<Option<time::OffsetDateTime>, StoreError> {
-    Ok(row
-        .try_get::<Option<Ts>, _>(column)
-        .map_err(op("read time"))?
-        .map(|t| t.0))
+pub(crate) fn opt_time(row: &DbRow, column: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    read_opt_time(row, column).map_err(op("read time"))
 }
 
-pub(crate) fn flow(row: &SqliteRow) -> Result<RegistrationFlow, StoreError> {
+pub(crate) fn flow(row: &DbRow) -> Result<RegistrationFlow, StoreError> {
     let read = op("read registration flow");
     StoredFlow {
         id: row.try_get("id").map_err(&read)?,
-        version: row.try_get("version").map_err(&read)?,
+        version: read_int(row, "version").map_err(&read)?,
         state: row.try_get("state").map_err(&read)?,
         provider: stored_provider(row)?,
         acceptance: acceptance(row)?,
@@ -119,7 +117,7 @@ pub(crate) fn flow(row: &SqliteRow) -> Result<RegistrationFlow, StoreError> {
     .into_flow()
 }
 
-pub(crate) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+pub(crate) fn audit_event(row: &DbRow) -> Result<AuditEvent, StoreError> {
     let read = op("read audit event");
     let name: String = row.try_get("event").map_err(&read)?;
     let client_addr: Option<String> = row.try_get("client_addr").map_err(&read)?;
@@ -134,11 +132,10 @@ pub(crate) fn audit_event(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
 }
 
 /// The `failed_logins` and `locked_until` columns of a row.
-pub(crate) fn lock_state(row: &SqliteRow) -> Result<LockState, StoreError> {
+pub(crate) fn lock_state(row: &DbRow) -> Result<LockState, StoreError> {
     Ok(LockState {
         failed_count: u32::try_from(
-            row.try_get::<i64, _>("failed_logins")
-                .map_err(op("read failed_logins"))?,
+            read_int(row, "failed_logins").map_err(op("read failed_logins"))?,
         )
         .unwrap_or(0),
         locked_until: opt_time(row, "locked_until")?,

@@ -1,0 +1,137 @@
+//! What PostgreSQL does its own way, under the names the shared Rust code
+//! (`crates/portal-adapters-sql/src/shared/`, compiled in this crate and in
+//! `portal-adapters-sqlite`) calls: SQLite's `dialect.rs` defines the same
+//! names, and the two files side by side are the whole difference in Rust.
+//!
+//! Every name is a concrete type or a plain function: each adapter compiles
+//! the shared code against its own, so there are no generic bounds and no
+//! work per call beyond what the code did when it was written twice.
+
+use std::future::Future;
+
+use portal_adapters_sql::PerDatabase;
+use portal_adapters_sql::store as sql;
+use portal_domain::account::AccountId;
+use portal_domain::ports::{RedeemError, StoreError};
+use portal_domain::values::TokenHash;
+use sqlx::query::Query;
+use sqlx::{PgPool, Row, Transaction};
+use time::OffsetDateTime;
+
+use crate::error::{Contended, op, retry_contention};
+use crate::shared::store::{hash_bytes, lock_account};
+
+/// The store the shared port impls are written for.
+pub(crate) type Store = crate::PgStore;
+/// A row the shared row readers read.
+pub(crate) type DbRow = sqlx::postgres::PgRow;
+
+/// How a time is bound: `timestamptz`, which sqlx encodes from
+/// `OffsetDateTime` itself.
+pub(crate) type Stamp = OffsetDateTime;
+
+/// A time to bind.
+pub(crate) fn stamp(time: OffsetDateTime) -> Stamp {
+    time
+}
+
+/// An optional time to bind.
+pub(crate) fn opt_stamp(time: Option<OffsetDateTime>) -> Option<Stamp> {
+    time
+}
+
+/// A `NOT NULL` `timestamptz` column.
+pub(crate) fn read_time(row: &DbRow, column: &str) -> Result<OffsetDateTime, sqlx::Error> {
+    row.try_get(column)
+}
+
+/// A nullable `timestamptz` column.
+pub(crate) fn read_opt_time(
+    row: &DbRow,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    row.try_get(column)
+}
+
+/// How a count (failures, refusals, a flow's version) is bound and read:
+/// an `integer` column.
+pub(crate) type Int = i32;
+
+/// A count to bind, saturating at the column's range.
+pub(crate) fn int(n: i64) -> Int {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// An `integer` column.
+pub(crate) fn read_int(row: &DbRow, column: &str) -> Result<i64, sqlx::Error> {
+    row.try_get::<i32, _>(column).map(i64::from)
+}
+
+/// A `smallint` column (the security question's number).
+pub(crate) fn read_smallint(row: &DbRow, column: &str) -> Result<i64, sqlx::Error> {
+    row.try_get::<i16, _>(column).map(i64::from)
+}
+
+/// The database the shared code's queries run on.
+pub(crate) type Db = sqlx::Postgres;
+/// A connection, or a transaction borrowed as one.
+pub(crate) type Conn = sqlx::PgConnection;
+/// A query's bound arguments.
+pub(crate) type Args = sqlx::postgres::PgArguments;
+
+/// PostgreSQL's text of a statement the databases write differently.
+pub(crate) const fn ours(statement: PerDatabase) -> &'static str {
+    statement.postgres
+}
+
+/// Begins a transaction that reads and then writes. PostgreSQL's default
+/// (`READ COMMITTED`): what must not change between the read and the write
+/// is locked by the read (`FOR UPDATE`, [`lock_account`]), and a deadlock
+/// between such locks aborts one transaction, which [`retrying`] runs
+/// again.
+pub(crate) async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin().await.map_err(op("begin"))
+}
+
+/// Runs a write transaction (`run` begins and commits it) again when
+/// PostgreSQL aborted it for a deadlock or a serialization failure (see
+/// [`retry_contention`]).
+pub(crate) async fn retrying<T, E, F, Fut>(run: F) -> Result<T, E>
+where
+    E: Contended,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_contention(run).await
+}
+
+/// Before a token is redeemed, the row of the account it belongs to is
+/// locked, before the token's own (account first, as everywhere: see
+/// [`lock_account`]). An unknown token, or one whose account is gone, is
+/// invalid.
+pub(crate) async fn lock_token_owner(conn: &mut Conn, hash: &TokenHash) -> Result<(), RedeemError> {
+    let owner: Option<i64> = sqlx::query_scalar(sql::TOKEN_OWNER)
+        .bind(hash_bytes(hash))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(op("find token"))?;
+    let owner = owner.ok_or(RedeemError::InvalidToken)?;
+    lock_account(conn, AccountId::new(owner))
+        .await?
+        .ok_or(RedeemError::InvalidToken)?;
+    Ok(())
+}
+
+/// A new account's id, when the database must be told it: never on
+/// PostgreSQL, whose identity column gives each id out once.
+pub(crate) type NextId = ();
+
+/// Nothing to read: the `INSERT` takes the id from the identity column.
+pub(crate) async fn next_account_id(_: &mut Conn) -> Result<NextId, StoreError> {
+    Ok(())
+}
+
+/// The account `INSERT` as it is: PostgreSQL's text binds no id.
+pub(crate) fn bind_next_id(query: Query<'_, Db, Args>, (): NextId) -> Query<'_, Db, Args> {
+    query
+}

@@ -1,0 +1,133 @@
+//! What SQLite does its own way, under the names the shared Rust code
+//! (`crates/portal-adapters-sql/src/shared/`, compiled in this crate and in
+//! `portal-adapters-postgres`) calls: PostgreSQL's `dialect.rs` defines the
+//! same names, and the two files side by side are the whole difference in
+//! Rust.
+//!
+//! SQLite has one integer type and no time type: counts are `i64`, times
+//! [`Ts`] (integer microseconds, see `ts.rs`).
+
+use std::future::Future;
+
+use portal_adapters_sql::PerDatabase;
+use portal_adapters_sql::store::accounts as sql;
+use portal_domain::ports::{RedeemError, StoreError};
+use portal_domain::values::TokenHash;
+use sqlx::query::Query;
+use sqlx::{Row, SqlitePool, Transaction};
+use time::OffsetDateTime;
+
+use crate::error::op;
+
+use crate::ts::Ts;
+
+/// The store the shared port impls are written for.
+pub(crate) type Store = crate::SqliteStore;
+/// A row the shared row readers read.
+pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
+
+/// How a time is bound: [`Ts`], never an `OffsetDateTime` (which sqlx
+/// would store as text that does not sort as a time).
+pub(crate) type Stamp = Ts;
+
+/// A time to bind.
+pub(crate) fn stamp(time: OffsetDateTime) -> Stamp {
+    Ts(time)
+}
+
+/// An optional time to bind.
+pub(crate) fn opt_stamp(time: Option<OffsetDateTime>) -> Option<Stamp> {
+    time.map(Ts)
+}
+
+/// A `NOT NULL` time column (integer microseconds).
+pub(crate) fn read_time(row: &DbRow, column: &str) -> Result<OffsetDateTime, sqlx::Error> {
+    row.try_get::<Ts, _>(column).map(|t| t.0)
+}
+
+/// A nullable time column.
+pub(crate) fn read_opt_time(
+    row: &DbRow,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    Ok(row.try_get::<Option<Ts>, _>(column)?.map(|t| t.0))
+}
+
+/// How a count (failures, refusals, a flow's version) is bound and read:
+/// SQLite's one `INTEGER`.
+pub(crate) type Int = i64;
+
+/// A count to bind.
+pub(crate) fn int(n: i64) -> Int {
+    n
+}
+
+/// An `INTEGER` column.
+pub(crate) fn read_int(row: &DbRow, column: &str) -> Result<i64, sqlx::Error> {
+    row.try_get(column)
+}
+
+/// The security question's number: an `INTEGER` like any other.
+pub(crate) fn read_smallint(row: &DbRow, column: &str) -> Result<i64, sqlx::Error> {
+    row.try_get(column)
+}
+
+/// The database the shared code's queries run on.
+pub(crate) type Db = sqlx::Sqlite;
+/// A connection, or a transaction borrowed as one.
+pub(crate) type Conn = sqlx::SqliteConnection;
+/// A query's bound arguments.
+pub(crate) type Args = sqlx::sqlite::SqliteArguments;
+
+/// SQLite's text of a statement the databases write differently.
+pub(crate) const fn ours(statement: PerDatabase) -> &'static str {
+    statement.sqlite
+}
+
+/// Begins a transaction that reads and then writes: `BEGIN IMMEDIATE`
+/// takes SQLite's one write lock at once, so the read and the write see no
+/// other writer in between (no row locks needed), and no deferred
+/// transaction dies upgrading its lock. A writer waits its turn within the
+/// busy timeout.
+pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(op("begin"))
+}
+
+/// Runs a write transaction once: writers queue on SQLite's one write lock
+/// instead of deadlocking, so nothing aborts that running again would fix.
+pub(crate) async fn retrying<T, E, F, Fut>(run: F) -> Result<T, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    run().await
+}
+
+/// Nothing to lock before a token is redeemed: `BEGIN IMMEDIATE` already
+/// holds the one write lock, and the redemption's conditional update finds
+/// an unknown token, or one whose account is gone, invalid.
+pub(crate) async fn lock_token_owner(_: &mut Conn, _: &TokenHash) -> Result<(), RedeemError> {
+    Ok(())
+}
+
+/// A new account's id, counted past every id given before (see
+/// `sql::NEXT_ID`): SQLite gives a deleted highest rowid out again, and an
+/// operation still holding a replaced or purged account's id (a resend in
+/// flight) must find it gone, not find its successor.
+pub(crate) type NextId = i64;
+
+/// Takes the id the new account will get (`sql::NEXT_ID`), in the caller's
+/// write transaction: a refused creation rolls it back.
+pub(crate) async fn next_account_id(conn: &mut Conn) -> Result<NextId, StoreError> {
+    sqlx::query_scalar(sql::NEXT_ID)
+        .fetch_one(conn)
+        .await
+        .map_err(op("next account id"))
+}
+
+/// Binds the id [`next_account_id`] read, as the account `INSERT`'s `$15`.
+pub(crate) fn bind_next_id(query: Query<'_, Db, Args>, id: NextId) -> Query<'_, Db, Args> {
+    query.bind(id)
+}
