@@ -9,7 +9,6 @@ use sqlx::{PgConnection, Postgres};
 
 mod account_settings;
 mod audit_log;
-mod credentials;
 mod housekeeping;
 mod identity_checks;
 mod login_attempts;

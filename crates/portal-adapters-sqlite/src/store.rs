@@ -22,7 +22,6 @@ async fn insert_session(conn: &mut Conn, session: &Session) -> Result<(), StoreE
 
 mod account_settings;
 mod audit_log;
-mod credentials;
 mod housekeeping;
 mod identity_checks;
 mod login_attempts;

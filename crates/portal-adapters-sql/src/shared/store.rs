@@ -242,3 +242,4 @@ pub(crate) async fn redeem(
 }
 
 mod accounts;
+mod credentials;

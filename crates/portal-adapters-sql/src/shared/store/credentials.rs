@@ -1,29 +1,31 @@
-//! [`Credentials`] on PostgreSQL.
+//! [`Credentials`] on either database.
 
 use super::*;
 use portal_adapters_sql::store::credentials as sql;
 
 #[async_trait]
-impl Credentials for PgStore {
+impl Credentials for Store {
     async fn issue_token(
         &self,
         token: &NewToken,
         email: &Email,
         cap: EmailCap,
     ) -> Result<IssueOutcome, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let issued_at = token.link.issued_at;
-            // Lock the account row: concurrent requests for one account queue
-            // here, so the cap is exact, and a purge cannot delete the account
-            // under a fresh link. A purge that won first leaves nothing to send.
+            // The account under its lock (its row on PostgreSQL, the write
+            // lock on SQLite): concurrent requests for one account queue
+            // here, so the cap is exact, and a purge cannot delete the
+            // account under a fresh link. A purge that won first leaves
+            // nothing to send.
             if lock_account(&mut tx, token.account_id).await?.is_none() {
                 return Ok(IssueOutcome::NoAccount);
             }
             if cap.max > 0 {
                 let recent: i64 = sqlx::query_scalar(sql::COUNT_RECENT_TOKENS)
                     .bind(token.account_id.get())
-                    .bind(issued_at - cap.window)
+                    .bind(stamp(issued_at - cap.window))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(op("count recent tokens"))?;
@@ -34,7 +36,7 @@ impl Credentials for PgStore {
             sqlx::query(sql::SUPERSEDE_TOKENS)
                 .bind(token.account_id.get())
                 .bind(purpose_name(token.purpose))
-                .bind(issued_at)
+                .bind(stamp(issued_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("supersede tokens"))?;
@@ -42,8 +44,8 @@ impl Credentials for PgStore {
                 .bind(hash_bytes(&token.link.hash))
                 .bind(token.account_id.get())
                 .bind(purpose_name(token.purpose))
-                .bind(issued_at)
-                .bind(token.link.expires_at)
+                .bind(stamp(issued_at))
+                .bind(stamp(token.link.expires_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("store token"))?;
@@ -63,7 +65,7 @@ impl Credentials for PgStore {
         let row = sqlx::query(sql::LIVE_TOKEN_ACCOUNT)
             .bind(hash_bytes(hash))
             .bind(purpose_name(purpose))
-            .bind(now)
+            .bind(stamp(now))
             .fetch_optional(&self.pool)
             .await
             .map_err(op("find token"))?;
@@ -91,12 +93,12 @@ impl Credentials for PgStore {
         email: &Email,
         audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = redeem(&mut tx, hash, TokenPurpose::Activation, now).await?;
             sqlx::query(sql::ACTIVATE)
                 .bind(id.get())
-                .bind(now)
+                .bind(stamp(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("activate account"))?;
@@ -113,8 +115,8 @@ impl Credentials for PgStore {
         notice: &Email,
         audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = redeem(&mut tx, hash, TokenPurpose::PasswordReset, now).await?;
             sqlx::query(sql::SET_PASSWORD)
                 .bind(id.get())
@@ -139,15 +141,16 @@ impl Credentials for PgStore {
         now: OffsetDateTime,
         max_refusals: u32,
     ) -> Result<(), RedeemError> {
-        // Under the token's row lock racing refusals each count, and the
-        // one that reaches the limit spends the link (the rule is the
-        // domain's). Only the token is locked: no account lock is waited
-        // for while holding it, so no deadlock with a redemption.
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            let refusals: i32 = sqlx::query_scalar(sql::RESET_REFUSALS_FOR_CHANGE.postgres)
+        // Under the token's row lock (the write lock on SQLite) racing
+        // refusals each count, and the one that reaches the limit spends
+        // the link (the rule is the domain's). On PostgreSQL only the token
+        // is locked: no account lock is waited for while holding it, so no
+        // deadlock with a redemption.
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            let refusals: Int = sqlx::query_scalar(ours(sql::RESET_REFUSALS_FOR_CHANGE))
                 .bind(hash_bytes(hash))
-                .bind(now)
+                .bind(stamp(now))
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(op("lock reset token"))?
@@ -158,8 +161,8 @@ impl Credentials for PgStore {
             let (after, spent) = before.after_refusal(max_refusals);
             sqlx::query(sql::WRITE_RESET_REFUSALS)
                 .bind(hash_bytes(hash))
-                .bind(i32::try_from(after.refusals).unwrap_or(i32::MAX))
-                .bind(spent.then_some(now))
+                .bind(int(i64::from(after.refusals)))
+                .bind(spent.then_some(stamp(now)))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("count reset refusal"))?;
@@ -176,11 +179,12 @@ impl Credentials for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<CredentialWrite, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = change.account_id;
-            // Under the account's lock, a reset that committed first shows
-            // its new hash, and one that comes later waits for this change.
+            // Under the account's lock (its row on PostgreSQL, the write
+            // lock on SQLite), a reset or a logout that committed first
+            // wins, and one that comes later waits for this change.
             let Some(row) = lock_account(&mut tx, id).await? else {
                 return Ok(CredentialWrite::Stale);
             };
