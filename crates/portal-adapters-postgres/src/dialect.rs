@@ -10,10 +10,10 @@
 use std::future::Future;
 
 use portal_adapters_sql::PerDatabase;
-use portal_adapters_sql::store as sql;
+use portal_adapters_sql::store::{self as sql, identity_checks};
 use portal_domain::account::AccountId;
 use portal_domain::ports::{RedeemError, StoreError};
-use portal_domain::values::TokenHash;
+use portal_domain::values::{ProviderId, TaxId, TokenHash};
 use sqlx::query::Query;
 use sqlx::{PgPool, Row, Transaction};
 use time::OffsetDateTime;
@@ -134,4 +134,32 @@ pub(crate) async fn next_account_id(_: &mut Conn) -> Result<NextId, StoreError> 
 /// The account `INSERT` as it is: PostgreSQL's text binds no id.
 pub(crate) fn bind_next_id(query: Query<'_, Db, Args>, (): NextId) -> Query<'_, Db, Args> {
     query
+}
+
+/// One provider's proofing mismatches queue on an advisory lock of its
+/// key, so the count a check reads is the one its insert adds to.
+pub(crate) async fn lock_for_proofing(
+    conn: &mut Conn,
+    tax_id: &TaxId,
+    provider_id: &ProviderId,
+) -> Result<(), StoreError> {
+    sqlx::query(identity_checks::LOCK_PROVIDER_PROOFING)
+        .bind(tax_id.as_str())
+        .bind(provider_id.as_str())
+        .execute(conn)
+        .await
+        .map_err(op("lock provider's proofing"))?;
+    Ok(())
+}
+
+/// One account's support checks queue on its row lock, so the count a
+/// check reads is the one its insert adds to.
+pub(crate) async fn lock_for_support_check(
+    conn: &mut Conn,
+    id: AccountId,
+) -> Result<(), StoreError> {
+    if lock_account(conn, id).await?.is_none() {
+        return Err(StoreError::Unexpected(format!("no account {}", id.get())));
+    }
+    Ok(())
 }

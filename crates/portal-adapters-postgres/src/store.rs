@@ -10,7 +10,6 @@ use sqlx::{PgConnection, Postgres};
 mod account_settings;
 mod audit_log;
 mod housekeeping;
-mod identity_checks;
 mod login_attempts;
 mod passkeys;
 mod registrations;

@@ -3,7 +3,7 @@
 //! `store/`, over the shared helpers.
 
 use crate::SqliteStore;
-use crate::rows::{opt_time, time};
+use crate::rows::time;
 pub(crate) use crate::shared::store::*;
 use crate::ts::{Ts, ts};
 use sqlx::{Sqlite, SqliteConnection};
@@ -23,7 +23,6 @@ async fn insert_session(conn: &mut Conn, session: &Session) -> Result<(), StoreE
 mod account_settings;
 mod audit_log;
 mod housekeeping;
-mod identity_checks;
 mod login_attempts;
 mod passkeys;
 mod registrations;

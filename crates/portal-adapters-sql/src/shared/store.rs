@@ -243,3 +243,4 @@ pub(crate) async fn redeem(
 
 mod accounts;
 mod credentials;
+mod identity_checks;

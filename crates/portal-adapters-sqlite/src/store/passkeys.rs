@@ -25,7 +25,7 @@ fn passkey(account: AccountId, row: &SqliteRow) -> Result<Passkey, StoreError> {
             row.try_get("credential").map_err(op("read passkey"))?,
         ),
         created_at: time(row, "created_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
+        last_used_at: crate::rows::opt_time(row, "last_used_at")?,
     })
 }
 

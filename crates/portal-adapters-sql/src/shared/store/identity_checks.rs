@@ -1,10 +1,11 @@
-//! [`IdentityChecks`] on SQLite.
+//! [`IdentityChecks`] on either database.
 
 use super::*;
+use crate::dialect::{lock_for_proofing, lock_for_support_check};
 use portal_adapters_sql::store::identity_checks as sql;
 
 #[async_trait]
-impl IdentityChecks for SqliteStore {
+impl IdentityChecks for Store {
     async fn record_proofing_mismatch(
         &self,
         tax_id: &TaxId,
@@ -13,24 +14,21 @@ impl IdentityChecks for SqliteStore {
         since: OffsetDateTime,
         limit: u32,
     ) -> Result<WindowRecord, StoreError> {
-        {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(op("begin"))?;
-            // BEGIN IMMEDIATE holds the write lock: the count read below is
-            // the one the insert adds to.
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // One provider's mismatches queue here, so the count read below
+            // is the one the insert adds to.
+            lock_for_proofing(&mut tx, tax_id, provider_id).await?;
             if limit > 0 {
                 let row = sqlx::query(sql::PROOFING_WINDOW)
                     .bind(tax_id.as_str())
                     .bind(provider_id.as_str())
-                    .bind(Ts(since))
+                    .bind(stamp(since))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(op("count proofing mismatches"))?;
                 let count: i64 = row.try_get("count").map_err(op("read count"))?;
-                let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+                let oldest: Option<OffsetDateTime> = rows::opt_time(&row, "oldest")?;
                 if let Some(oldest) = oldest.filter(|_| count >= i64::from(limit)) {
                     return Ok(WindowRecord::Limited { oldest });
                 }
@@ -38,13 +36,14 @@ impl IdentityChecks for SqliteStore {
             sqlx::query(sql::INSERT_PROOFING_FAILURE)
                 .bind(tax_id.as_str())
                 .bind(provider_id.as_str())
-                .bind(Ts(at))
+                .bind(stamp(at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("record proofing mismatch"))?;
             tx.commit().await.map_err(op("commit proofing mismatch"))?;
             Ok(WindowRecord::Recorded)
-        }
+        })
+        .await
     }
 
     async fn proofing_mismatches_since(
@@ -56,14 +55,14 @@ impl IdentityChecks for SqliteStore {
         let row = sqlx::query(sql::PROOFING_WINDOW)
             .bind(tax_id.as_str())
             .bind(provider_id.as_str())
-            .bind(Ts(since))
+            .bind(stamp(since))
             .fetch_one(&self.pool)
             .await
             .map_err(op("count proofing mismatches"))?;
         let count: i64 = row.try_get("count").map_err(op("read count"))?;
         Ok(ProofingFailures {
             count: u32::try_from(count).unwrap_or(u32::MAX),
-            oldest: opt_time(&row, "oldest")?,
+            oldest: rows::opt_time(&row, "oldest")?,
         })
     }
 
@@ -74,7 +73,7 @@ impl IdentityChecks for SqliteStore {
     ) -> Result<u32, StoreError> {
         let count: i64 = sqlx::query_scalar(sql::COUNT_SUPPORT_FAILURES)
             .bind(id.get())
-            .bind(Ts(since))
+            .bind(stamp(since))
             .fetch_one(&self.pool)
             .await
             .map_err(op("count support checks"))?;
@@ -89,22 +88,19 @@ impl IdentityChecks for SqliteStore {
         since: OffsetDateTime,
         max_failed: u32,
     ) -> Result<WindowRecord, StoreError> {
-        {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(op("begin"))?;
-            // BEGIN IMMEDIATE holds the write lock: the count read below is
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // One account's checks queue here, so the count read below is
             // the one the insert adds to.
+            lock_for_support_check(&mut tx, id).await?;
             let row = sqlx::query(sql::SUPPORT_WINDOW)
                 .bind(id.get())
-                .bind(Ts(since))
+                .bind(stamp(since))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(op("count support checks"))?;
             let count: i64 = row.try_get("count").map_err(op("read count"))?;
-            let oldest: Option<OffsetDateTime> = opt_time(&row, "oldest")?;
+            let oldest: Option<OffsetDateTime> = rows::opt_time(&row, "oldest")?;
             if let Some(oldest) =
                 oldest.filter(|_| max_failed > 0 && count >= i64::from(max_failed))
             {
@@ -112,13 +108,14 @@ impl IdentityChecks for SqliteStore {
             }
             sqlx::query(sql::INSERT_SUPPORT_CHECK)
                 .bind(id.get())
-                .bind(Ts(at))
+                .bind(stamp(at))
                 .bind(matched)
                 .execute(&mut *tx)
                 .await
                 .map_err(op("record support check"))?;
             tx.commit().await.map_err(op("commit support check"))?;
             Ok(WindowRecord::Recorded)
-        }
+        })
+        .await
     }
 }
