@@ -10,16 +10,19 @@
 use std::future::Future;
 
 use portal_adapters_sql::PerDatabase;
-use portal_adapters_sql::store::{self as sql, identity_checks};
+use portal_adapters_sql::store::{self as sql, identity_checks, login_attempts};
 use portal_domain::account::AccountId;
+use portal_domain::audit::AuditEvent;
+use portal_domain::lockout::{FirstPlace, LockState, ReservedAttempt};
 use portal_domain::ports::{RedeemError, StoreError};
-use portal_domain::values::{ProviderId, TaxId, TokenHash};
+use portal_domain::session::Session;
+use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash};
 use sqlx::query::Query;
 use sqlx::{PgPool, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::error::{Contended, op, retry_contention};
-use crate::shared::store::{hash_bytes, lock_account};
+use crate::shared::store::{failed_count, hash_bytes, lock_account};
 
 /// The store the shared port impls are written for.
 pub(crate) type Store = crate::PgStore;
@@ -162,4 +165,69 @@ pub(crate) async fn lock_for_support_check(
         return Err(StoreError::Unexpected(format!("no account {}", id.get())));
     }
     Ok(())
+}
+
+/// The login's read takes its first place in the same statement: the
+/// account, its roster entry and, while the account has no failures and
+/// no lock, the place (one round trip less on nearly every login). The
+/// guard is evaluated on the row as it is when the update reaches it, so a
+/// place another attempt took meanwhile is never overwritten: the read
+/// then takes none, and the use case reserves from the stored state.
+pub(crate) fn bind_first_place(
+    query: Query<'_, Db, Args>,
+    first: Option<FirstPlace>,
+) -> Query<'_, Db, Args> {
+    let after = first.map(|first| first.after).unwrap_or_default();
+    query
+        .bind(first.is_some())
+        .bind(failed_count(after))
+        .bind(after.locked_until)
+}
+
+/// The place the login's read took, if it took one.
+pub(crate) fn first_place(
+    row: &DbRow,
+    first: Option<FirstPlace>,
+) -> Result<Option<ReservedAttempt>, StoreError> {
+    let placed: bool = row
+        .try_get("placed_with_read")
+        .map_err(op("read login place"))?;
+    Ok(first.filter(|_| placed).map(|first| first.reserved))
+}
+
+/// A successful login in one statement, so one round trip and one commit:
+/// this is the hot path of every login. It applies only while the password
+/// hash is the one verified and the account holds no lock at all (a state
+/// `CredentialWrite::judge` lets through at any time; a granted place
+/// leaves no lock behind): the `UPDATE` waits for a reset or a failure
+/// that holds the row and then re-reads it. False when it wrote nothing
+/// (rare: the account holds a lock, in force or ended, or its hash
+/// changed), and the login is judged under the row lock.
+pub(crate) async fn record_login_at_once(
+    pool: &PgPool,
+    id: AccountId,
+    session: &Session,
+    verified: &PasswordHash,
+    rehashed: Option<&str>,
+    audit: &AuditEvent,
+) -> Result<bool, StoreError> {
+    let cleared = LockState::cleared();
+    let written = sqlx::query(login_attempts::LOGIN_SUCCESS)
+        .bind(hash_bytes(&session.token_hash))
+        .bind(id.get())
+        .bind(session.created_at)
+        .bind(session.last_seen_at)
+        .bind(rehashed)
+        .bind(audit.at)
+        .bind(audit.action.as_str())
+        .bind(audit.username.as_deref())
+        .bind(audit.client_addr.map(|addr| addr.to_string()))
+        .bind(audit.outcome.as_str())
+        .bind(verified.as_phc())
+        .bind(failed_count(cleared))
+        .bind(cleared.locked_until)
+        .execute(pool)
+        .await
+        .map_err(op("record login success"))?;
+    Ok(written.rows_affected() == 1)
 }

@@ -10,7 +10,6 @@ use sqlx::{PgConnection, Postgres};
 mod account_settings;
 mod audit_log;
 mod housekeeping;
-mod login_attempts;
 mod passkeys;
 mod registrations;
 mod second_factors;

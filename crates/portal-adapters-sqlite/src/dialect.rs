@@ -12,8 +12,11 @@ use std::future::Future;
 use portal_adapters_sql::PerDatabase;
 use portal_adapters_sql::store::accounts as sql;
 use portal_domain::account::AccountId;
+use portal_domain::audit::AuditEvent;
+use portal_domain::lockout::{FirstPlace, ReservedAttempt};
 use portal_domain::ports::{RedeemError, StoreError};
-use portal_domain::values::{ProviderId, TaxId, TokenHash};
+use portal_domain::session::Session;
+use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash};
 use sqlx::query::Query;
 use sqlx::{Row, SqlitePool, Transaction};
 use time::OffsetDateTime;
@@ -147,4 +150,35 @@ pub(crate) async fn lock_for_proofing(
 /// write lock (and a check of a gone account fails on its foreign key).
 pub(crate) async fn lock_for_support_check(_: &mut Conn, _: AccountId) -> Result<(), StoreError> {
     Ok(())
+}
+
+/// The login's read is a read only: beside SQLite's one writer a place is
+/// a write transaction of its own (`reserve_login_attempt`), and reads of
+/// unknown usernames stay off the write lock.
+pub(crate) fn bind_first_place(
+    query: Query<'_, Db, Args>,
+    _: Option<FirstPlace>,
+) -> Query<'_, Db, Args> {
+    query
+}
+
+/// The login's read takes no place.
+pub(crate) fn first_place(
+    _: &DbRow,
+    _: Option<FirstPlace>,
+) -> Result<Option<ReservedAttempt>, StoreError> {
+    Ok(None)
+}
+
+/// No one-statement login (SQLite has no data-modifying `WITH`): every
+/// login is judged in its one write transaction. Always false.
+pub(crate) async fn record_login_at_once(
+    _: &SqlitePool,
+    _: AccountId,
+    _: &Session,
+    _: &PasswordHash,
+    _: Option<&str>,
+    _: &AuditEvent,
+) -> Result<bool, StoreError> {
+    Ok(false)
 }

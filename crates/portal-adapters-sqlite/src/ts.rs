@@ -45,11 +45,6 @@ impl<'r> Decode<'r, Sqlite> for Ts {
     }
 }
 
-/// Shorthand for optional time columns.
-pub(crate) fn ts(time: Option<OffsetDateTime>) -> Option<Ts> {
-    time.map(Ts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,19 @@ pub(crate) async fn fetch_account(conn: &mut Conn, id: AccountId) -> Result<Acco
     rows::account(&row)
 }
 
+/// Stores a new session in the caller's transaction.
+pub(crate) async fn insert_session(conn: &mut Conn, session: &Session) -> Result<(), StoreError> {
+    sqlx::query(sql::login_attempts::INSERT_SESSION)
+        .bind(hash_bytes(&session.token_hash))
+        .bind(session.account_id.get())
+        .bind(stamp(session.created_at))
+        .bind(stamp(session.last_seen_at))
+        .execute(conn)
+        .await
+        .map_err(op("store session"))?;
+    Ok(())
+}
+
 /// Redeems a live token of `purpose` in one conditional update, after
 /// [`lock_token_owner`] (account first, as everywhere, on PostgreSQL).
 pub(crate) async fn redeem(
@@ -244,3 +257,4 @@ pub(crate) async fn redeem(
 mod accounts;
 mod credentials;
 mod identity_checks;
+mod login_attempts;

@@ -1,38 +1,28 @@
-//! [`LoginAttempts`] on PostgreSQL.
+//! [`LoginAttempts`] on either database.
 
 use super::*;
+use crate::dialect::{bind_first_place, first_place, record_login_at_once};
 use portal_adapters_sql::store::login_attempts as sql;
 
 #[async_trait]
-impl LoginAttempts for PgStore {
-    /// One statement: the account, its roster entry and, while the
-    /// account has no failures and no lock, the login's first place (one
-    /// round trip less on nearly every login). The guard is evaluated on
-    /// the row as it is when the update reaches it, so a place another
-    /// attempt took meanwhile is never overwritten: this read then takes
-    /// none, and the use case reserves from the stored state.
+impl LoginAttempts for Store {
+    /// The account and its roster entry, and on PostgreSQL the login's
+    /// first place with them (see the dialect's `bind_first_place`).
     async fn account_for_login(
         &self,
         username: &Username,
         first: Option<FirstPlace>,
     ) -> Result<Option<LoginRead>, StoreError> {
-        let after = first.map(|first| first.after).unwrap_or_default();
-        let row = sqlx::query(sql::ACCOUNT_FOR_LOGIN.postgres)
-            .bind(username.key())
-            .bind(first.is_some())
-            .bind(failed_count(after))
-            .bind(after.locked_until)
+        let query = sqlx::query(ours(sql::ACCOUNT_FOR_LOGIN)).bind(username.key());
+        let row = bind_first_place(query, first)
             .fetch_optional(&self.pool)
             .await
             .map_err(op("find account for login"))?;
         row.map(|row| {
-            let placed: bool = row
-                .try_get("placed_with_read")
-                .map_err(op("read login place"))?;
             Ok(LoginRead {
                 account: rows::account(&row)?,
                 provider: rows::joined_provider(&row)?,
-                place: first.filter(|_| placed).map(|first| first.reserved),
+                place: first_place(&row, first)?,
             })
         })
         .transpose()
@@ -47,17 +37,20 @@ impl LoginAttempts for PgStore {
     ) -> Result<ReservedAttempt, StoreError> {
         // Every login writes its place: first as one statement that applies
         // only while the state is still the one the login read with its
-        // account (one round trip, no explicit transaction); when another
-        // attempt changed it meanwhile, or the read would refuse, decided
-        // again under the row lock.
+        // account (one round trip, no explicit transaction: on SQLite every
+        // statement is a hop to the connection's thread and back, and a
+        // transaction takes four, and the place's time is the difference
+        // between a known and an unknown username's wrong password); when
+        // another attempt changed it meanwhile, or the read would refuse,
+        // decided again under the account's lock.
         let (after, reserved) = seen.reserve(now, policy);
         if matches!(reserved, ReservedAttempt::Granted { .. }) {
             let written = sqlx::query(sql::RESERVE_IF_UNCHANGED)
                 .bind(id.get())
                 .bind(failed_count(after))
-                .bind(after.locked_until)
+                .bind(opt_stamp(after.locked_until))
                 .bind(failed_count(seen))
-                .bind(seen.locked_until)
+                .bind(opt_stamp(seen.locked_until))
                 .execute(&self.pool)
                 .await
                 .map_err(op("reserve login attempt"))?;
@@ -65,8 +58,8 @@ impl LoginAttempts for PgStore {
                 return Ok(reserved);
             }
         }
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let (_, reserved) =
                 change_lock_state(&mut tx, id, |state| state.reserve(now, policy)).await?;
             tx.commit().await.map_err(op("commit login attempt"))?;
@@ -76,8 +69,8 @@ impl LoginAttempts for PgStore {
     }
 
     async fn release_login_attempt(&self, id: AccountId) -> Result<(), StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             change_lock_state(&mut tx, id, |state| (state.after_release(), ())).await?;
             tx.commit().await.map_err(op("commit released attempt"))
         })
@@ -91,9 +84,9 @@ impl LoginAttempts for PgStore {
         policy: LockoutPolicy,
         lock_audit: &AuditEvent,
     ) -> Result<RecordedFailure, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            // Under the row lock each failure reads the state the previous
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // Under the account's lock each failure reads the state the previous
             // one left, and so knows whether it is the one that set the
             // lock (the lockout is audited once).
             let (recorded, ()) = change_lock_state(&mut tx, id, |before| {
@@ -118,39 +111,18 @@ impl LoginAttempts for PgStore {
         rehashed: Option<PasswordHash>,
         audit: &AuditEvent,
     ) -> Result<CredentialWrite, StoreError> {
-        // One statement, so one round trip and one commit: this is the hot
-        // path of every login. It applies only while the password hash is
-        // the one verified and the account holds no lock at all (a state
-        // `CredentialWrite::judge` lets through at any time; a granted place
-        // leaves no lock behind): the UPDATE waits for a reset or a failure
-        // that holds the row and then re-reads it. Anything else is judged
-        // under the row lock.
+        // On PostgreSQL first in one statement (see the dialect's
+        // `record_login_at_once`), the hot path of every login.
         let cleared = LockState::cleared();
         let rehashed = rehashed.as_ref().map(PasswordHash::as_phc);
-        let written = sqlx::query(sql::LOGIN_SUCCESS)
-            .bind(hash_bytes(&session.token_hash))
-            .bind(id.get())
-            .bind(session.created_at)
-            .bind(session.last_seen_at)
-            .bind(rehashed)
-            .bind(audit.at)
-            .bind(audit.action.as_str())
-            .bind(audit.username.as_deref())
-            .bind(audit.client_addr.map(|addr| addr.to_string()))
-            .bind(audit.outcome.as_str())
-            .bind(verified.as_phc())
-            .bind(failed_count(cleared))
-            .bind(cleared.locked_until)
-            .execute(&self.pool)
-            .await
-            .map_err(op("record login success"))?;
-        if written.rows_affected() == 1 {
+        if record_login_at_once(&self.pool, id, session, verified, rehashed, audit).await? {
             return Ok(CredentialWrite::Applied);
         }
-        // Nothing written (rare): the account holds a lock, in force or
-        // ended, or its hash changed. Decided under the row lock.
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        // Judged on the account as its lock holds it (its row on
+        // PostgreSQL, the write lock on SQLite): a reset that committed
+        // meanwhile, or a lock, leaves this login nothing to write.
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let Some(row) = lock_account(&mut tx, id).await? else {
                 return Ok(CredentialWrite::Stale);
             };
@@ -162,19 +134,12 @@ impl LoginAttempts for PgStore {
             write_lock_state(&mut tx, id, cleared).await?;
             sqlx::query(sql::RECORD_LOGIN)
                 .bind(id.get())
-                .bind(session.created_at)
+                .bind(stamp(session.created_at))
                 .bind(rehashed)
                 .execute(&mut *tx)
                 .await
                 .map_err(op("record login success"))?;
-            sqlx::query(sql::INSERT_SESSION)
-                .bind(hash_bytes(&session.token_hash))
-                .bind(id.get())
-                .bind(session.created_at)
-                .bind(session.last_seen_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(op("store session"))?;
+            insert_session(&mut tx, session).await?;
             insert_audit(&mut *tx, audit).await?;
             tx.commit().await.map_err(op("commit login"))?;
             Ok(CredentialWrite::Applied)
