@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use portal_adapters_sql::PerDatabase;
-use portal_adapters_sql::store::{self as sql, identity_checks, login_attempts};
+use portal_adapters_sql::store::{self as sql, housekeeping, identity_checks, login_attempts};
 use portal_domain::account::AccountId;
 use portal_domain::audit::AuditEvent;
 use portal_domain::lockout::{FirstPlace, LockState, ReservedAttempt};
@@ -230,4 +230,51 @@ pub(crate) async fn record_login_at_once(
         .await
         .map_err(op("record login success"))?;
     Ok(written.rows_affected() == 1)
+}
+
+/// Purges the stale pending accounts: their rows locked first (a resend in
+/// flight holds its account; this waits for it), then decided again in a
+/// statement of its own, which sees what that resend committed, so an
+/// account just sent a fresh link is kept. Tokens, sessions and support
+/// checks go with the account (ON DELETE CASCADE). Answers the usernames.
+pub(crate) async fn purge_stale_pending(
+    pool: &PgPool,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    retrying(move || async move {
+        let mut tx = begin_write(pool).await?;
+        let candidates: Vec<i64> = sqlx::query_scalar(housekeeping::LOCK_STALE_PENDING)
+            .bind(cutoff)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(op("lock stale pending accounts"))?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let purged = sqlx::query_scalar(housekeeping::PURGE_STALE_PENDING.postgres)
+            .bind(cutoff)
+            .bind(&candidates)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(op("purge stale pending accounts"))?;
+        tx.commit().await.map_err(op("commit purge"))?;
+        Ok(purged)
+    })
+    .await
+}
+
+/// Purges the sessions idle since `idle_before` or created before
+/// `aged_before`, in one statement. Answers how many.
+pub(crate) async fn purge_sessions(
+    conn: &mut Conn,
+    idle_before: OffsetDateTime,
+    aged_before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(housekeeping::PURGE_SESSIONS)
+        .bind(idle_before)
+        .bind(aged_before)
+        .execute(conn)
+        .await
+        .map_err(op("purge sessions"))?
+        .rows_affected())
 }

@@ -5,12 +5,8 @@
 use crate::PgStore;
 use crate::error::retry_contention;
 pub(crate) use crate::shared::store::*;
-use sqlx::{PgConnection, Postgres};
+use sqlx::PgConnection;
 
 mod account_settings;
-mod audit_log;
-mod housekeeping;
 mod passkeys;
-mod registrations;
 mod second_factors;
-mod sessions;

@@ -10,7 +10,7 @@
 use std::future::Future;
 
 use portal_adapters_sql::PerDatabase;
-use portal_adapters_sql::store::accounts as sql;
+use portal_adapters_sql::store::{accounts as sql, housekeeping};
 use portal_domain::account::AccountId;
 use portal_domain::audit::AuditEvent;
 use portal_domain::lockout::{FirstPlace, ReservedAttempt};
@@ -181,4 +181,41 @@ pub(crate) async fn record_login_at_once(
     _: &AuditEvent,
 ) -> Result<bool, StoreError> {
     Ok(false)
+}
+
+/// Purges the stale pending accounts in one statement, under SQLite's one
+/// write lock: tokens, sessions and support checks go with the account (ON
+/// DELETE CASCADE). Answers the usernames.
+pub(crate) async fn purge_stale_pending(
+    pool: &SqlitePool,
+    cutoff: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
+    sqlx::query_scalar(housekeeping::PURGE_STALE_PENDING.sqlite)
+        .bind(Ts(cutoff))
+        .fetch_all(pool)
+        .await
+        .map_err(op("purge stale pending accounts"))
+}
+
+/// Purges the idle sessions, then those past their absolute age: two
+/// statements, each a range over its own index (SQLite reads the whole
+/// table for one `OR` of the two). Answers how many.
+pub(crate) async fn purge_sessions(
+    conn: &mut Conn,
+    idle_before: OffsetDateTime,
+    aged_before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let idle = sqlx::query(housekeeping::PURGE_IDLE_SESSIONS)
+        .bind(Ts(idle_before))
+        .execute(&mut *conn)
+        .await
+        .map_err(op("purge idle sessions"))?
+        .rows_affected();
+    let aged = sqlx::query(housekeeping::PURGE_AGED_SESSIONS)
+        .bind(Ts(aged_before))
+        .execute(conn)
+        .await
+        .map_err(op("purge aged sessions"))?
+        .rows_affected();
+    Ok(idle + aged)
 }

@@ -6,12 +6,8 @@ use crate::SqliteStore;
 use crate::rows::time;
 pub(crate) use crate::shared::store::*;
 use crate::ts::Ts;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
 mod account_settings;
-mod audit_log;
-mod housekeeping;
 mod passkeys;
-mod registrations;
 mod second_factors;
-mod sessions;

@@ -255,6 +255,10 @@ pub(crate) async fn redeem(
 }
 
 mod accounts;
+mod audit_log;
 mod credentials;
+mod housekeeping;
 mod identity_checks;
 mod login_attempts;
+mod registrations;
+mod sessions;

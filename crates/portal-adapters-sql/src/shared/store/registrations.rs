@@ -1,10 +1,10 @@
-//! [`Registrations`] on PostgreSQL.
+//! [`Registrations`] on either database.
 
 use super::*;
 use portal_adapters_sql::store::registrations as sql;
 
 #[async_trait]
-impl Registrations for PgStore {
+impl Registrations for Store {
     async fn insert_flow(&self, flow: &RegistrationFlow) -> Result<(), StoreError> {
         bind_flow(sqlx::query(sql::INSERT_FLOW), flow)
             .execute(&self.pool)

@@ -1,13 +1,12 @@
-//! [`AuditLog`] on PostgreSQL.
+//! [`AuditLog`] on either database.
 
 use super::*;
 use portal_adapters_sql::store::audit_log as sql;
 
 #[async_trait]
-impl AuditLog for PgStore {
+impl AuditLog for Store {
     async fn append_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(op("acquire"))?;
-        insert_audit(&mut *conn, event).await
+        insert_audit(&self.pool, event).await
     }
 
     async fn audit_page(
@@ -16,7 +15,7 @@ impl AuditLog for PgStore {
         after: Option<AuditCursor>,
         limit: u32,
     ) -> Result<Vec<(AuditCursor, AuditEvent)>, StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new(sql::PAGE);
+        let mut query = QueryBuilder::<Db>::new(sql::PAGE);
         if let Some(username) = &filter.username {
             query
                 .push(sql::AND_USERNAME)
@@ -24,12 +23,12 @@ impl AuditLog for PgStore {
                 .push(sql::CLOSE);
         }
         if let Some(since) = filter.since {
-            query.push(sql::AND_SINCE).push_bind(since);
+            query.push(sql::AND_SINCE).push_bind(stamp(since));
         }
         if let Some(after) = after {
             query
                 .push(sql::AND_AFTER)
-                .push_bind(after.at)
+                .push_bind(stamp(after.at))
                 .push(sql::SEPARATOR)
                 .push_bind(after.seq)
                 .push(sql::CLOSE);

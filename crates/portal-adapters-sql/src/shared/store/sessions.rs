@@ -1,27 +1,26 @@
-//! [`Sessions`] on PostgreSQL.
+//! [`Sessions`] on either database.
 
 use super::*;
 use portal_adapters_sql::store::sessions as sql;
 
 #[async_trait]
-impl Sessions for PgStore {
+impl Sessions for Store {
     async fn find_session(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(Session, Account, ProviderRead)>, StoreError> {
-        let row = sqlx::query(sql::FIND.postgres)
+        let row = sqlx::query(ours(sql::FIND))
             .bind(hash_bytes(hash))
             .fetch_optional(&self.pool)
             .await
             .map_err(op("find session"))?;
         row.map(|row| {
-            let read = op("read session");
             let account = rows::account(&row)?;
             let session = Session {
                 token_hash: *hash,
                 account_id: account.id,
-                created_at: row.try_get("session_created_at").map_err(&read)?,
-                last_seen_at: row.try_get("last_seen_at").map_err(&read)?,
+                created_at: rows::time(&row, "session_created_at")?,
+                last_seen_at: rows::time(&row, "last_seen_at")?,
             };
             Ok((session, account, rows::joined_provider(&row)?))
         })
@@ -29,9 +28,9 @@ impl Sessions for PgStore {
     }
 
     async fn touch_session(&self, hash: &TokenHash, now: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query(sql::TOUCH.postgres)
+        sqlx::query(ours(sql::TOUCH))
             .bind(hash_bytes(hash))
-            .bind(now)
+            .bind(stamp(now))
             .execute(&self.pool)
             .await
             .map_err(op("touch session"))?;
