@@ -5,8 +5,6 @@
 use crate::PgStore;
 use crate::error::retry_contention;
 pub(crate) use crate::shared::store::*;
-use sqlx::PgConnection;
 
-mod account_settings;
 mod passkeys;
 mod second_factors;

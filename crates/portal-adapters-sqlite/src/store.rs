@@ -6,8 +6,6 @@ use crate::SqliteStore;
 use crate::rows::time;
 pub(crate) use crate::shared::store::*;
 use crate::ts::Ts;
-use sqlx::SqliteConnection;
 
-mod account_settings;
 mod passkeys;
 mod second_factors;

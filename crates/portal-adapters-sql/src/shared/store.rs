@@ -254,6 +254,7 @@ pub(crate) async fn redeem(
     ))
 }
 
+mod account_settings;
 mod accounts;
 mod audit_log;
 mod credentials;

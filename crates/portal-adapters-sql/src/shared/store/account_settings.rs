@@ -1,4 +1,4 @@
-//! [`AccountSettings`] on PostgreSQL.
+//! [`AccountSettings`] on either database.
 
 use super::*;
 use portal_adapters_sql::store::account_settings as sql;
@@ -7,13 +7,14 @@ use portal_domain::ports::{
     AccountSettings, EmailChangeIssue, EmailChangeRequest, SecurityQuestionChange,
 };
 
-/// Locks the account and judges a write asked from session `session`
-/// ([`CredentialWrite::judge`]): a gone account or session is
+/// Locks the account (its row on PostgreSQL; SQLite's write transaction
+/// holds the one write lock) and judges a write asked from session
+/// `session` ([`CredentialWrite::judge`]): a gone account or session is
 /// [`CredentialWrite::Stale`]. Under the account's lock, a reset that
 /// committed first shows its new hash, and a later one waits for this
 /// write.
 async fn judge_from_session(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     id: AccountId,
     session: &TokenHash,
     verified: &PasswordHash,
@@ -36,15 +37,15 @@ async fn judge_from_session(
 }
 
 #[async_trait]
-impl AccountSettings for PgStore {
+impl AccountSettings for Store {
     async fn issue_email_change(
         &self,
         request: &EmailChangeRequest,
         email: &Email,
         cap: EmailCap,
     ) -> Result<EmailChangeIssue, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = request.account_id;
             let issued_at = request.link.issued_at;
             // The account's lock also queues concurrent requests of the
@@ -58,7 +59,7 @@ impl AccountSettings for PgStore {
             if cap.max > 0 {
                 let recent: i64 = sqlx::query_scalar(COUNT_RECENT_TOKENS)
                     .bind(id.get())
-                    .bind(issued_at - cap.window)
+                    .bind(stamp(issued_at - cap.window))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(op("count recent tokens"))?;
@@ -68,15 +69,15 @@ impl AccountSettings for PgStore {
             }
             sqlx::query(sql::SUPERSEDE_EMAIL_CHANGES)
                 .bind(id.get())
-                .bind(issued_at)
+                .bind(stamp(issued_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("supersede email change links"))?;
             sqlx::query(sql::INSERT_EMAIL_CHANGE)
                 .bind(hash_bytes(&request.link.hash))
                 .bind(id.get())
-                .bind(issued_at)
-                .bind(request.link.expires_at)
+                .bind(stamp(issued_at))
+                .bind(stamp(request.link.expires_at))
                 .bind(request.new_email.as_str())
                 .execute(&mut *tx)
                 .await
@@ -95,8 +96,8 @@ impl AccountSettings for PgStore {
         notice: &Email,
         audit: &AuditEvent,
     ) -> Result<Account, RedeemError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = redeem(&mut tx, hash, TokenPurpose::EmailChange, now).await?;
             // The address stored with the link, copied in one statement.
             sqlx::query(sql::CHANGE_EMAIL)
@@ -117,8 +118,8 @@ impl AccountSettings for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<CredentialWrite, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
             let id = change.account_id;
             let judged =
                 judge_from_session(&mut tx, id, &change.session, &change.verified, now).await?;
