@@ -9,10 +9,11 @@
 
 use std::future::Future;
 
-use portal_adapters_sql::PerDatabase;
 use portal_adapters_sql::store::{self as sql, housekeeping, identity_checks, login_attempts};
+use portal_adapters_sql::{PerDatabase, roster};
 use portal_domain::account::AccountId;
 use portal_domain::audit::AuditEvent;
+use portal_domain::email::EmailKind;
 use portal_domain::lockout::{FirstPlace, LockState, ReservedAttempt};
 use portal_domain::ports::{RedeemError, StoreError};
 use portal_domain::session::Session;
@@ -277,4 +278,54 @@ pub(crate) async fn purge_sessions(
         .await
         .map_err(op("purge sessions"))?
         .rows_affected())
+}
+
+/// The email kinds this build knows, bound as a `text[]` (`= ANY($4)`).
+pub(crate) fn known_kinds() -> &'static [&'static str] {
+    &EmailKind::NAMES
+}
+
+/// Rows per multi-row `INSERT` of a roster import: well under PostgreSQL's
+/// 65,535 bind limit.
+pub(crate) const IMPORT_CHUNK: usize = 2_000;
+
+/// A roster value to bind: by reference, the arguments borrow it.
+pub(crate) fn arg<T>(value: &T) -> &T {
+    value
+}
+
+/// Begins a roster import, and takes its table lock (`roster::LOCK_ROSTER`)
+/// so that imports run one at a time.
+pub(crate) async fn begin_import(pool: &PgPool) -> Result<Transaction<'static, Db>, StoreError> {
+    let mut tx = pool.begin().await.map_err(op("begin import"))?;
+    sqlx::query(roster::LOCK_ROSTER)
+        .execute(&mut *tx)
+        .await
+        .map_err(op("lock roster"))?;
+    Ok(tx)
+}
+
+/// Creates the import's own table, dropped at the commit or rollback
+/// (`ON COMMIT DROP`).
+pub(crate) async fn create_incoming(conn: &mut Conn) -> Result<(), StoreError> {
+    sqlx::query(roster::CREATE_INCOMING.postgres)
+        .execute(conn)
+        .await
+        .map_err(op("create the import table"))?;
+    Ok(())
+}
+
+/// Statistics for the comparison's plan: a temporary table has none until
+/// analysed.
+pub(crate) async fn analyze_incoming(conn: &mut Conn) -> Result<(), StoreError> {
+    sqlx::query(roster::ANALYZE_INCOMING)
+        .execute(conn)
+        .await
+        .map_err(op("analyze the import table"))?;
+    Ok(())
+}
+
+/// Nothing to drop: the commit does (`ON COMMIT DROP`).
+pub(crate) async fn drop_incoming(_: &mut Conn) -> Result<(), StoreError> {
+    Ok(())
 }

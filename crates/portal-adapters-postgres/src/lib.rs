@@ -13,8 +13,6 @@
 
 mod dialect;
 mod error;
-mod outbox;
-mod roster;
 #[path = "../../portal-adapters-sql/src/shared/mod.rs"]
 mod shared;
 mod store;

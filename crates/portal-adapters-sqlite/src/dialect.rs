@@ -9,10 +9,11 @@
 
 use std::future::Future;
 
-use portal_adapters_sql::PerDatabase;
 use portal_adapters_sql::store::{accounts as sql, housekeeping};
+use portal_adapters_sql::{PerDatabase, roster};
 use portal_domain::account::AccountId;
 use portal_domain::audit::AuditEvent;
+use portal_domain::email::EmailKind;
 use portal_domain::lockout::{FirstPlace, ReservedAttempt};
 use portal_domain::ports::{RedeemError, StoreError};
 use portal_domain::session::Session;
@@ -218,4 +219,58 @@ pub(crate) async fn purge_sessions(
         .map_err(op("purge aged sessions"))?
         .rows_affected();
     Ok(idle + aged)
+}
+
+/// The email kinds this build knows, as the JSON array `json_each` reads.
+pub(crate) fn known_kinds() -> String {
+    format!("[\"{}\"]", EmailKind::NAMES.join("\",\""))
+}
+
+/// Rows per multi-row `INSERT` of a roster import: 9 binds a row, under
+/// SQLite's 32,766 bind limit.
+pub(crate) const IMPORT_CHUNK: usize = 1_000;
+
+/// A roster value to bind: a copy, SQLite's arguments own their values.
+pub(crate) fn arg<T: Clone>(value: &T) -> T {
+    value.clone()
+}
+
+/// Begins a roster import: `BEGIN IMMEDIATE` holds the one write lock, so
+/// imports run one at a time, as on PostgreSQL.
+pub(crate) async fn begin_import(
+    pool: &SqlitePool,
+) -> Result<Transaction<'static, Db>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(op("begin import"))
+}
+
+/// Creates the import's own table. A temporary table lives as long as the
+/// pooled connection: it is dropped first (here) and last
+/// ([`drop_incoming`]).
+pub(crate) async fn create_incoming(conn: &mut Conn) -> Result<(), StoreError> {
+    for statement in [
+        roster::DROP_INCOMING_IF_EXISTS,
+        roster::CREATE_INCOMING.sqlite,
+    ] {
+        sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .map_err(op("create the import table"))?;
+    }
+    Ok(())
+}
+
+/// Nothing to analyse: SQLite plans the comparison without statistics.
+pub(crate) async fn analyze_incoming(_: &mut Conn) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Drops the import's table before the commit (see [`create_incoming`]).
+pub(crate) async fn drop_incoming(conn: &mut Conn) -> Result<(), StoreError> {
+    sqlx::query(roster::DROP_INCOMING)
+        .execute(conn)
+        .await
+        .map_err(op("drop the import table"))?;
+    Ok(())
 }

@@ -12,5 +12,7 @@
 //! that each `dialect.rs` writes its own way, the difference documented
 //! there, side by side with its twin.
 
+pub(crate) mod outbox;
+pub(crate) mod roster;
 pub(crate) mod rows;
 pub(crate) mod store;

@@ -1,25 +1,26 @@
-//! [`OutboxStore`] on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED`.
-//! Each claim increments the row's `claims`, and every mark is conditional
-//! on it, so a mark for a claim that is no longer current changes nothing.
+//! [`OutboxStore`] on either database: on PostgreSQL a claim skips the rows
+//! another claimer holds (`FOR UPDATE SKIP LOCKED`); on SQLite it is one
+//! `UPDATE … RETURNING`, which SQLite runs under its write lock, so two
+//! claimers never share an email. Each claim increments the row's
+//! `claims`, and every mark is conditional on it, so a mark for a claim
+//! that is no longer current changes nothing.
 
 use async_trait::async_trait;
 use portal_adapters_sql::outbox as sql;
-use portal_domain::email::{
-    ClaimedEmail, EmailKind, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail,
-};
+use portal_domain::email::{ClaimedEmail, OutboxClaim, OutboxId, QueuedEmail, UnreadableEmail};
 use portal_domain::ports::{OutboxStore, PendingEmails, StoreError};
 use portal_domain::stored::StoredEmail;
 use portal_domain::values::Username;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::{Duration, OffsetDateTime};
 
-use crate::PgStore;
+use crate::dialect::{DbRow, Store, known_kinds, ours, read_int, stamp};
 use crate::error::op;
+use crate::rows;
 
 /// One claimed row. Only its id and claim must be readable; anything else
 /// that cannot be read makes it an [`UnreadableEmail`], not a failed claim.
-fn read_claimed(row: &PgRow) -> Result<ClaimedEmail, StoreError> {
+fn read_claimed(row: &DbRow) -> Result<ClaimedEmail, StoreError> {
     let read = op("read claimed email");
     let claim = OutboxClaim {
         id: OutboxId(row.try_get("id").map_err(&read)?),
@@ -37,8 +38,8 @@ fn read_claimed(row: &PgRow) -> Result<ClaimedEmail, StoreError> {
         Ok(QueuedEmail {
             claim,
             email,
-            attempts: u32::try_from(row.try_get::<i32, _>("attempts").map_err(&read)?).unwrap_or(0),
-            link_expires_at: row.try_get("link_expires_at").map_err(&read)?,
+            attempts: u32::try_from(read_int(row, "attempts").map_err(&read)?).unwrap_or(0),
+            link_expires_at: rows::opt_time(row, "link_expires_at")?,
             account_exists: row.try_get("account_exists").map_err(&read)?,
         })
     };
@@ -46,20 +47,19 @@ fn read_claimed(row: &PgRow) -> Result<ClaimedEmail, StoreError> {
 }
 
 #[async_trait]
-impl OutboxStore for PgStore {
+impl OutboxStore for Store {
     async fn claim_due(
         &self,
         now: OffsetDateTime,
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<ClaimedEmail>, StoreError> {
-        // Rows another claimer has locked are skipped, not waited for; the
-        // lease moves `due_at` so that later claims skip them too.
-        let claimed = sqlx::query(sql::CLAIM_DUE.postgres)
-            .bind(now)
-            .bind(now + lease)
+        // The lease moves `due_at`, so that later claims skip these rows.
+        let claimed = sqlx::query(ours(sql::CLAIM_DUE))
+            .bind(stamp(now))
+            .bind(stamp(now + lease))
             .bind(i64::from(limit))
-            .bind(&EmailKind::NAMES[..])
+            .bind(known_kinds())
             .fetch_all(&self.pool)
             .await
             .map_err(op("claim emails"))?;
@@ -75,7 +75,7 @@ impl OutboxStore for PgStore {
         let done = sqlx::query(sql::MARK_SENT)
             .bind(claim.id.0)
             .bind(claim.generation)
-            .bind(now)
+            .bind(stamp(now))
             .execute(&self.pool)
             .await
             .map_err(op("mark email sent"))?;
@@ -91,7 +91,7 @@ impl OutboxStore for PgStore {
         let done = sqlx::query(sql::MARK_RETRY)
             .bind(claim.id.0)
             .bind(claim.generation)
-            .bind(retry_at)
+            .bind(stamp(retry_at))
             .bind(error)
             .execute(&self.pool)
             .await
@@ -108,7 +108,7 @@ impl OutboxStore for PgStore {
         let done = sqlx::query(sql::MARK_FAILED)
             .bind(claim.id.0)
             .bind(claim.generation)
-            .bind(now)
+            .bind(stamp(now))
             .bind(error)
             .execute(&self.pool)
             .await

@@ -1,4 +1,4 @@
-//! [`ProviderRoster`] on PostgreSQL: look-ups, and imports in one
+//! [`ProviderRoster`] on either database: look-ups, and imports in one
 //! transaction.
 
 use async_trait::async_trait;
@@ -7,18 +7,18 @@ use portal_domain::ports::{ImportMode, ImportSummary, ProviderRoster, RosterSour
 use portal_domain::roster::RosterEntry;
 use portal_domain::stored::StoredProvider;
 use portal_domain::values::{ProviderId, TaxId};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use crate::PgStore;
+use crate::dialect::{
+    Db, IMPORT_CHUNK, Store, analyze_incoming, arg, begin_import, create_incoming, drop_incoming,
+    stamp,
+};
 use crate::error::op;
 use crate::rows;
 
-/// Rows per multi-row `INSERT`: well under PostgreSQL's 65,535 bind limit.
-const CHUNK: usize = 2_000;
-
 #[async_trait]
-impl ProviderRoster for PgStore {
+impl ProviderRoster for Store {
     async fn find(
         &self,
         tax_id: &TaxId,
@@ -49,36 +49,29 @@ impl ProviderRoster for PgStore {
         dry_run: bool,
         now: OffsetDateTime,
     ) -> Result<ImportSummary, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(op("begin import"))?;
         // One import at a time: two concurrent `--replace` runs would each
         // deactivate the other's entries.
-        sqlx::query(sql::LOCK_ROSTER)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("lock roster"))?;
+        let mut tx = begin_import(&self.pool).await?;
         // The file goes to a table of its own, a batch at a time, and is
         // compared and applied there: neither it nor the stored roster is
         // ever held in memory whole. A failing source returns before the
         // commit, so the transaction rolls back.
-        sqlx::query(sql::CREATE_INCOMING.postgres)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("create the import table"))?;
+        create_incoming(&mut tx).await?;
         while let Some(batch) = entries.next_batch()? {
             let incoming: Vec<StoredProvider> =
                 batch.iter().map(StoredProvider::from_entry).collect();
-            for chunk in incoming.chunks(CHUNK) {
-                let mut query = QueryBuilder::<Postgres>::new(sql::INSERT_INCOMING);
+            for chunk in incoming.chunks(IMPORT_CHUNK) {
+                let mut query = QueryBuilder::<Db>::new(sql::INSERT_INCOMING);
                 query.push_values(chunk, |mut row, entry| {
-                    row.push_bind(&entry.tax_id)
-                        .push_bind(&entry.provider_id)
-                        .push_bind(&entry.kind)
-                        .push_bind(&entry.first_name)
-                        .push_bind(&entry.last_name)
-                        .push_bind(&entry.group_name)
-                        .push_bind(&entry.payee)
-                        .push_bind(&entry.zips)
-                        .push_bind(&entry.lines_of_business);
+                    row.push_bind(arg(&entry.tax_id))
+                        .push_bind(arg(&entry.provider_id))
+                        .push_bind(arg(&entry.kind))
+                        .push_bind(arg(&entry.first_name))
+                        .push_bind(arg(&entry.last_name))
+                        .push_bind(arg(&entry.group_name))
+                        .push_bind(arg(&entry.payee))
+                        .push_bind(arg(&entry.zips))
+                        .push_bind(arg(&entry.lines_of_business));
                 });
                 query
                     .build()
@@ -87,10 +80,7 @@ impl ProviderRoster for PgStore {
                     .map_err(op("stage roster entries"))?;
             }
         }
-        sqlx::query(sql::ANALYZE_INCOMING)
-            .execute(&mut *tx)
-            .await
-            .map_err(op("analyze the import table"))?;
+        analyze_incoming(&mut tx).await?;
 
         // The summary compares with what is stored now.
         let counts = sqlx::query(sql::COMPARE)
@@ -127,11 +117,12 @@ impl ProviderRoster for PgStore {
             .map_err(op("upsert roster entries"))?;
         if mode == ImportMode::Replace {
             sqlx::query(sql::DEACTIVATE_LEFT_OUT)
-                .bind(now)
+                .bind(stamp(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("deactivate roster entries"))?;
         }
+        drop_incoming(&mut tx).await?;
         tx.commit().await.map_err(op("commit import"))?;
         Ok(summary)
     }
