@@ -156,16 +156,11 @@ pub(crate) async fn lock_for_proofing(
     Ok(())
 }
 
-/// One account's support checks queue on its row lock, so the count a
-/// check reads is the one its insert adds to.
-pub(crate) async fn lock_for_support_check(
-    conn: &mut Conn,
-    id: AccountId,
-) -> Result<(), StoreError> {
-    if lock_account(conn, id).await?.is_none() {
-        return Err(StoreError::Unexpected(format!("no account {}", id.get())));
-    }
-    Ok(())
+/// Takes the account's row lock where a change does not read the account
+/// otherwise (see [`lock_account`]): concurrent changes of one account
+/// queue here. False when the account is gone.
+pub(crate) async fn hold_account(conn: &mut Conn, id: AccountId) -> Result<bool, StoreError> {
+    Ok(lock_account(conn, id).await?.is_some())
 }
 
 /// The login's read takes its first place in the same statement: the

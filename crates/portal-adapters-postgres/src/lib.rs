@@ -13,11 +13,11 @@
 
 mod dialect;
 mod error;
+/// The Rust both database adapters run, written once in
+/// `portal-adapters-sql/src/shared/`, compiled here against PostgreSQL's
+/// `dialect.rs`.
 #[path = "../../portal-adapters-sql/src/shared/mod.rs"]
 mod shared;
-mod store;
-
-use shared::rows;
 
 use std::time::Duration;
 

@@ -147,10 +147,12 @@ pub(crate) async fn lock_for_proofing(
     Ok(())
 }
 
-/// Nothing to lock for a support check: `BEGIN IMMEDIATE` holds the one
-/// write lock (and a check of a gone account fails on its foreign key).
-pub(crate) async fn lock_for_support_check(_: &mut Conn, _: AccountId) -> Result<(), StoreError> {
-    Ok(())
+/// Nothing to lock where a change does not read the account otherwise:
+/// `BEGIN IMMEDIATE` holds the one write lock, and the change's own
+/// statements find a gone account (a conditional update changes nothing, a
+/// foreign key refuses). Always true, without a query.
+pub(crate) async fn hold_account(_: &mut Conn, _: AccountId) -> Result<bool, StoreError> {
+    Ok(true)
 }
 
 /// The login's read is a read only: beside SQLite's one writer a place is

@@ -14,9 +14,9 @@ use portal_domain::values::Username;
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
+use super::rows;
 use crate::dialect::{DbRow, Store, known_kinds, ours, read_int, stamp};
 use crate::error::op;
-use crate::rows;
 
 /// One claimed row. Only its id and claim must be readable; anything else
 /// that cannot be read makes it an [`UnreadableEmail`], not a failed claim.

@@ -10,12 +10,12 @@ use portal_domain::values::{ProviderId, TaxId};
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 
+use super::rows;
 use crate::dialect::{
     Db, IMPORT_CHUNK, Store, analyze_incoming, arg, begin_import, create_incoming, drop_incoming,
     stamp,
 };
 use crate::error::op;
-use crate::rows;
 
 #[async_trait]
 impl ProviderRoster for Store {

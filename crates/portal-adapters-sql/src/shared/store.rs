@@ -5,37 +5,35 @@
 //! transaction. What one database does its own way is the adapter's
 //! `dialect.rs` (`begin_write`, `retrying`, `lock_token_owner`, …).
 
-pub(crate) use async_trait::async_trait;
-pub(crate) use portal_adapters_sql::store as sql;
-pub(crate) use portal_domain::account::{Account, AccountId, NewAccount};
-pub(crate) use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
-pub(crate) use portal_domain::email::Email;
-pub(crate) use portal_domain::lockout::{
+use async_trait::async_trait;
+use portal_adapters_sql::store as sql;
+use portal_domain::account::{Account, AccountId, NewAccount};
+use portal_domain::audit::{AuditCursor, AuditEvent, AuditFilter};
+use portal_domain::email::Email;
+use portal_domain::lockout::{
     FirstPlace, LockState, LockoutPolicy, RecordedFailure, ReservedAttempt,
 };
-pub(crate) use portal_domain::ports::{
+use portal_domain::ports::{
     Accounts, AuditLog, CreateAccountError, CredentialWrite, Credentials, EmailCap,
     FlowUpdateError, Housekeeping, IdentityChecks, IssueOutcome, LinkToken, LoginAttempts,
     LoginRead, NewToken, PasswordChange, ProofingFailures, ProviderRead, PurgeCounts, RedeemError,
     Registrations, ResetRefusals, Sessions, StoreError, TokenPurpose, WindowRecord,
 };
-pub(crate) use portal_domain::registration::{
-    AgreementAcceptance, RegistrationFlow, RegistrationId,
-};
-pub(crate) use portal_domain::roster::RegistrantKey;
-pub(crate) use portal_domain::session::Session;
-pub(crate) use portal_domain::stored::{StoredAcceptance, StoredEmail, StoredFlow};
-pub(crate) use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
-pub(crate) use sqlx::query::Query;
-pub(crate) use sqlx::{QueryBuilder, Row};
-pub(crate) use time::{Duration, OffsetDateTime};
+use portal_domain::registration::{AgreementAcceptance, RegistrationFlow, RegistrationId};
+use portal_domain::roster::RegistrantKey;
+use portal_domain::session::Session;
+use portal_domain::stored::{StoredAcceptance, StoredEmail, StoredFlow};
+use portal_domain::values::{PasswordHash, ProviderId, TaxId, TokenHash, Username};
+use sqlx::query::Query;
+use sqlx::{QueryBuilder, Row};
+use time::{Duration, OffsetDateTime};
 
-pub(crate) use crate::dialect::{
+use super::rows;
+use crate::dialect::{
     Args, Conn, Db, Int, Store, begin_write, int, lock_token_owner, opt_stamp, ours, retrying,
     stamp,
 };
-pub(crate) use crate::error::{op, store_error, violated_unique};
-pub(crate) use crate::rows;
+use crate::error::{op, store_error, violated_unique};
 
 /// Queues an email in the caller's transaction, with the expiry of the
 /// link it carries (`None` for a message without one).
@@ -261,5 +259,7 @@ mod credentials;
 mod housekeeping;
 mod identity_checks;
 mod login_attempts;
+mod passkeys;
 mod registrations;
+mod second_factors;
 mod sessions;

@@ -1,7 +1,7 @@
 //! [`IdentityChecks`] on either database.
 
 use super::*;
-use crate::dialect::{lock_for_proofing, lock_for_support_check};
+use crate::dialect::{hold_account, lock_for_proofing};
 use portal_adapters_sql::store::identity_checks as sql;
 
 #[async_trait]
@@ -92,7 +92,9 @@ impl IdentityChecks for Store {
             let mut tx = begin_write(&self.pool).await?;
             // One account's checks queue here, so the count read below is
             // the one the insert adds to.
-            lock_for_support_check(&mut tx, id).await?;
+            if !hold_account(&mut tx, id).await? {
+                return Err(StoreError::Unexpected(format!("no account {}", id.get())));
+            }
             let row = sqlx::query(sql::SUPPORT_WINDOW)
                 .bind(id.get())
                 .bind(stamp(since))

@@ -1,19 +1,20 @@
-//! [`Passkeys`] on PostgreSQL: passkeys and their ceremonies. A ceremony
-//! is taken by one conditional `DELETE … RETURNING` (of two racing
+//! [`Passkeys`] on either database: passkeys and their ceremonies. A
+//! ceremony is taken by one conditional `DELETE … RETURNING` (of two racing
 //! finishes one gets it); the writes that check a count or queue a notice
-//! lock the account's row first (account first, as everywhere).
+//! hold the account first (its row lock on PostgreSQL, account first as
+//! everywhere; SQLite's `BEGIN IMMEDIATE` holds the one write lock).
 
 use portal_domain::passkey::{
     CeremonyKind, CeremonyState, NewPasskey, Passkey, PasskeyCeremony, PasskeyId, PasskeyName,
     StoredCredential,
 };
 use portal_domain::ports::Passkeys;
-use sqlx::postgres::PgRow;
 
 use super::*;
+use crate::dialect::{DbRow, hold_account};
 use portal_adapters_sql::store::passkeys as sql;
 
-fn passkey(account: AccountId, row: &PgRow) -> Result<Passkey, StoreError> {
+fn passkey(account: AccountId, row: &DbRow) -> Result<Passkey, StoreError> {
     let name: String = row.try_get("name").map_err(op("read passkey"))?;
     Ok(Passkey {
         id: PasskeyId::new(row.try_get("id").map_err(op("read passkey"))?),
@@ -24,17 +25,18 @@ fn passkey(account: AccountId, row: &PgRow) -> Result<Passkey, StoreError> {
         credential: StoredCredential::from_stored(
             row.try_get("credential").map_err(op("read passkey"))?,
         ),
-        created_at: row.try_get("created_at").map_err(op("read passkey"))?,
-        last_used_at: row.try_get("last_used_at").map_err(op("read passkey"))?,
+        created_at: rows::time(row, "created_at")?,
+        last_used_at: rows::opt_time(row, "last_used_at")?,
     })
 }
 
-fn count(row: &PgRow) -> Result<i64, StoreError> {
+/// A `count(*) AS n`: a `bigint` on PostgreSQL, SQLite's one `INTEGER`.
+fn count(row: &DbRow) -> Result<i64, StoreError> {
     row.try_get("n").map_err(op("read count"))
 }
 
 #[async_trait]
-impl Passkeys for PgStore {
+impl Passkeys for Store {
     async fn passkeys_of(&self, id: AccountId) -> Result<Vec<Passkey>, StoreError> {
         let rows = sqlx::query(sql::PASSKEYS_OF)
             .bind(id.get())
@@ -50,15 +52,15 @@ impl Passkeys for PgStore {
         max: u32,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            // Under the account's row lock: racing starts count one by one.
-            if lock_account(&mut tx, ceremony.account_id).await?.is_none() {
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // Under the account's lock: racing starts count one by one.
+            if !hold_account(&mut tx, ceremony.account_id).await? {
                 return Ok(false);
             }
             sqlx::query(sql::DROP_EXPIRED_CEREMONIES)
                 .bind(ceremony.account_id.get())
-                .bind(now)
+                .bind(stamp(now))
                 .bind(hash_bytes(&ceremony.hash))
                 .execute(&mut *tx)
                 .await
@@ -78,7 +80,7 @@ impl Passkeys for PgStore {
                 .bind(ceremony.account_id.get())
                 .bind(ceremony.kind.as_str())
                 .bind(ceremony.state.as_bytes())
-                .bind(ceremony.expires_at)
+                .bind(stamp(ceremony.expires_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("store ceremony"))?;
@@ -97,7 +99,7 @@ impl Passkeys for PgStore {
         let row = sqlx::query(sql::TAKE_CEREMONY)
             .bind(hash_bytes(hash))
             .bind(kind.as_str())
-            .bind(now)
+            .bind(stamp(now))
             .fetch_optional(&self.pool)
             .await
             .map_err(op("take ceremony"))?;
@@ -109,7 +111,7 @@ impl Passkeys for PgStore {
                 state: CeremonyState::from_stored(
                     row.try_get("state").map_err(op("read ceremony"))?,
                 ),
-                expires_at: row.try_get("expires_at").map_err(op("read ceremony"))?,
+                expires_at: rows::time(&row, "expires_at")?,
             })
         })
         .transpose()
@@ -124,9 +126,9 @@ impl Passkeys for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<Option<PasskeyId>, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            if lock_account(&mut tx, id).await?.is_none() {
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            if !hold_account(&mut tx, id).await? {
                 return Ok(None);
             }
             let owned = count(
@@ -155,7 +157,7 @@ impl Passkeys for PgStore {
                 .bind(passkey.name.as_str())
                 .bind(&passkey.credential_id)
                 .bind(passkey.credential.as_bytes())
-                .bind(now)
+                .bind(stamp(now))
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(op("store passkey"))?;
@@ -192,9 +194,9 @@ impl Passkeys for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            if lock_account(&mut tx, id).await?.is_none() {
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            if !hold_account(&mut tx, id).await? {
                 return Ok(false);
             }
             let removed = sqlx::query(sql::REMOVE_PASSKEY)
@@ -224,7 +226,7 @@ impl Passkeys for PgStore {
         let recorded = sqlx::query(sql::RECORD_PASSKEY_USE)
             .bind(id.get())
             .bind(passkey.get())
-            .bind(now)
+            .bind(stamp(now))
             .bind(updated.as_ref().map(StoredCredential::as_bytes))
             .execute(&self.pool)
             .await

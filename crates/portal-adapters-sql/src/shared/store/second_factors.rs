@@ -1,7 +1,8 @@
 //! [`SecondFactors`] on PostgreSQL: TOTP secrets (sealed), recovery codes and
 //! login challenges (hashed). Each single-use guard is one conditional
 //! statement, so two racing uses write once; the changes that queue a
-//! notice lock the account's row first (account first, as everywhere).
+//! notice hold the account first (its row lock on PostgreSQL, account first
+//! as everywhere; SQLite's `BEGIN IMMEDIATE` holds the one write lock).
 
 use portal_domain::ports::SecondFactors;
 use portal_domain::second_factor::{
@@ -9,6 +10,7 @@ use portal_domain::second_factor::{
 };
 
 use super::*;
+use crate::dialect::hold_account;
 use portal_adapters_sql::store::passkeys as passkey_sql;
 use portal_adapters_sql::store::second_factors as sql;
 
@@ -20,7 +22,7 @@ fn hash_of(bytes: Vec<u8>) -> Result<TokenHash, StoreError> {
 }
 
 #[async_trait]
-impl SecondFactors for PgStore {
+impl SecondFactors for Store {
     async fn totp_factor(&self, id: AccountId) -> Result<Option<TotpFactor>, StoreError> {
         let row = sqlx::query(sql::TOTP_FACTOR)
             .bind(id.get())
@@ -49,7 +51,7 @@ impl SecondFactors for PgStore {
         let written = sqlx::query(sql::START_TOTP_ENROLMENT)
             .bind(id.get())
             .bind(sealed.as_bytes())
-            .bind(now)
+            .bind(stamp(now))
             .execute(&self.pool)
             .await
             .map_err(op("start TOTP enrolment"))?;
@@ -66,9 +68,9 @@ impl SecondFactors for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            if lock_account(&mut tx, id).await?.is_none() {
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            if !hold_account(&mut tx, id).await? {
                 return Ok(false);
             }
             let confirmed = sqlx::query(sql::CONFIRM_TOTP)
@@ -121,7 +123,7 @@ impl SecondFactors for PgStore {
         let written = sqlx::query(sql::USE_RECOVERY_CODE)
             .bind(id.get())
             .bind(hash_bytes(code))
-            .bind(now)
+            .bind(stamp(now))
             .execute(&self.pool)
             .await
             .map_err(op("use recovery code"))?;
@@ -159,9 +161,9 @@ impl SecondFactors for PgStore {
         audit: &AuditEvent,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            if lock_account(&mut tx, id).await?.is_none() {
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            if !hold_account(&mut tx, id).await? {
                 return Ok(false);
             }
             let removed = sqlx::query(sql::REMOVE_TOTP)
@@ -211,9 +213,9 @@ impl SecondFactors for PgStore {
         verified: &PasswordHash,
         now: OffsetDateTime,
     ) -> Result<CredentialWrite, StoreError> {
-        retry_contention(move || async move {
-            let mut tx = self.pool.begin().await.map_err(op("begin"))?;
-            // Under the account's row lock: a lock set by a failure that
+        retrying(move || async move {
+            let mut tx = begin_write(&self.pool).await?;
+            // Under the account's lock: a lock set by a failure that
             // committed first is seen, and one that comes later waits.
             let Some(row) = lock_account(&mut tx, challenge.account_id).await? else {
                 return Ok(CredentialWrite::Stale);
@@ -224,7 +226,7 @@ impl SecondFactors for PgStore {
             }
             sqlx::query(sql::DROP_EXPIRED_CHALLENGES)
                 .bind(challenge.account_id.get())
-                .bind(now)
+                .bind(stamp(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("drop expired challenges"))?;
@@ -232,7 +234,7 @@ impl SecondFactors for PgStore {
                 .bind(hash_bytes(&challenge.hash))
                 .bind(challenge.account_id.get())
                 .bind(hash_bytes(&challenge.password_check))
-                .bind(challenge.expires_at)
+                .bind(stamp(challenge.expires_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(op("store challenge"))?;
@@ -261,7 +263,7 @@ impl SecondFactors for PgStore {
                     row.try_get("password_check")
                         .map_err(op("read challenge"))?,
                 )?,
-                expires_at: row.try_get("expires_at").map_err(op("read challenge"))?,
+                expires_at: rows::time(&row, "expires_at")?,
             })
         })
         .transpose()
@@ -274,7 +276,7 @@ impl SecondFactors for PgStore {
     ) -> Result<bool, StoreError> {
         let spent = sqlx::query(sql::SPEND_CHALLENGE)
             .bind(hash_bytes(hash))
-            .bind(now)
+            .bind(stamp(now))
             .execute(&self.pool)
             .await
             .map_err(op("spend challenge"))?;
