@@ -25,9 +25,9 @@ use time::OffsetDateTime;
 use crate::error::{Contended, op, retry_contention};
 use crate::shared::store::{failed_count, hash_bytes, lock_account};
 
-/// The store the shared port impls are written for.
+/// The store the shared port impls are written for: here [`PgStore`](crate::PgStore).
 pub(crate) type Store = crate::PgStore;
-/// A row the shared row readers read.
+/// A PostgreSQL row, as the shared row readers read it.
 pub(crate) type DbRow = sqlx::postgres::PgRow;
 
 /// How a time is bound: `timestamptz`, which sqlx encodes from
@@ -76,11 +76,11 @@ pub(crate) fn read_smallint(row: &DbRow, column: &str) -> Result<i64, sqlx::Erro
     row.try_get::<i16, _>(column).map(i64::from)
 }
 
-/// The database the shared code's queries run on.
+/// PostgreSQL, for the shared code's queries and query builders.
 pub(crate) type Db = sqlx::Postgres;
-/// A connection, or a transaction borrowed as one.
+/// A PostgreSQL connection, or a transaction borrowed as one.
 pub(crate) type Conn = sqlx::PgConnection;
-/// A query's bound arguments.
+/// A PostgreSQL query's bound arguments (a flow's bind chain).
 pub(crate) type Args = sqlx::postgres::PgArguments;
 
 /// PostgreSQL's text of a statement the databases write differently.

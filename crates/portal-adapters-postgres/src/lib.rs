@@ -21,8 +21,6 @@ mod shared;
 
 use std::time::Duration;
 
-use portal_adapters_sql::schema as sql;
-use portal_domain::schema::{EmbeddedMigration, RecordedMigration, SchemaCheck};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection as _, PgPool};
@@ -83,55 +81,4 @@ impl PgStore {
             .await
             .map_err(ConnectError::Migrate)
     }
-
-    /// How the database's schema stands against the embedded migrations.
-    /// Reads only: a database without a migration table keeps having none.
-    pub async fn schema(&self) -> Result<SchemaCheck, ConnectError> {
-        let has_table: bool = sqlx::query_scalar(sql::HAS_MIGRATION_TABLE.postgres)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(ConnectError::Schema)?;
-        let recorded: Vec<(i64, bool, Vec<u8>)> = if has_table {
-            sqlx::query_as(sql::RECORDED_MIGRATIONS)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(ConnectError::Schema)?
-        } else {
-            Vec::new()
-        };
-        let recorded: Vec<RecordedMigration> = recorded
-            .into_iter()
-            .map(|(version, success, checksum)| RecordedMigration {
-                version,
-                success,
-                checksum,
-            })
-            .collect();
-        let has_tables: bool = sqlx::query_scalar(sql::HAS_OTHER_TABLES.postgres)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(ConnectError::Schema)?;
-        Ok(SchemaCheck::compare(&embedded(), &recorded, has_tables))
-    }
-
-    /// True when the database answers a trivial query.
-    pub async fn is_ready(&self) -> bool {
-        sqlx::query(sql::READY).execute(&self.pool).await.is_ok()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-}
-
-/// The up migrations [`MIGRATOR`] embeds.
-fn embedded() -> Vec<EmbeddedMigration<'static>> {
-    MIGRATOR
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .map(|m| EmbeddedMigration {
-            version: m.version,
-            checksum: &m.checksum,
-        })
-        .collect()
 }

@@ -26,9 +26,10 @@ use crate::error::op;
 
 use crate::ts::Ts;
 
-/// The store the shared port impls are written for.
+/// The store the shared port impls are written for: here
+/// [`SqliteStore`](crate::SqliteStore).
 pub(crate) type Store = crate::SqliteStore;
-/// A row the shared row readers read.
+/// An SQLite row, as the shared row readers read it.
 pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
 
 /// How a time is bound: [`Ts`], never an `OffsetDateTime` (which sqlx
@@ -77,11 +78,12 @@ pub(crate) fn read_smallint(row: &DbRow, column: &str) -> Result<i64, sqlx::Erro
     row.try_get(column)
 }
 
-/// The database the shared code's queries run on.
+/// SQLite, for the shared code's queries and query builders.
 pub(crate) type Db = sqlx::Sqlite;
-/// A connection, or a transaction borrowed as one.
+/// An SQLite connection (a worker thread's), or a transaction borrowed as
+/// one.
 pub(crate) type Conn = sqlx::SqliteConnection;
-/// A query's bound arguments.
+/// An SQLite query's bound arguments, which own their values.
 pub(crate) type Args = sqlx::sqlite::SqliteArguments;
 
 /// SQLite's text of a statement the databases write differently.

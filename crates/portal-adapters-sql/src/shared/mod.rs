@@ -15,4 +15,5 @@
 pub(crate) mod outbox;
 pub(crate) mod roster;
 pub(crate) mod rows;
+pub(crate) mod schema;
 pub(crate) mod store;
