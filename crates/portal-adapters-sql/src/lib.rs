@@ -15,11 +15,16 @@
 //! explained once above them. A statement only one database runs says so
 //! in its first line and why the other needs none.
 //!
-//! The modules mirror the adapters' files: [`store`] holds the statements
-//! of the helpers in each adapter's `store.rs`, `store::<port>` those of
-//! `store/<port>.rs`, and so on.
+//! The modules mirror the files of the Rust that runs them: [`store`] holds
+//! the statements of the helpers in `shared/store.rs`, `store::<port>`
+//! those of `shared/store/<port>.rs`, and so on.
+//!
+//! `src/shared/` is not a module of this crate, which needs no
+//! dependencies: it is the Rust both adapters run (the port
+//! implementations, the row reading), written once and compiled inside
+//! each adapter against its own `dialect.rs` (see `shared/mod.rs`).
 
-/// The account columns the adapters' `rows::account` reads.
+/// The account columns `shared/rows.rs`'s `account` reads.
 macro_rules! account_columns {
     () => {
         "id, username, email, password_hash, provider_kind, tax_id, provider_id, activated_at, disabled, \
@@ -28,7 +33,7 @@ macro_rules! account_columns {
     };
 }
 
-/// The roster columns the adapters' `rows::provider` reads.
+/// The roster columns `shared/rows.rs`'s `provider` reads.
 macro_rules! provider_columns {
     () => {
         "tax_id, provider_id, kind, first_name, last_name, group_name, payee, zips, lines_of_business"
@@ -37,7 +42,7 @@ macro_rules! provider_columns {
 
 /// The roster columns besides the key, of the entry joined to an account as
 /// `r` (the key is the account's own `tax_id`, `provider_id`): the
-/// adapters' `rows::joined_provider` reads them.
+/// `shared/rows.rs`'s `joined_provider` reads them.
 macro_rules! joined_provider_columns {
     () => {
         "r.kind, r.first_name, r.last_name, r.group_name, r.payee, r.zips, r.lines_of_business, \

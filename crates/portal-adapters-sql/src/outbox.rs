@@ -1,4 +1,4 @@
-//! The statements of `OutboxStore` (each adapter's `outbox.rs`). Each claim
+//! The statements of `OutboxStore` (`shared/outbox.rs`). Each claim
 //! increments the row's `claims`, and every mark is conditional on it, so a
 //! mark for a claim that is no longer current changes nothing.
 

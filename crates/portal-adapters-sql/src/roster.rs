@@ -1,4 +1,4 @@
-//! The statements of `ProviderRoster` (each adapter's `roster.rs`): look-ups,
+//! The statements of `ProviderRoster` (`shared/roster.rs`): look-ups,
 //! and imports through a temporary table `roster_incoming`.
 
 use crate::PerDatabase;

@@ -1,5 +1,5 @@
-//! The statements of each adapter's `lib.rs`: the schema's state against
-//! the embedded migrations, and readiness.
+//! The statements of `shared/schema.rs` and of SQLite's migration lock:
+//! the schema's state against the embedded migrations, and readiness.
 
 use crate::PerDatabase;
 

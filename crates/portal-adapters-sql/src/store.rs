@@ -1,6 +1,6 @@
-//! The statements of the helpers every store port shares (each adapter's
-//! `store.rs`: queueing an email, storing an audit event, the lock state,
-//! redeeming a token, …), and per port those of `store/<port>.rs`.
+//! The statements of the helpers every store port shares
+//! (`shared/store.rs`: queueing an email, storing an audit event, the lock state,
+//! redeeming a token, …), and per port those of `shared/store/<port>.rs`.
 
 use crate::PerDatabase;
 

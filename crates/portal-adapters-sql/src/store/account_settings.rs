@@ -1,4 +1,4 @@
-//! The statements of `AccountSettings` (`store/account_settings.rs`); the
+//! The statements of `AccountSettings` (`shared/store/account_settings.rs`); the
 //! session check of a write asked from a session is
 //! [`super::credentials::SESSION_KEPT`], the email cap's count
 //! [`super::credentials::COUNT_RECENT_TOKENS`].

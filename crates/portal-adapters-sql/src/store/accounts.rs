@@ -1,4 +1,4 @@
-//! The statements of `Accounts` (`store/accounts.rs`).
+//! The statements of `Accounts` (`shared/store/accounts.rs`).
 
 use crate::PerDatabase;
 

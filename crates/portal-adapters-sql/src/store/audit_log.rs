@@ -1,4 +1,4 @@
-//! The statements of `AuditLog` (`store/audit_log.rs`): a page is this
+//! The statements of `AuditLog` (`shared/store/audit_log.rs`): a page is this
 //! query with the filters asked for appended, each with its bound value
 //! (so each combination is a statement of its own, with its own plan).
 

@@ -1,4 +1,4 @@
-//! The statements of `Credentials` (`store/credentials.rs`).
+//! The statements of `Credentials` (`shared/store/credentials.rs`).
 
 use crate::PerDatabase;
 

@@ -1,4 +1,4 @@
-//! The statements of `Housekeeping` (`store/housekeeping.rs`).
+//! The statements of `Housekeeping` (`shared/store/housekeeping.rs`).
 
 use crate::PerDatabase;
 

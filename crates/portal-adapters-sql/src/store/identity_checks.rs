@@ -1,4 +1,4 @@
-//! The statements of `IdentityChecks` (`store/identity_checks.rs`).
+//! The statements of `IdentityChecks` (`shared/store/identity_checks.rs`).
 
 /// PostgreSQL only: one provider's mismatches queue on this lock, so the
 /// count read after it is the one the insert adds to. SQLite's

@@ -1,4 +1,4 @@
-//! The statements of `LoginAttempts` (`store/login_attempts.rs`).
+//! The statements of `LoginAttempts` (`shared/store/login_attempts.rs`).
 
 use crate::PerDatabase;
 

@@ -1,7 +1,8 @@
-//! The statements of `Passkeys` (`store/passkeys.rs`): passkeys and their
-//! ceremonies. A ceremony is taken by one conditional `DELETE … RETURNING`,
-//! so of two racing finishes one gets it; the writes that check a count
-//! (the ceremony cap, the passkey limit) run under the account's lock.
+//! The statements of `Passkeys` (`shared/store/passkeys.rs`): passkeys and
+//! their ceremonies. A ceremony is taken by one conditional
+//! `DELETE … RETURNING`, so of two racing finishes one gets it; the writes
+//! that check a count (the ceremony cap, the passkey limit) run under the
+//! account's lock.
 
 /// An account's passkeys, oldest first.
 pub const PASSKEYS_OF: &str = "SELECT id, name, credential_id, credential, created_at, last_used_at \

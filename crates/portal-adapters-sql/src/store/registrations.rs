@@ -1,4 +1,4 @@
-//! The statements of `Registrations` (`store/registrations.rs`); the
+//! The statements of `Registrations` (`shared/store/registrations.rs`); the
 //! compare-and-set of a step is [`super::COMPARE_AND_SET_FLOW`].
 
 /// A new registration flow: its values in `flow_columns!()` order.

@@ -1,4 +1,4 @@
-//! The statements of `SecondFactors` (`store/second_factors.rs`): TOTP
+//! The statements of `SecondFactors` (`shared/store/second_factors.rs`): TOTP
 //! secrets (sealed), recovery codes and login challenges (hashed). Each
 //! single-use guard is one conditional statement, so two racing uses write
 //! once. (`true`, `false` and `NOT confirmed` read the same on SQLite's

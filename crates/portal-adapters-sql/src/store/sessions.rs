@@ -1,4 +1,4 @@
-//! The statements of `Sessions` (`store/sessions.rs`).
+//! The statements of `Sessions` (`shared/store/sessions.rs`).
 
 use crate::PerDatabase;
 
