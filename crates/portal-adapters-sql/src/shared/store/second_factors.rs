@@ -1,4 +1,4 @@
-//! [`SecondFactors`] on PostgreSQL: TOTP secrets (sealed), recovery codes and
+//! [`SecondFactors`] on either database: TOTP secrets (sealed), recovery codes and
 //! login challenges (hashed). Each single-use guard is one conditional
 //! statement, so two racing uses write once; the changes that queue a
 //! notice hold the account first (its row lock on PostgreSQL, account first
