@@ -13,9 +13,9 @@ use time::OffsetDateTime;
 
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
 use crate::account::Account;
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::codes::ErrorCode;
-use crate::email::{SecondFactor, SecurityNotice};
+use crate::email::{Email, SecondFactor, SecurityNotice};
 use crate::ports::{
     Clock, CredentialWrite, PasswordHasher, ProviderRead, ProviderRoster, TokenSource, UserStore,
 };
@@ -26,6 +26,13 @@ use crate::second_factor::{
 use crate::service::LoggedIn;
 use crate::session::Session;
 use crate::values::{Password, RawToken, Username};
+
+/// Whether a second factor was added or removed ([`Portal::factor_change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FactorChange {
+    Added,
+    Removed,
+}
 
 /// A started TOTP enrolment: the secret for the account holder's app, not
 /// active until a first code confirms it.
@@ -263,13 +270,8 @@ where
             .ok_or(SecondFactorError::InvalidCode)?;
         let codes = RecoveryCode::generate_set()?;
         let hashes: Vec<_> = codes.iter().map(RecoveryCode::hash).collect();
-        let notice = SecurityNotice::FactorAdded(SecondFactor::Totp).to(account);
-        let audit = self.audit_event(
-            AuditAction::SecondFactorAdded,
-            Some(account.username.as_str()),
-            ctx,
-            AuditOutcome::Success,
-        );
+        let (notice, audit) =
+            self.factor_change(account, FactorChange::Added, SecondFactor::Totp, ctx);
         if !self
             .store
             .confirm_totp(
@@ -320,13 +322,8 @@ where
         }
         let code = SubmittedCode::parse(code);
         let account = self.verify_counted(auth, current, Some(&code), ctx).await?;
-        let notice = SecurityNotice::FactorRemoved(SecondFactor::Totp).to(&account);
-        let audit = self.audit_event(
-            AuditAction::SecondFactorRemoved,
-            Some(account.username.as_str()),
-            ctx,
-            AuditOutcome::Success,
-        );
+        let (notice, audit) =
+            self.factor_change(&account, FactorChange::Removed, SecondFactor::Totp, ctx);
         if !self
             .store
             .remove_second_factors(account.id, false, &notice, &audit, self.now())
@@ -336,6 +333,34 @@ where
         }
         trace_audit(&audit);
         Ok(())
+    }
+
+    /// The notice to the account's address and the success audit event of
+    /// a factor added or removed, for the change's own transaction to store.
+    pub(super) fn factor_change(
+        &self,
+        account: &Account,
+        change: FactorChange,
+        factor: SecondFactor,
+        ctx: RequestContext,
+    ) -> (Email, AuditEvent) {
+        let (notice, action) = match change {
+            FactorChange::Added => (
+                SecurityNotice::FactorAdded(factor),
+                AuditAction::SecondFactorAdded,
+            ),
+            FactorChange::Removed => (
+                SecurityNotice::FactorRemoved(factor),
+                AuditAction::SecondFactorRemoved,
+            ),
+        };
+        let audit = self.audit_event(
+            action,
+            Some(account.username.as_str()),
+            ctx,
+            AuditOutcome::Success,
+        );
+        (notice.to(account), audit)
     }
 
     /// The current password (and `code`, when given) of a logged-in

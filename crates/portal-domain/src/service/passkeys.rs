@@ -10,9 +10,9 @@
 use time::OffsetDateTime;
 
 use super::{Fault, Portal, RequestContext, faults_into, trace_audit};
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::AuditAction;
 use crate::codes::ErrorCode;
-use crate::email::{SecondFactor, SecurityNotice};
+use crate::email::SecondFactor;
 use crate::passkey::{
     CeremonyKind, MAX_CEREMONIES, MAX_PASSKEYS, Passkey, PasskeyCeremony, PasskeyId, PasskeyName,
     PasskeyUser,
@@ -22,7 +22,7 @@ use crate::ports::{
 };
 use crate::values::{Password, RawToken, TokenHash};
 
-use super::mfa::{MfaLoginError, SecondFactorError};
+use super::mfa::{FactorChange, MfaLoginError, SecondFactorError};
 
 /// A started ceremony: the options for the browser and the id the finish
 /// names it by (for a login, the challenge's own id).
@@ -228,13 +228,8 @@ where
             .ok_or(PasskeyError::InvalidPasskey)?;
         let passkey = webauthn.finish_registration(&ceremony.state, name.clone(), credential)?;
         let account = &auth.account;
-        let notice = SecurityNotice::FactorAdded(SecondFactor::Passkey).to(account);
-        let audit = self.audit_event(
-            AuditAction::SecondFactorAdded,
-            Some(account.username.as_str()),
-            ctx,
-            AuditOutcome::Success,
-        );
+        let (notice, audit) =
+            self.factor_change(account, FactorChange::Added, SecondFactor::Passkey, ctx);
         let id = self
             .store
             .add_passkey(account.id, &passkey, MAX_PASSKEYS, &notice, &audit, now)
@@ -298,13 +293,8 @@ where
             return Err(PasskeyError::NotFound);
         }
         let account = self.verify_counted(auth, current, None, ctx).await?;
-        let notice = SecurityNotice::FactorRemoved(SecondFactor::Passkey).to(&account);
-        let audit = self.audit_event(
-            AuditAction::SecondFactorRemoved,
-            Some(account.username.as_str()),
-            ctx,
-            AuditOutcome::Success,
-        );
+        let (notice, audit) =
+            self.factor_change(&account, FactorChange::Removed, SecondFactor::Passkey, ctx);
         if !self
             .store
             .remove_passkey(account.id, passkey, &notice, &audit, self.now())
